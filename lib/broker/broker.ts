@@ -1,0 +1,467 @@
+/*
+ * The broker on one node: sessions, local subscriptions, routing, and the
+ * seams to the rest of the cluster (presence, relay, inbox, queues), which
+ * are interfaces with a memory and a Redis implementation each.
+ *
+ * Path of one SEND to `/user/bob/queue/reply`:
+ *   inbox.routeOrStore(bob, /queue/reply)  — atomic with presence: the live
+ *     nodes holding a subscription, or the message is stored in bob's inbox;
+ *   relay.sendToNodes(remote nodes)        — durable, targeted;
+ *   deliverUser(bob, /queue/reply) locally — every subscribed session of bob.
+ * The SEND's RECEIPT is written only after that resolves.
+ */
+import type { Logger } from '../log.js';
+import type { Config } from '../config.js';
+import type { PresenceRegistry } from '../cluster/presence.js';
+import type { Relay, RelayEnvelope } from '../cluster/relay.js';
+import type { InboxStore } from '../inbox/inbox-store.js';
+import type { QueueStore } from '../queue/queue-store.js';
+import type { FrameLimits } from '../stomp/index.js';
+import type { Authenticator } from './auth.js';
+import type { Connection, TransportContext } from './connection.js';
+import { DestinationParser, type Destination } from './destinations.js';
+import { BrokerError } from './errors.js';
+import { HeartbeatWheel } from './heartbeat-wheel.js';
+import type { BrokerMessage } from './message.js';
+import { RecentIds } from './recent-ids.js';
+import { Session, type PendingAck } from './session.js';
+import { BrokerStats } from './stats.js';
+import { SubscriptionRegistry, userKey, type Subscription, type SubscriptionTarget } from './subscription.js';
+
+export interface BrokerParts {
+  config: Config;
+  log: Logger;
+  nodeId: string;
+  auth: Authenticator;
+  presence: PresenceRegistry;
+  relay: Relay;
+  inbox: InboxStore & { releaseNodeClaims?(nodeId: string): Promise<number> };
+  queues: QueueStore;
+}
+
+/** Handles SENDs to the application prefix (`/app/...`), as Spring's @MessageMapping would. */
+export type ApplicationHandler = (message: BrokerMessage, sender: string) => Promise<void>;
+
+const QUEUE_BATCH = 64;
+
+export class Broker {
+  readonly config: Config;
+  readonly log: Logger;
+  readonly nodeId: string;
+  readonly auth: Authenticator;
+  readonly presence: PresenceRegistry;
+  readonly relay: Relay;
+  readonly inbox: BrokerParts['inbox'];
+  readonly queues: QueueStore;
+  readonly frameLimits: FrameLimits;
+  readonly destinations: DestinationParser;
+  readonly wheel = new HeartbeatWheel();
+  readonly stats = new BrokerStats();
+  readonly registry = new SubscriptionRegistry();
+  readonly sessions = new Set<Session>();
+  /** Connected sessions per user on this node. */
+  readonly userSessions = new Map<string, Set<Session>>();
+  applicationHandler: ApplicationHandler | undefined;
+
+  /** Cluster-side setup of a destination key, awaited by every later local subscriber. */
+  private readonly clusterReady = new Map<string, Promise<void>>();
+  private readonly userReady = new Map<string, Promise<void>>();
+  private readonly recent = new RecentIds();
+  private readonly dispatching = new Set<string>();
+  private readonly redispatch = new Set<string>();
+  private closing = false;
+
+  constructor(parts: BrokerParts) {
+    this.config = parts.config;
+    this.log = parts.log;
+    this.nodeId = parts.nodeId;
+    this.auth = parts.auth;
+    this.presence = parts.presence;
+    this.relay = parts.relay;
+    this.inbox = parts.inbox;
+    this.queues = parts.queues;
+    const c = parts.config;
+    this.frameLimits = { maxFrameSize: c.maxFrameSize, maxHeaders: c.maxHeaders, maxHeaderLineLength: c.maxHeaderLineLength, maxBodySize: c.maxBodySize };
+    this.destinations = new DestinationParser(c);
+  }
+
+  async start(): Promise<void> {
+    this.wheel.start();
+    this.queues.onAvailable((queue) => void this.dispatchQueue(queue));
+    this.presence.onNodeDown((nodeId) => void this.recoverNode(nodeId));
+    await this.presence.start();
+    await this.relay.start((envelope) => this.receiveEnvelope(envelope));
+  }
+
+  get accepting(): boolean {
+    return !this.closing;
+  }
+
+  createSession(connection: Connection, transport: TransportContext = {}): Session {
+    const session = new Session(this, connection, transport);
+    this.sessions.add(session);
+    if (this.closing) session.fail(new BrokerError('ERR_SHUTTING_DOWN', 'the node is shutting down'));
+    return session;
+  }
+
+  // ---- authorisation -------------------------------------------------------
+
+  authorizeSend(user: string, destination: string | undefined): Destination {
+    return this.destinations.forSend(destination);
+  }
+
+  authorizeSubscribe(user: string, destination: string | undefined): SubscriptionTarget {
+    const parsed = this.destinations.forSubscribe(destination, user);
+    if (parsed.kind === 'app') throw new BrokerError('ERR_UNKNOWN_DESTINATION', `cannot subscribe to application destination ${parsed.name}`);
+    return parsed;
+  }
+
+  // ---- routing ---------------------------------------------------------------
+
+  /** Accepts a message: resolves once it is delivered, relayed, queued or stored. */
+  async route(message: BrokerMessage, destination: Destination): Promise<void> {
+    try {
+      switch (destination.kind) {
+        case 'topic':
+          this.deliverTopic(message);
+          await this.relay.publishTopic(message);
+          return;
+        case 'queue':
+          await this.queues.push(destination.name, message);
+          return;
+        case 'user':
+          await this.routeUser(destination.user, destination.target, message);
+          return;
+        case 'app':
+          if (!this.applicationHandler) {
+            throw new BrokerError('ERR_UNKNOWN_DESTINATION', `no application handler for ${destination.name}`);
+          }
+          await this.applicationHandler(message, message.sender ?? '');
+          return;
+      }
+    } catch (error) {
+      throw clusterError(error);
+    }
+  }
+
+  /** Sends to every session of `user` subscribed to `target` (`/queue/x`), anywhere, or to the inbox. */
+  async routeUser(user: string, target: string, message: BrokerMessage, exclude?: string): Promise<void> {
+    const nodes = await this.inbox.routeOrStore(user, target, message);
+    if (nodes.length === 0) {
+      this.stats.storedInbox++;
+      return;
+    }
+    const remote = nodes.filter((id) => id !== this.nodeId && id !== exclude);
+    if (remote.length > 0) {
+      await this.relay.sendToNodes(remote, { kind: 'user', user, destination: target, message });
+      this.stats.routedRemote += remote.length;
+    }
+    if (nodes.includes(this.nodeId)) {
+      this.stats.routedLocal++;
+      await this.deliverUser(user, target, message, remote.length > 0);
+    } else if (remote.length === 0) {
+      // Only nodes we must skip hold the user: keep the message.
+      await this.inbox.append(user, target, message);
+      this.stats.storedInbox++;
+    }
+  }
+
+  private deliverTopic(message: BrokerMessage): void {
+    const subscribers = this.registry.topicSubscribers(message.destination);
+    if (!subscribers) return;
+    for (const sub of subscribers) sub.session.deliver(sub, message, 'topic');
+  }
+
+  /**
+   * Delivers to the local sessions of `user` subscribed to `target`. When none
+   * takes it (the last one left while the message was in flight, or was a
+   * slow consumer), the message is kept: re-routed to other nodes, or stored.
+   */
+  private async deliverUser(user: string, target: string, message: BrokerMessage, deliveredElsewhere: boolean): Promise<void> {
+    const subscribers = this.registry.userSubscribers(user, target);
+    let delivered = false;
+    if (subscribers) {
+      for (const sub of subscribers) {
+        if (sub.backlog) {
+          sub.backlog.push(message);
+          delivered = true;
+        } else if (sub.session.deliver(sub, message, 'user')) {
+          delivered = true;
+        }
+      }
+    }
+    if (delivered || deliveredElsewhere) return;
+    await this.routeUser(user, target, message, this.nodeId).catch(async () => {
+      await this.inbox.append(user, target, message);
+    });
+  }
+
+  private async receiveEnvelope(envelope: RelayEnvelope): Promise<void> {
+    const key = envelope.kind === 'user' ? `${envelope.message.id}\0${envelope.user}` : envelope.message.id;
+    // A message relayed twice to this node (a retry, a recovery) reaches its sessions once.
+    if (!this.recent.add(key)) return;
+    if (envelope.kind === 'topic') this.deliverTopic(envelope.message);
+    else await this.deliverUser(envelope.user, envelope.destination, envelope.message, false);
+  }
+
+  // ---- subscriptions ---------------------------------------------------------
+
+  /**
+   * Puts a subscription in place locally and in the cluster, then calls
+   * `inPlace` (the RECEIPT). A user subscription then receives its inbox, in
+   * order, before any message that arrived meanwhile.
+   */
+  async subscribe(sub: Subscription, inPlace: () => void): Promise<void> {
+    const t = sub.target;
+    if (t.kind === 'user') sub.backlog = [];
+    const first = this.registry.add(sub);
+    const key = clusterKey(t);
+    try {
+      if (first) {
+        const ready = this.announce(t);
+        this.clusterReady.set(key, ready);
+        await ready;
+      } else {
+        await this.clusterReady.get(key);
+      }
+    } catch (error) {
+      sub.session.subscriptions.delete(sub.id);
+      if (this.registry.remove(sub)) this.clusterReady.delete(key);
+      throw clusterError(error);
+    }
+    inPlace();
+    if (t.kind === 'user') await this.drainInbox(sub, t.user, t.target);
+  }
+
+  async unsubscribe(sub: Subscription): Promise<void> {
+    await this.returnUnacked(sub.session, [...sub.session.pending.values()].filter((p) => p.subscription === sub));
+    if (sub.claimId) await this.inbox.release(sub.claimId);
+    if (!this.registry.remove(sub)) return;
+    const key = clusterKey(sub.target);
+    this.clusterReady.delete(key);
+    const t = sub.target;
+    try {
+      if (t.kind === 'topic') await this.relay.unsubscribeTopic(t.name);
+      else if (t.kind === 'queue') await this.queues.unwatch(t.name);
+      else await this.presence.unsubscribed(t.user, t.target);
+    } catch (error) {
+      // The entry will expire with this node if Redis is gone; routing tolerates stale entries.
+      this.log.warn({ err: error, destination: sub.destination }, 'could not withdraw a subscription from the cluster');
+    }
+  }
+
+  private announce(t: SubscriptionTarget): Promise<void> {
+    if (t.kind === 'topic') return this.relay.subscribeTopic(t.name);
+    if (t.kind === 'queue') return this.queues.watch(t.name);
+    return this.presence.subscribed(t.user, t.target);
+  }
+
+  private async drainInbox(sub: Subscription, user: string, target: string): Promise<void> {
+    const session = sub.session;
+    const claimId = (sub.claimId = `${this.nodeId}:${session.id}:${sub.id}`);
+    try {
+      // Claimed, not taken: a stored message leaves the store only once delivered (auto) or ACKed.
+      const stored = await this.inbox.claim(claimId, user, target);
+      const delivered: string[] = [];
+      for (const message of stored) {
+        if (!session.deliver(sub, message, 'inbox')) break;
+        if (sub.ackMode === 'auto') delivered.push(message.id);
+      }
+      if (delivered.length > 0) await this.inbox.ack(claimId, delivered);
+    } finally {
+      // Live messages that arrived meanwhile follow the stored ones.
+      const backlog = sub.backlog ?? [];
+      sub.backlog = null;
+      let i = 0;
+      while (i < backlog.length && session.deliver(sub, backlog[i]!, 'user')) i++;
+      if (i < backlog.length) await this.inbox.prepend(user, target, backlog.slice(i));
+      // Ended meanwhile: what is still claimed goes back ahead of the backlog.
+      if (session.state === 'closed') await this.inbox.release(claimId);
+    }
+  }
+
+  // ---- queues ------------------------------------------------------------------
+
+  /** Moves waiting messages of `queue` to local consumers with room, round robin. */
+  async dispatchQueue(queue: string): Promise<void> {
+    if (this.dispatching.has(queue)) {
+      this.redispatch.add(queue);
+      return;
+    }
+    this.dispatching.add(queue);
+    try {
+      for (;;) {
+        const room = this.queueRoom(queue);
+        if (room === 0) break;
+        const batch = await this.queues.pop(queue, room);
+        if (batch.length === 0) break;
+        const autoAcked: string[] = [];
+        let undelivered: BrokerMessage[] = [];
+        for (let i = 0; i < batch.length; i++) {
+          const message = batch[i]!;
+          const sub = this.registry.nextQueueConsumer(queue);
+          if (!sub || !sub.session.deliver(sub, message, 'queue')) {
+            undelivered = batch.slice(i);
+            break;
+          }
+          if (sub.ackMode === 'auto') autoAcked.push(message.id);
+        }
+        if (autoAcked.length > 0) await this.queues.ack(queue, autoAcked);
+        if (undelivered.length > 0) {
+          await this.queues.requeue(queue, undelivered);
+          break;
+        }
+      }
+    } catch (error) {
+      this.log.warn({ err: error, queue }, 'queue dispatch failed');
+    } finally {
+      this.dispatching.delete(queue);
+      if (this.redispatch.delete(queue)) void this.dispatchQueue(queue);
+    }
+  }
+
+  private queueRoom(queue: string): number {
+    const consumers = this.registry.queues.get(queue);
+    if (!consumers) return 0;
+    let room = 0;
+    for (const sub of consumers) {
+      if (sub.ackMode === 'auto') room += sub.session.congested ? 0 : QUEUE_BATCH;
+      else room += Math.max(0, sub.prefetch - sub.unacked);
+      if (room >= QUEUE_BATCH) return QUEUE_BATCH;
+    }
+    return room;
+  }
+
+  // ---- acknowledgements ----------------------------------------------------------
+
+  async acknowledge(session: Session, entries: readonly PendingAck[]): Promise<void> {
+    const byQueue = new Map<string, string[]>();
+    for (const entry of entries) {
+      const t = entry.subscription.target;
+      if (entry.source === 'queue' && t.kind === 'queue') push(byQueue, t.name, entry.message.id);
+      else if (entry.source === 'inbox' && entry.subscription.claimId) await this.inbox.ack(entry.subscription.claimId, [entry.message.id]);
+    }
+    for (const [queue, ids] of byQueue) {
+      await this.queues.ack(queue, ids);
+      void this.dispatchQueue(queue);
+    }
+  }
+
+  /** NACK: a queue message goes to another consumer; a user message back to the inbox. */
+  async reject(session: Session, entries: readonly PendingAck[]): Promise<void> {
+    await this.returnUnacked(session, entries);
+  }
+
+  /** What a session held unacknowledged goes back: queue head, or the user's inbox head. */
+  private async returnUnacked(session: Session, entries: readonly PendingAck[]): Promise<void> {
+    if (entries.length === 0) return;
+    session.settle(entries);
+    const byQueue = new Map<string, BrokerMessage[]>();
+    const byInbox = new Map<string, { user: string; target: string; messages: BrokerMessage[] }>();
+    for (const entry of entries) {
+      const t = entry.subscription.target;
+      if (t.kind === 'queue' && entry.source === 'queue') push(byQueue, t.name, entry.message);
+      else if (t.kind === 'user') {
+        if (entry.source === 'inbox' && entry.subscription.claimId) await this.inbox.ack(entry.subscription.claimId, [entry.message.id]);
+        const key = userKey(t.user, t.target);
+        const box = byInbox.get(key) ?? { user: t.user, target: t.target, messages: [] };
+        box.messages.push(entry.message);
+        byInbox.set(key, box);
+      }
+    }
+    for (const [queue, messages] of byQueue) {
+      await this.queues.requeue(queue, messages);
+      void this.dispatchQueue(queue);
+    }
+    for (const box of byInbox.values()) await this.inbox.prepend(box.user, box.target, box.messages);
+  }
+
+  // ---- session lifecycle ----------------------------------------------------------
+
+  async sessionConnected(session: Session): Promise<void> {
+    const user = session.user!;
+    let sessions = this.userSessions.get(user);
+    if (!sessions) {
+      this.userSessions.set(user, (sessions = new Set()));
+      const online = this.presence.userOnline(user);
+      this.userReady.set(user, online);
+      await online.catch((error: unknown) => this.log.warn({ err: error, user }, 'could not record presence'));
+    } else {
+      await this.userReady.get(user);
+    }
+    sessions.add(session);
+  }
+
+  /** Called once per session when it ends; returns what it held and withdraws its subscriptions. */
+  sessionEnded(session: Session, wasConnected: boolean): void {
+    this.sessions.delete(session);
+    if (!wasConnected) return;
+    void this.releaseSession(session).catch((error: unknown) => this.log.error({ err: error, session: session.id }, 'failed to release a session'));
+  }
+
+  private async releaseSession(session: Session): Promise<void> {
+    const subscriptions = [...session.subscriptions.values()];
+    session.subscriptions.clear();
+    // Unacked live messages first, then the claims: both go to the inbox head, claims (older) ahead.
+    await this.returnUnacked(session, [...session.pending.values()].filter((p) => p.source !== 'inbox'));
+    for (const sub of subscriptions) await this.unsubscribe(sub);
+    const user = session.user!;
+    const sessions = this.userSessions.get(user);
+    if (sessions?.delete(session) && sessions.size === 0) {
+      this.userSessions.delete(user);
+      this.userReady.delete(user);
+      await this.presence.userOffline(user).catch((error: unknown) => this.log.warn({ err: error, user }, 'could not withdraw presence'));
+    }
+  }
+
+  // ---- cluster -------------------------------------------------------------------
+
+  /** A node died (this node won the reap): hand over what it left undelivered. */
+  private async recoverNode(nodeId: string): Promise<void> {
+    try {
+      const relayed = await this.relay.recoverNode(nodeId, (envelope) => this.rerouteEnvelope(envelope, nodeId));
+      const queued = await this.queues.recoverNode(nodeId);
+      const claims = (await this.inbox.releaseNodeClaims?.(nodeId)) ?? 0;
+      this.log.warn({ deadNode: nodeId, relayed, queued, claims }, 'recovered a node that stopped beating');
+    } catch (error) {
+      this.log.error({ err: error, deadNode: nodeId }, 'recovery of a dead node failed');
+    }
+  }
+
+  private async rerouteEnvelope(envelope: RelayEnvelope, deadNode: string): Promise<void> {
+    if (envelope.kind === 'user') await this.routeUser(envelope.user, envelope.destination, envelope.message, deadNode);
+  }
+
+  // ---- shutdown ------------------------------------------------------------------
+
+  /** Ends every session with an ERROR naming the reason, then leaves the cluster. */
+  async shutdown(reason = 'the node is shutting down'): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    for (const session of [...this.sessions]) session.fail(new BrokerError('ERR_SHUTTING_DOWN', reason));
+    this.wheel.stop();
+    await settleAll([this.relay.close(), this.presence.close(), this.queues.close(), this.inbox.close()]);
+  }
+}
+
+function clusterKey(t: SubscriptionTarget): string {
+  if (t.kind === 'topic') return `t:${t.name}`;
+  if (t.kind === 'queue') return `q:${t.name}`;
+  return `u:${userKey(t.user, t.target)}`;
+}
+
+function push<K, V>(map: Map<K, V[]>, key: K, value: V): void {
+  const list = map.get(key);
+  if (list) list.push(value);
+  else map.set(key, [value]);
+}
+
+/** Failures of the cluster backends reach clients as ERR_CLUSTER_UNAVAILABLE, never silently. */
+function clusterError(error: unknown): BrokerError {
+  if (error instanceof BrokerError) return error;
+  return new BrokerError('ERR_CLUSTER_UNAVAILABLE', `the cluster store is unavailable: ${error instanceof Error ? error.message : String(error)}`);
+}
+
+async function settleAll(promises: Array<Promise<unknown>>): Promise<void> {
+  await Promise.allSettled(promises);
+}

@@ -1,0 +1,26 @@
+/**
+ * A message as the broker holds it between SEND and MESSAGE: what crosses
+ * the relay, sits in an inbox or waits in a queue. Plain data, so every
+ * backend can encode it.
+ */
+export interface BrokerMessage {
+  /** Cluster-unique; becomes the MESSAGE `message-id` (STOMP 1.2 "MESSAGE"). */
+  id: string;
+  /** The destination as sent, e.g. `/topic/a`, `/queue/b`, `/user/bob/queue/c`. */
+  destination: string;
+  /** Application headers to pass through (content-type and custom ones). */
+  headers: Record<string, string>;
+  body: Buffer;
+  /** Authenticated user who sent it, when there is one; set by the broker. */
+  sender?: string;
+  /** Milliseconds since the epoch when the broker accepted it. */
+  timestamp: number;
+}
+
+let counter = 0;
+
+/** `<node>-<time36>-<counter36>`: unique across nodes and restarts of one node. */
+export function createMessageId(nodeId: string): string {
+  counter = (counter + 1) % 0x7fffffff;
+  return `${nodeId}-${Date.now().toString(36)}-${counter.toString(36)}`;
+}

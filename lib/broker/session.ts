@@ -1,0 +1,317 @@
+/*
+ * One STOMP session: one per transport connection. It owns the parser, the
+ * session state machine (connecting → connected → closed), subscriptions,
+ * unacknowledged deliveries, open transactions and heart-beat bookkeeping.
+ * Frames are handled strictly in arrival order (one at a time) so that what
+ * one client sends keeps its order through routing.
+ */
+import { isUtf8 } from 'node:buffer';
+import { HEARTBEAT_EOL, serializeFrame, StompParser, type OutgoingFrame, type StompFrame, type StompVersion } from '../stomp/index.js';
+import { StompCodecError } from '../stomp/errors.js';
+import type { Broker } from './broker.js';
+import type { Connection, TransportContext } from './connection.js';
+import { BrokerError, toBrokerError } from './errors.js';
+import { dispatchFrame } from './handlers/index.js';
+import type { HeartbeatClient } from './heartbeat-wheel.js';
+import type { BrokerMessage } from './message.js';
+import type { Subscription } from './subscription.js';
+
+export type SessionState = 'connecting' | 'connected' | 'closed';
+
+/** Where a delivered message came from, which decides what ACK/NACK and session end do with it. */
+export type DeliverySource = 'topic' | 'queue' | 'user' | 'inbox';
+
+export interface PendingAck {
+  readonly key: string;
+  readonly subscription: Subscription;
+  readonly message: BrokerMessage;
+  readonly source: DeliverySource;
+}
+
+/** A SEND, ACK or NACK held until its transaction commits (STOMP 1.2 "BEGIN"). */
+export type TransactionOp = { kind: 'send'; message: BrokerMessage } | { kind: 'ack' | 'nack'; pending: PendingAck[] };
+
+const INPUT_QUEUE_HIGH = 256;
+const INPUT_QUEUE_LOW = 32;
+/** A client must send CONNECT within this long of opening the connection. */
+export const CONNECT_TIMEOUT_MS = 10_000;
+
+let sessionCounter = 0;
+
+export class Session implements HeartbeatClient {
+  readonly id: string;
+  user: string | undefined;
+  version: StompVersion = '1.2';
+  state: SessionState = 'connecting';
+  readonly parser: StompParser;
+  readonly subscriptions = new Map<string, Subscription>();
+  readonly transactions = new Map<string, TransactionOp[]>();
+  /** Unacknowledged deliveries in delivery order. */
+  readonly pending = new Map<string, PendingAck>();
+  /** Milliseconds between our beats (0: none) and the client's allowed silence (0: unchecked). */
+  sendIntervalMs = 0;
+  receiveTimeoutMs = 0;
+  lastReceivedAt: number;
+  lastSentAt: number;
+
+  private readonly input: StompFrame[] = [];
+  private processing = false;
+  private paused = false;
+  private ackCounter = 0;
+
+  constructor(
+    readonly broker: Broker,
+    readonly connection: Connection,
+    readonly transport: TransportContext = {},
+  ) {
+    this.id = `${broker.nodeId}-${(++sessionCounter).toString(36)}`;
+    this.parser = new StompParser(
+      {
+        onFrame: (frame) => this.enqueue(frame),
+        onError: (error) => this.fail(error),
+      },
+      broker.frameLimits,
+    );
+    this.lastReceivedAt = this.lastSentAt = broker.wheel.now;
+    broker.wheel.schedule(this, Date.now() + CONNECT_TIMEOUT_MS);
+  }
+
+  get connected(): boolean {
+    return this.state === 'connected';
+  }
+
+  /** The outgoing buffer is past half its bound: queue dispatch skips this session. */
+  get congested(): boolean {
+    return this.connection.bufferedAmount > this.broker.config.maxOutgoingBuffer / 2;
+  }
+
+  // ---- input -------------------------------------------------------------
+
+  /** Bytes from the transport. */
+  receive(chunk: Buffer | string): void {
+    if (this.state === 'closed') return;
+    this.lastReceivedAt = this.broker.wheel.now;
+    this.broker.stats.bytesIn += chunk.length;
+    this.parser.push(chunk);
+  }
+
+  /** The transport closed (client went away, or after our close). */
+  transportClosed(): void {
+    this.end();
+  }
+
+  private enqueue(frame: StompFrame): void {
+    if (this.state === 'closed') return;
+    this.broker.stats.framesIn++;
+    this.input.push(frame);
+    if (!this.paused && this.input.length > INPUT_QUEUE_HIGH) {
+      this.paused = true;
+      this.connection.pause();
+    }
+    if (!this.processing) void this.processInput();
+  }
+
+  private async processInput(): Promise<void> {
+    this.processing = true;
+    try {
+      let frame: StompFrame | undefined;
+      while (this.state !== 'closed' && (frame = this.input.shift()) !== undefined) {
+        try {
+          const pending = dispatchFrame(this, frame);
+          if (pending) await pending;
+        } catch (error) {
+          this.fail(error, frame);
+          return;
+        }
+        if (this.paused && this.input.length < INPUT_QUEUE_LOW) {
+          this.paused = false;
+          this.connection.resume();
+        }
+      }
+    } finally {
+      this.processing = false;
+    }
+  }
+
+  // ---- output ------------------------------------------------------------
+
+  write(data: Buffer, binary: boolean): void {
+    if (this.state === 'closed') return;
+    this.lastSentAt = this.broker.wheel.now;
+    this.broker.stats.bytesOut += data.length;
+    this.broker.stats.framesOut++;
+    this.connection.send(data, binary || this.transport.alwaysBinary === true);
+  }
+
+  sendFrame(frame: OutgoingFrame): void {
+    this.write(serializeFrame(frame, this.version), false);
+  }
+
+  /** STOMP 1.2 "Header receipt": any client frame may ask for a RECEIPT. */
+  sendReceipt(frame: StompFrame): void {
+    const receipt = frame.headers.receipt;
+    if (receipt !== undefined) this.sendFrame({ command: 'RECEIPT', headers: { 'receipt-id': receipt } });
+  }
+
+  /**
+   * Writes a MESSAGE for `subscription`. Returns false, without writing, when
+   * this session is a slow consumer (its outgoing buffer is past the bound):
+   * the caller then keeps the message elsewhere and the session is ended.
+   */
+  deliver(subscription: Subscription, message: BrokerMessage, source: DeliverySource): boolean {
+    if (this.state !== 'connected') return false;
+    if (this.connection.bufferedAmount > this.broker.config.maxOutgoingBuffer) {
+      this.fail(
+        new BrokerError('ERR_SLOW_CONSUMER', `outgoing buffer passed ${this.broker.config.maxOutgoingBuffer} bytes (limit maxOutgoingBuffer)`),
+      );
+      return false;
+    }
+    const headers: Record<string, string> = {
+      destination: subscription.destination,
+      'message-id': message.id,
+      subscription: subscription.id,
+    };
+    if (subscription.ackMode !== 'auto') {
+      const key = this.version === '1.2' ? String(++this.ackCounter) : `${subscription.id}\0${message.id}`;
+      if (this.version === '1.2') headers.ack = key;
+      this.pending.set(key, { key, subscription, message, source });
+      subscription.unacked++;
+    }
+    Object.assign(headers, message.headers);
+    if (message.sender !== undefined) headers.sender = message.sender;
+    const binary = message.body.length > 0 && !isUtf8(message.body);
+    this.write(serializeFrame({ command: 'MESSAGE', headers, body: message.body }, this.version), binary);
+    this.broker.stats.messagesDelivered++;
+    return true;
+  }
+
+  heartbeat(): void {
+    this.write(HEARTBEAT_EOL, false);
+  }
+
+  /** Pending deliveries an ACK/NACK frame refers to (STOMP 1.2 "ACK"; 1.1 uses message-id + subscription). */
+  findPending(frame: StompFrame): PendingAck[] {
+    const h = frame.headers;
+    let key: string | undefined;
+    if (this.version === '1.2') {
+      key = h.id;
+      if (key === undefined) throw new BrokerError('ERR_MISSING_HEADER', `${frame.command} requires an "id" header`);
+    } else {
+      if (h['message-id'] === undefined) throw new BrokerError('ERR_MISSING_HEADER', `${frame.command} requires a "message-id" header`);
+      const subId = h.subscription ?? this.onlySubscriptionId();
+      key = `${subId}\0${h['message-id']}`;
+    }
+    const target = this.pending.get(key);
+    if (!target) throw new BrokerError('ERR_UNKNOWN_ACK', `${frame.command} for an unknown or already acknowledged message`);
+    if (target.subscription.ackMode === 'client-individual') return [target];
+    // `client` mode is cumulative: everything up to this message on the subscription.
+    const covered: PendingAck[] = [];
+    for (const entry of this.pending.values()) {
+      if (entry.subscription === target.subscription) covered.push(entry);
+      if (entry === target) break;
+    }
+    return covered;
+  }
+
+  /** Forgets pending deliveries (after ACK/NACK or unsubscribe). */
+  settle(entries: readonly PendingAck[]): void {
+    for (const entry of entries) {
+      if (this.pending.delete(entry.key)) entry.subscription.unacked--;
+    }
+  }
+
+  private onlySubscriptionId(): string {
+    // STOMP 1.0 ACK carries only message-id; find its subscription.
+    return this.subscriptions.size === 1 ? this.subscriptions.keys().next().value! : '';
+  }
+
+  // ---- heart-beats -------------------------------------------------------
+
+  /** STOMP 1.2 "Heart-beating": negotiate from the client's `cx,cy` and ours. */
+  negotiateHeartbeat(header: string | undefined): string {
+    const { heartbeatSendMs: sx, heartbeatReceiveMs: sy, heartbeatGraceMs } = this.broker.config;
+    let cx = 0;
+    let cy = 0;
+    if (header !== undefined) {
+      const match = /^\s*(\d+)\s*,\s*(\d+)\s*$/.exec(header);
+      if (!match) throw new BrokerError('ERR_INVALID_HEADER', `invalid heart-beat header "${header.slice(0, 32)}"`);
+      cx = Number(match[1]);
+      cy = Number(match[2]);
+    }
+    this.sendIntervalMs = sx === 0 || cy === 0 ? 0 : Math.max(sx, cy);
+    const receiveIntervalMs = cx === 0 || sy === 0 ? 0 : Math.max(cx, sy);
+    this.receiveTimeoutMs = receiveIntervalMs === 0 ? 0 : receiveIntervalMs + heartbeatGraceMs;
+    this.scheduleHeartbeat();
+    return `${sx},${sy}`;
+  }
+
+  scheduleHeartbeat(): void {
+    this.broker.wheel.schedule(this, this.nextHeartbeatAt());
+  }
+
+  onHeartbeatDue(now: number): number {
+    if (this.state === 'closed') return 0;
+    if (this.state === 'connecting') {
+      this.fail(new BrokerError('ERR_NOT_CONNECTED', `no CONNECT frame within ${CONNECT_TIMEOUT_MS} ms`));
+      return 0;
+    }
+    if (this.receiveTimeoutMs > 0 && now - this.lastReceivedAt > this.receiveTimeoutMs) {
+      this.fail(new BrokerError('ERR_HEARTBEAT_TIMEOUT', `no data from the client for ${this.receiveTimeoutMs} ms (negotiated heart-beat plus grace)`));
+      return 0;
+    }
+    if (this.sendIntervalMs > 0 && now - this.lastSentAt >= this.sendIntervalMs) this.heartbeat();
+    return this.nextHeartbeatAt();
+  }
+
+  private nextHeartbeatAt(): number {
+    let next = 0;
+    if (this.sendIntervalMs > 0) next = this.lastSentAt + this.sendIntervalMs;
+    if (this.receiveTimeoutMs > 0) {
+      const deadline = this.lastReceivedAt + this.receiveTimeoutMs + 1;
+      next = next === 0 ? deadline : Math.min(next, deadline);
+    }
+    return next;
+  }
+
+  // ---- ending ------------------------------------------------------------
+
+  /**
+   * Sends an ERROR frame (STOMP 1.2 "ERROR": `message` header, `receipt-id`
+   * when the offending frame asked for a receipt) and closes: the server
+   * MUST close the connection after an ERROR. Logged once.
+   */
+  fail(error: unknown, frame?: StompFrame): void {
+    if (this.state === 'closed') return;
+    const brokerError = error instanceof StompCodecError ? new BrokerError(error.code, error.message) : toBrokerError(error);
+    if (brokerError.code === 'ERR_INTERNAL') this.broker.log.error({ err: error, session: this.id }, 'internal error in session');
+    else this.broker.log.info({ session: this.id, user: this.user, code: brokerError.code, detail: brokerError.message }, 'session error');
+    this.broker.stats.countError(brokerError.code);
+    const headers: Record<string, string> = {
+      message: brokerError.message.slice(0, 200),
+      code: brokerError.code,
+      'content-type': 'text/plain',
+    };
+    const receipt = frame?.headers.receipt;
+    if (receipt !== undefined) headers['receipt-id'] = receipt;
+    if (brokerError.code === 'ERR_UNSUPPORTED_VERSION') headers.version = '1.0,1.1,1.2';
+    this.sendFrame({ command: 'ERROR', headers, body: `${brokerError.code}: ${brokerError.message}\n` });
+    this.close(1000, brokerError.code);
+  }
+
+  /** Closes the connection (after flushing) and ends the session. */
+  close(code = 1000, reason = ''): void {
+    if (this.state === 'closed') return;
+    this.connection.close(code, reason);
+    this.end();
+  }
+
+  private end(): void {
+    if (this.state === 'closed') return;
+    const wasConnected = this.state === 'connected';
+    this.state = 'closed';
+    this.input.length = 0;
+    this.broker.wheel.cancel(this);
+    this.transactions.clear();
+    this.broker.sessionEnded(this, wasConnected);
+  }
+}

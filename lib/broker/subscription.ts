@@ -1,0 +1,120 @@
+import type { BrokerMessage } from './message.js';
+import type { Session } from './session.js';
+
+export type AckMode = 'auto' | 'client' | 'client-individual';
+
+export const ACK_MODES: readonly AckMode[] = ['auto', 'client', 'client-individual'];
+
+export type SubscriptionTarget =
+  | { kind: 'topic'; name: string }
+  | { kind: 'queue'; name: string }
+  | { kind: 'user'; user: string; target: string };
+
+export interface Subscription {
+  readonly id: string;
+  readonly session: Session;
+  /** As the client subscribed; MESSAGE frames carry it back. */
+  readonly destination: string;
+  readonly ackMode: AckMode;
+  readonly target: SubscriptionTarget;
+  /** Most unacknowledged messages for client-ack modes (queue dispatch). */
+  readonly prefetch: number;
+  /** Unacked deliveries (client modes). */
+  unacked: number;
+  /**
+   * While the inbox is being drained into a new user subscription, live
+   * messages wait here so that stored ones arrive first, in order.
+   */
+  backlog: BrokerMessage[] | null;
+  /** Inbox claim holding the drained messages until ACK (client modes). */
+  claimId?: string;
+}
+
+/** `${user}\0${target}`: the key of a user destination. */
+export function userKey(user: string, target: string): string {
+  return `${user}\0${target}`;
+}
+
+/**
+ * Local subscriptions by destination. Adding reports whether it was the
+ * first for its key and removing whether it was the last, which is when the
+ * node must tell the cluster (presence, topic channel, queue watch).
+ */
+export class SubscriptionRegistry {
+  readonly topics = new Map<string, Set<Subscription>>();
+  readonly queues = new Map<string, Subscription[]>();
+  readonly users = new Map<string, Set<Subscription>>();
+  private readonly queueCursor = new Map<string, number>();
+
+  add(sub: Subscription): boolean {
+    const t = sub.target;
+    if (t.kind === 'queue') {
+      const list = this.queues.get(t.name);
+      if (list) {
+        list.push(sub);
+        return false;
+      }
+      this.queues.set(t.name, [sub]);
+      return true;
+    }
+    const map = t.kind === 'topic' ? this.topics : this.users;
+    const key = t.kind === 'topic' ? t.name : userKey(t.user, t.target);
+    const set = map.get(key);
+    if (set) {
+      set.add(sub);
+      return false;
+    }
+    map.set(key, new Set([sub]));
+    return true;
+  }
+
+  remove(sub: Subscription): boolean {
+    const t = sub.target;
+    if (t.kind === 'queue') {
+      const list = this.queues.get(t.name);
+      if (!list) return false;
+      const index = list.indexOf(sub);
+      if (index === -1) return false;
+      list.splice(index, 1);
+      if (list.length > 0) return false;
+      this.queues.delete(t.name);
+      this.queueCursor.delete(t.name);
+      return true;
+    }
+    const map = t.kind === 'topic' ? this.topics : this.users;
+    const key = t.kind === 'topic' ? t.name : userKey(t.user, t.target);
+    const set = map.get(key);
+    if (!set || !set.delete(sub)) return false;
+    if (set.size > 0) return false;
+    map.delete(key);
+    return true;
+  }
+
+  topicSubscribers(name: string): Set<Subscription> | undefined {
+    return this.topics.get(name);
+  }
+
+  userSubscribers(user: string, target: string): Set<Subscription> | undefined {
+    return this.users.get(userKey(user, target));
+  }
+
+  /** Next queue consumer with room, round robin; undefined when all are full. */
+  nextQueueConsumer(name: string): Subscription | undefined {
+    const list = this.queues.get(name);
+    if (!list || list.length === 0) return undefined;
+    const start = this.queueCursor.get(name) ?? 0;
+    for (let i = 0; i < list.length; i++) {
+      const index = (start + i) % list.length;
+      const sub = list[index]!;
+      if (sub.ackMode === 'auto' ? !sub.session.congested : sub.unacked < sub.prefetch) {
+        this.queueCursor.set(name, (index + 1) % list.length);
+        return sub;
+      }
+    }
+    return undefined;
+  }
+
+  queueConsumerCount(name: string): number {
+    return this.queues.get(name)?.length ?? 0;
+  }
+}

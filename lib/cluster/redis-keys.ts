@@ -1,0 +1,131 @@
+/*
+ * Every Redis key and channel name the cluster uses, in one place, for
+ * TypeScript (`RedisKeys`) and for Lua (`luaKey`): presence, relay, inbox
+ * and queue scripts read each other's keys (routeOrStore reads presence's
+ * subscription sets, the reaper cleans up what any part registered), so they
+ * must spell them identically.
+ *
+ * `{p}` below is the key prefix (default `sb:`). Names are joined with ':';
+ * user destinations always start with '/', which keeps `<user>:<destination>`
+ * unambiguous for user names without ":/". Node ids contain no ':' (a claim
+ * id's node is the part before its first ':').
+ *
+ * The prefix is applied here rather than through ioredis' `keyPrefix`
+ * option, because Lua scripts build keys from ids they read (node ids from a
+ * set, users from an index); with ioredis' prefix those keys would be spelled
+ * differently from the ones it prefixes itself.
+ */
+export const DEFAULT_KEY_PREFIX = 'sb:';
+
+/** The part of each key after the prefix and before its arguments. */
+export const KEY = Object.freeze({
+  /** `{p}node:<id>` string, JSON NodeInfo, PX nodeTimeoutMs: the node is live while it exists. */
+  node: 'node:',
+  /** `{p}nodes` ZSET node id → last beat (Redis server time, ms). */
+  nodes: 'nodes',
+  /** `{p}user-nodes:<user>` SET of node ids holding a session of the user. */
+  userNodes: 'user-nodes:',
+  /** `{p}online` HASH user → number of nodes holding the user. */
+  online: 'online',
+  /** `{p}subs:<user>:<destination>` SET of node ids holding a subscription. */
+  subs: 'subs:',
+  /** `{p}node-index:<id>` SET of what the node registered (`u:<user>`, `k:<set key>`). */
+  nodeIndex: 'node-index:',
+  /** `{p}reap:<id>` string, the node reaping `<id>` (SET NX PX). */
+  reap: 'reap:',
+  /** `{p}stream:<id>` STREAM of user envelopes not yet delivered by node `<id>`. */
+  stream: 'stream:',
+  /** `{p}topic:<destination>` pub/sub channel. */
+  topic: 'topic:',
+  /** `{p}inbox:<user>:<destination>` LIST of encoded messages, oldest first. */
+  inbox: 'inbox:',
+  /** `{p}inboxes:<user>` SET of the user's destinations with an inbox. */
+  inboxes: 'inboxes:',
+  /** `{p}claim:<claimId>` HASH message id → encoded message. */
+  claim: 'claim:',
+  /** `{p}claim-order:<claimId>` LIST of the claim's message ids, oldest first. */
+  claimOrder: 'claim-order:',
+  /** `{p}claim-meta:<claimId>` HASH user, destination. */
+  claimMeta: 'claim-meta:',
+  /** `{p}node-claims:<nodeId>` SET of the node's claim ids. */
+  nodeClaims: 'node-claims:',
+  /** `{p}queue:<name>` LIST of encoded messages, oldest first. */
+  queue: 'queue:',
+  /** `{p}queue-inflight:<nodeId>:<queue>` LIST of encoded messages the node popped. */
+  queueInflight: 'queue-inflight:',
+  /** `{p}node-queues:<nodeId>` SET of queues the node has in-flight lists for. */
+  nodeQueues: 'node-queues:',
+  /** `{p}queue-ready:<queue>` pub/sub channel: messages were pushed. */
+  queueReady: 'queue-ready:',
+});
+
+export class RedisKeys {
+  constructor(readonly prefix: string = DEFAULT_KEY_PREFIX) {}
+
+  node(id: string): string {
+    return this.prefix + KEY.node + id;
+  }
+  nodes(): string {
+    return this.prefix + KEY.nodes;
+  }
+  userNodes(user: string): string {
+    return this.prefix + KEY.userNodes + user;
+  }
+  online(): string {
+    return this.prefix + KEY.online;
+  }
+  subs(user: string, destination: string): string {
+    return `${this.prefix}${KEY.subs}${user}:${destination}`;
+  }
+  nodeIndex(id: string): string {
+    return this.prefix + KEY.nodeIndex + id;
+  }
+  reap(id: string): string {
+    return this.prefix + KEY.reap + id;
+  }
+  stream(id: string): string {
+    return this.prefix + KEY.stream + id;
+  }
+  topic(destination: string): string {
+    return this.prefix + KEY.topic + destination;
+  }
+  inbox(user: string, destination: string): string {
+    return `${this.prefix}${KEY.inbox}${user}:${destination}`;
+  }
+  inboxes(user: string): string {
+    return this.prefix + KEY.inboxes + user;
+  }
+  claim(claimId: string): string {
+    return this.prefix + KEY.claim + claimId;
+  }
+  claimOrder(claimId: string): string {
+    return this.prefix + KEY.claimOrder + claimId;
+  }
+  claimMeta(claimId: string): string {
+    return this.prefix + KEY.claimMeta + claimId;
+  }
+  nodeClaims(nodeId: string): string {
+    return this.prefix + KEY.nodeClaims + nodeId;
+  }
+  queue(name: string): string {
+    return this.prefix + KEY.queue + name;
+  }
+  queueInflight(nodeId: string, queue: string): string {
+    return `${this.prefix}${KEY.queueInflight}${nodeId}:${queue}`;
+  }
+  nodeQueues(nodeId: string): string {
+    return this.prefix + KEY.nodeQueues + nodeId;
+  }
+  queueReady(queue: string): string {
+    return this.prefix + KEY.queueReady + queue;
+  }
+}
+
+/**
+ * The Lua expression for a key, given Lua expressions for the prefix and the
+ * arguments: `luaKey('P', 'node', 'id')` is `P .. 'node:' .. id`. Arguments
+ * are joined with ':' as in `RedisKeys`.
+ */
+export function luaKey(prefix: string, part: keyof typeof KEY, ...args: string[]): string {
+  return [prefix, `'${KEY[part]}'`, args.join(` .. ':' .. `)].filter((s) => s !== '').join(' .. ');
+}

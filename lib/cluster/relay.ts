@@ -1,0 +1,45 @@
+import type { BrokerMessage } from '../broker/message.js';
+
+/**
+ * What crosses between nodes.
+ * - `user`: for the sessions of `user` subscribed to `destination`
+ *   (`/queue/reply` for a subscription to `/user/queue/reply`) on the node.
+ * - `topic`: for the subscribers of `message.destination` on the node.
+ */
+export type RelayEnvelope =
+  | { kind: 'user'; user: string; destination: string; message: BrokerMessage }
+  | { kind: 'topic'; message: BrokerMessage };
+
+/**
+ * Delivers envelopes to this node; resolves once local delivery is done (or
+ * the message is stored), so a durable relay may then forget it.
+ */
+export type RelayHandler = (envelope: RelayEnvelope) => Promise<void> | void;
+
+/**
+ * The relay between nodes.
+ *
+ * Guarantees:
+ * - `sendToNodes` resolves once the relay holds the envelope for every named
+ *   node, so that it reaches the node's handler, or — if that node dies
+ *   first — the handler of a surviving node through `onOrphaned`. Order is
+ *   kept per (sender node, target node).
+ * - `publishTopic` is at most once, like every topic broker: it reaches the
+ *   nodes that subscribed to the topic at the time.
+ */
+export interface Relay {
+  readonly nodeId: string;
+  start(handler: RelayHandler): Promise<void>;
+  sendToNodes(nodeIds: readonly string[], envelope: RelayEnvelope): Promise<void>;
+  publishTopic(message: BrokerMessage): Promise<void>;
+  /** First local subscriber of a topic on this node. */
+  subscribeTopic(destination: string): Promise<void>;
+  /** Last local subscriber gone. */
+  unsubscribeTopic(destination: string): Promise<void>;
+  /**
+   * Takes over what a dead node left undelivered, handing each envelope to
+   * `handler` (which re-routes it). Called by the node that saw it die.
+   */
+  recoverNode(nodeId: string, handler: RelayHandler): Promise<number>;
+  close(): Promise<void>;
+}

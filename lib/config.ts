@@ -1,0 +1,202 @@
+/*
+ * Configuration: one table of options, each readable from an environment
+ * variable and a command-line flag (the flag wins), with its default. The
+ * README's configuration table is this table.
+ */
+import { parseArgs } from 'node:util';
+
+export type AuthMode = 'open' | 'static' | 'jwt';
+export type BinaryFrames = 'auto' | 'always';
+
+export interface Config {
+  /** HTTP and WebSocket port. @default 8080 */
+  port: number;
+  /** Bind address. @default 127.0.0.1 */
+  host: string;
+  /** WebSocket (STOMP) upgrade path. @default /stomp */
+  wsPath: string;
+  /** SockJS endpoint path. @default /chat-websocket */
+  sockjsPath: string;
+  /** Redis URL; set, it makes this process a cluster node. @default unset (in-memory) */
+  redisUrl: string | undefined;
+  /** Prefix of every Redis key and channel. @default sb: */
+  redisPrefix: string;
+  /** This node's id in the cluster. @default random */
+  nodeId: string | undefined;
+  /** Presence beat interval. @default 2000 */
+  nodeBeatMs: number;
+  /** A node silent this long drops out of presence. @default 6000 */
+  nodeTimeoutMs: number;
+  /** open | static | jwt. @default open */
+  authMode: AuthMode;
+  /** For static mode: `user:password,user2:password2`. */
+  authUsers: string | undefined;
+  /** Allow open mode on a non-loopback bind address. @default false */
+  allowOpenPublic: boolean;
+  /** Largest frame in bytes. @default 1114112 */
+  maxFrameSize: number;
+  /** Most headers in a frame. @default 64 */
+  maxHeaders: number;
+  /** Longest header line in bytes. @default 8192 */
+  maxHeaderLineLength: number;
+  /** Largest body in bytes. @default 1048576 */
+  maxBodySize: number;
+  /** Smallest interval the server sends heart-beats at, ms (0 = never). @default 10000 */
+  heartbeatSendMs: number;
+  /** Smallest interval the server wants heart-beats at, ms (0 = never). @default 10000 */
+  heartbeatReceiveMs: number;
+  /** Extra silence tolerated past the negotiated interval before disconnecting, ms. @default 10000 */
+  heartbeatGraceMs: number;
+  /** Outgoing bytes buffered for one connection before it counts as a slow consumer. @default 8388608 */
+  maxOutgoingBuffer: number;
+  /** Subscriptions per session. @default 1000 */
+  maxSubscriptions: number;
+  /** Messages kept per queue while nobody consumes. @default 10000 */
+  queueMaxMessages: number;
+  /** Messages kept per inbox (user and destination). @default 1000 */
+  inboxMaxMessages: number;
+  /** Inbox expiry after its last message, seconds. @default 604800 */
+  inboxTtlSeconds: number;
+  /** auto: binary WebSocket messages only for non-UTF-8 bodies; always: every frame. @default auto */
+  wsBinaryFrames: BinaryFrames;
+  /** Destination prefixes (Spring's defaults). */
+  topicPrefix: string;
+  queuePrefix: string;
+  userPrefix: string;
+  appPrefix: string;
+  /** Bound on graceful shutdown, ms. @default 5000 */
+  shutdownTimeoutMs: number;
+  /** pino level. @default info */
+  logLevel: string;
+}
+
+type Kind = 'int' | 'string' | 'optional' | 'bool';
+
+interface OptionSpec {
+  env: string;
+  flag: string;
+  kind: Kind;
+  choices?: readonly string[];
+  help: string;
+}
+
+export const DEFAULT_CONFIG: Readonly<Config> = Object.freeze({
+  port: 8080,
+  host: '127.0.0.1',
+  wsPath: '/stomp',
+  sockjsPath: '/chat-websocket',
+  redisUrl: undefined,
+  redisPrefix: 'sb:',
+  nodeId: undefined,
+  nodeBeatMs: 2000,
+  nodeTimeoutMs: 6000,
+  authMode: 'open',
+  authUsers: undefined,
+  allowOpenPublic: false,
+  maxFrameSize: 1024 * 1024 + 64 * 1024,
+  maxHeaders: 64,
+  maxHeaderLineLength: 8192,
+  maxBodySize: 1024 * 1024,
+  heartbeatSendMs: 10000,
+  heartbeatReceiveMs: 10000,
+  heartbeatGraceMs: 10000,
+  maxOutgoingBuffer: 8 * 1024 * 1024,
+  maxSubscriptions: 1000,
+  queueMaxMessages: 10000,
+  inboxMaxMessages: 1000,
+  inboxTtlSeconds: 7 * 24 * 3600,
+  wsBinaryFrames: 'auto',
+  topicPrefix: '/topic/',
+  queuePrefix: '/queue/',
+  userPrefix: '/user/',
+  appPrefix: '/app/',
+  shutdownTimeoutMs: 5000,
+  logLevel: 'info',
+} satisfies Config);
+
+export const OPTIONS: Readonly<Record<keyof Config, OptionSpec>> = {
+  port: { env: 'PORT', flag: 'port', kind: 'int', help: 'HTTP and WebSocket port' },
+  host: { env: 'HOST', flag: 'host', kind: 'string', help: 'bind address' },
+  wsPath: { env: 'WS_PATH', flag: 'ws-path', kind: 'string', help: 'STOMP-over-WebSocket path' },
+  sockjsPath: { env: 'SOCKJS_PATH', flag: 'sockjs-path', kind: 'string', help: 'SockJS endpoint path' },
+  redisUrl: { env: 'REDIS_URL', flag: 'redis-url', kind: 'optional', help: 'Redis URL: set, this node joins a cluster' },
+  redisPrefix: { env: 'REDIS_PREFIX', flag: 'redis-prefix', kind: 'string', help: 'prefix of Redis keys and channels' },
+  nodeId: { env: 'NODE_ID', flag: 'node-id', kind: 'optional', help: 'node id in the cluster (default: random)' },
+  nodeBeatMs: { env: 'NODE_BEAT_MS', flag: 'node-beat-ms', kind: 'int', help: 'presence beat interval, ms' },
+  nodeTimeoutMs: { env: 'NODE_TIMEOUT_MS', flag: 'node-timeout-ms', kind: 'int', help: 'a node silent this long leaves presence, ms' },
+  authMode: { env: 'AUTH_MODE', flag: 'auth-mode', kind: 'string', choices: ['open', 'static', 'jwt'], help: 'open | static | jwt' },
+  authUsers: { env: 'AUTH_USERS', flag: 'auth-users', kind: 'optional', help: 'static mode users: name:password,...' },
+  allowOpenPublic: { env: 'ALLOW_OPEN_PUBLIC', flag: 'allow-open-public', kind: 'bool', help: 'allow open mode on a non-loopback address' },
+  maxFrameSize: { env: 'MAX_FRAME_SIZE', flag: 'max-frame-size', kind: 'int', help: 'largest STOMP frame, bytes' },
+  maxHeaders: { env: 'MAX_HEADERS', flag: 'max-headers', kind: 'int', help: 'most headers per frame' },
+  maxHeaderLineLength: { env: 'MAX_HEADER_LINE_LENGTH', flag: 'max-header-line-length', kind: 'int', help: 'longest header line, bytes' },
+  maxBodySize: { env: 'MAX_BODY_SIZE', flag: 'max-body-size', kind: 'int', help: 'largest body, bytes' },
+  heartbeatSendMs: { env: 'HEARTBEAT_SEND_MS', flag: 'heartbeat-send-ms', kind: 'int', help: 'server heart-beat send interval offered, ms' },
+  heartbeatReceiveMs: { env: 'HEARTBEAT_RECEIVE_MS', flag: 'heartbeat-receive-ms', kind: 'int', help: 'client heart-beat interval wanted, ms' },
+  heartbeatGraceMs: { env: 'HEARTBEAT_GRACE_MS', flag: 'heartbeat-grace-ms', kind: 'int', help: 'silence tolerated past the interval, ms' },
+  maxOutgoingBuffer: { env: 'MAX_OUTGOING_BUFFER', flag: 'max-outgoing-buffer', kind: 'int', help: 'slow-consumer bound, bytes' },
+  maxSubscriptions: { env: 'MAX_SUBSCRIPTIONS', flag: 'max-subscriptions', kind: 'int', help: 'subscriptions per session' },
+  queueMaxMessages: { env: 'QUEUE_MAX_MESSAGES', flag: 'queue-max-messages', kind: 'int', help: 'messages kept per queue' },
+  inboxMaxMessages: { env: 'INBOX_MAX_MESSAGES', flag: 'inbox-max-messages', kind: 'int', help: 'messages kept per inbox' },
+  inboxTtlSeconds: { env: 'INBOX_TTL_SECONDS', flag: 'inbox-ttl-seconds', kind: 'int', help: 'inbox expiry, seconds' },
+  wsBinaryFrames: { env: 'WS_BINARY_FRAMES', flag: 'ws-binary-frames', kind: 'string', choices: ['auto', 'always'], help: 'auto | always' },
+  topicPrefix: { env: 'TOPIC_PREFIX', flag: 'topic-prefix', kind: 'string', help: 'topic destination prefix' },
+  queuePrefix: { env: 'QUEUE_PREFIX', flag: 'queue-prefix', kind: 'string', help: 'queue destination prefix' },
+  userPrefix: { env: 'USER_PREFIX', flag: 'user-prefix', kind: 'string', help: 'user destination prefix' },
+  appPrefix: { env: 'APP_PREFIX', flag: 'app-prefix', kind: 'string', help: 'application destination prefix' },
+  shutdownTimeoutMs: { env: 'SHUTDOWN_TIMEOUT_MS', flag: 'shutdown-timeout-ms', kind: 'int', help: 'graceful shutdown bound, ms' },
+  logLevel: { env: 'LOG_LEVEL', flag: 'log-level', kind: 'string', help: 'log level (trace..fatal, silent)' },
+};
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+/** Reads env and argv over the defaults; `overrides` (from code, e.g. tests) win over both. */
+export function loadConfig(
+  env: NodeJS.ProcessEnv = process.env,
+  argv: readonly string[] = [],
+  overrides: Partial<Config> = {},
+): Config {
+  const parsed = parseArgs({
+    args: [...argv],
+    options: Object.fromEntries(
+      Object.values(OPTIONS).map((spec) => [spec.flag, { type: spec.kind === 'bool' ? 'boolean' : 'string' }] as const),
+    ),
+    strict: true,
+    allowPositionals: false,
+  }).values as Record<string, string | boolean | undefined>;
+
+  const config: Record<string, unknown> = { ...DEFAULT_CONFIG };
+  for (const key of Object.keys(OPTIONS) as Array<keyof Config>) {
+    const spec = OPTIONS[key];
+    const raw = parsed[spec.flag] ?? env[spec.env];
+    if (raw === undefined || raw === '') continue;
+    config[key] = convert(spec, raw);
+  }
+  Object.assign(config, overrides);
+  return config as unknown as Config;
+}
+
+function convert(spec: OptionSpec, raw: string | boolean): string | number | boolean {
+  if (spec.kind === 'bool') return raw === true || raw === 'true' || raw === '1' || raw === 'yes';
+  const text = String(raw);
+  if (spec.kind === 'int') {
+    if (!/^\d+$/.test(text)) throw new ConfigError(`${spec.env} / --${spec.flag} must be a non-negative integer, got "${text}"`);
+    return Number(text);
+  }
+  if (spec.choices && !spec.choices.includes(text)) {
+    throw new ConfigError(`${spec.env} / --${spec.flag} must be one of ${spec.choices.join(', ')}, got "${text}"`);
+  }
+  return text;
+}
+
+/** The README's configuration table, generated so that it cannot drift. */
+export function configTable(): string {
+  const rows = (Object.keys(OPTIONS) as Array<keyof Config>).map((key) => {
+    const spec = OPTIONS[key];
+    const value = DEFAULT_CONFIG[key];
+    return `| \`${spec.env}\` | \`--${spec.flag}\` | ${value === undefined ? '—' : `\`${String(value)}\``} | ${spec.help} |`;
+  });
+  return ['| variable | flag | default | meaning |', '| --- | --- | --- | --- |', ...rows].join('\n');
+}

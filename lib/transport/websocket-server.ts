@@ -1,0 +1,139 @@
+/*
+ * STOMP over WebSocket: a `ws` server sharing the node's http.Server
+ * (noServer + handleUpgrade), on one path. Subprotocols v12.stomp,
+ * v11.stomp and v10.stomp are negotiated (STOMP 1.2 "STOMP over
+ * WebSocket" practice); a client offering none is served as STOMP 1.2.
+ */
+import type { IncomingMessage, Server } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type WebSocket } from 'ws';
+import type { Broker } from '../broker/broker.js';
+import type { Connection, TransportContext } from '../broker/connection.js';
+import type { Logger } from '../log.js';
+
+export const STOMP_SUBPROTOCOLS = ['v12.stomp', 'v11.stomp', 'v10.stomp'] as const;
+
+/** Decides, from the upgrade request, whether to accept and who the client is. */
+export type UpgradeDecision = { accept: true; user?: string } | { accept: false; status: number; code: string; reason: string };
+export type UpgradeGate = (request: IncomingMessage) => Promise<UpgradeDecision>;
+
+export interface WebSocketTransportOptions {
+  path: string;
+  alwaysBinary: boolean;
+  /** Largest WebSocket message; above the STOMP frame limit so the parser reports oversize frames itself. */
+  maxPayload: number;
+  gate?: UpgradeGate;
+}
+
+/** Closing handshake bound, after which the socket is destroyed. */
+const CLOSE_TIMEOUT_MS = 2000;
+
+class WebSocketConnection implements Connection {
+  constructor(
+    private readonly ws: WebSocket,
+    readonly remoteAddress: string,
+  ) {}
+
+  send(data: Buffer, binary: boolean): void {
+    if (this.ws.readyState === this.ws.OPEN) this.ws.send(data, { binary });
+  }
+
+  close(code = 1000, reason = ''): void {
+    if (this.ws.readyState === this.ws.CLOSED) return;
+    this.ws.close(code, reason.slice(0, 120));
+    setTimeout(() => this.ws.terminate(), CLOSE_TIMEOUT_MS).unref();
+  }
+
+  get bufferedAmount(): number {
+    return this.ws.bufferedAmount;
+  }
+
+  pause(): void {
+    this.ws.pause();
+  }
+
+  resume(): void {
+    this.ws.resume();
+  }
+}
+
+export class WebSocketTransport {
+  private readonly wss: WebSocketServer;
+  private readonly sockets = new Set<WebSocket>();
+  private accepting = true;
+  private onEmpty: (() => void) | undefined;
+
+  constructor(
+    private readonly server: Server,
+    private readonly broker: Broker,
+    private readonly log: Logger,
+    private readonly options: WebSocketTransportOptions,
+  ) {
+    this.wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: options.maxPayload,
+      perMessageDeflate: false,
+      handleProtocols: (offered) => STOMP_SUBPROTOCOLS.find((p) => offered.has(p)) ?? false,
+    });
+    this.wss.on('error', (error) => this.log.error({ err: error }, 'websocket server error'));
+    server.on('upgrade', this.onUpgrade);
+  }
+
+  get connectionCount(): number {
+    return this.sockets.size;
+  }
+
+  private readonly onUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    const path = (request.url ?? '/').split('?')[0];
+    if (path !== this.options.path) return; // another transport's path (SockJS)
+    socket.on('error', () => socket.destroy());
+    if (!this.accepting) return refuse(socket, 503, 'ERR_SHUTTING_DOWN', 'shutting down');
+    const gate: UpgradeGate = this.options.gate ?? (async () => ({ accept: true }));
+    gate(request).then(
+      (decision) => {
+        if (!decision.accept) return refuse(socket, decision.status, decision.code, decision.reason);
+        this.wss.handleUpgrade(request, socket, head, (ws) => this.onConnection(ws, request, decision.user));
+      },
+      (error: unknown) => {
+        this.log.error({ err: error }, 'upgrade gate failed');
+        refuse(socket, 500, 'ERR_INTERNAL', 'internal error');
+      },
+    );
+  };
+
+  private onConnection(ws: WebSocket, request: IncomingMessage, user: string | undefined): void {
+    this.sockets.add(ws);
+    const remoteAddress = request.socket.remoteAddress ?? '';
+    const context: TransportContext = { user, subprotocol: ws.protocol || undefined, alwaysBinary: this.options.alwaysBinary };
+    const session = this.broker.createSession(new WebSocketConnection(ws, remoteAddress), context);
+    ws.on('message', (data: Buffer) => session.receive(data));
+    ws.on('error', (error) => this.log.debug({ err: error, session: session.id }, 'websocket error'));
+    ws.on('close', () => {
+      this.sockets.delete(ws);
+      session.transportClosed();
+      if (this.sockets.size === 0) this.onEmpty?.();
+    });
+  }
+
+  /** Stops accepting; resolves when every socket closed, or the bound passed (then they are cut). */
+  async close(timeoutMs: number): Promise<void> {
+    this.accepting = false;
+    this.server.off('upgrade', this.onUpgrade);
+    if (this.sockets.size > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, timeoutMs);
+        this.onEmpty = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+    for (const ws of this.sockets) ws.terminate();
+    await new Promise<void>((resolve) => this.wss.close(() => resolve()));
+  }
+}
+
+function refuse(socket: Duplex, status: number, code: string, reason: string): void {
+  const body = JSON.stringify({ error: { code, message: reason } });
+  socket.end(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+}
