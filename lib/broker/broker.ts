@@ -37,6 +37,8 @@ export interface BrokerParts {
   relay: Relay;
   inbox: InboxStore & { releaseNodeClaims?(nodeId: string): Promise<number> };
   queues: QueueStore;
+  /** Whether the cluster store answers (readiness); absent for in-memory parts. */
+  ping?(): Promise<boolean>;
 }
 
 /** Handles SENDs to the application prefix (`/app/...`), as Spring's @MessageMapping would. */
@@ -62,6 +64,7 @@ export class Broker {
   /** Connected sessions per user on this node. */
   readonly userSessions = new Map<string, Set<Session>>();
   applicationHandler: ApplicationHandler | undefined;
+  private readonly ping: (() => Promise<boolean>) | undefined;
 
   /** Cluster-side setup of a destination key, awaited by every later local subscriber. */
   private readonly clusterReady = new Map<string, Promise<void>>();
@@ -80,9 +83,15 @@ export class Broker {
     this.relay = parts.relay;
     this.inbox = parts.inbox;
     this.queues = parts.queues;
+    this.ping = parts.ping;
     const c = parts.config;
     this.frameLimits = { maxFrameSize: c.maxFrameSize, maxHeaders: c.maxHeaders, maxHeaderLineLength: c.maxHeaderLineLength, maxBodySize: c.maxBodySize };
     this.destinations = new DestinationParser(c);
+  }
+
+  /** Readiness: the cluster store answers (always true in memory). */
+  async storeReachable(): Promise<boolean> {
+    return this.ping ? this.ping().catch(() => false) : true;
   }
 
   async start(): Promise<void> {

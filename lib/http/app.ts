@@ -14,8 +14,6 @@ export interface AppOptions {
   broker: Broker;
   log: Logger;
   publicDir?: string;
-  /** Whether the cluster store answers (readiness); absent when in-memory. */
-  ready?: () => Promise<boolean>;
 }
 
 /** public/ at the project root, whether running from lib/ (tsx) or dist/lib/ (built). */
@@ -33,7 +31,7 @@ export function createApp(options: AppOptions): Koa {
     ctx.body = { status: 'ok', node: options.broker.nodeId };
   });
   router.get('/readyz', async (ctx) => {
-    const ready = options.ready ? await options.ready().catch(() => false) : true;
+    const ready = await options.broker.storeReachable();
     ctx.status = ready && options.broker.accepting ? 200 : 503;
     ctx.body = { status: ctx.status === 200 ? 'ready' : 'unavailable', node: options.broker.nodeId };
   });
