@@ -1,0 +1,94 @@
+/*
+ * Real node processes for multi-node specs: `node --import tsx lib/main.ts`
+ * with its configuration in the environment, on a port the OS picks. Ready
+ * when the node logs that it listens (an event, not a delay).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const READY_TIMEOUT_MS = 30_000;
+
+export interface NodeProcess {
+  readonly id: string;
+  readonly url: string;
+  readonly wsUrl: string;
+  readonly child: ChildProcess;
+  /** Log records (parsed JSON lines) the node printed. */
+  readonly logs: Array<Record<string, unknown>>;
+  readonly exited: Promise<number | null>;
+  /** SIGKILL: no cleanup, as a crash. */
+  kill(): Promise<void>;
+  /** SIGTERM: graceful shutdown. */
+  stop(): Promise<number | null>;
+}
+
+const running = new Set<NodeProcess>();
+
+export async function spawnNode(options: { id: string; redisUrl?: string; env?: Record<string, string> }): Promise<NodeProcess> {
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    PORT: '0',
+    HOST: '127.0.0.1',
+    NODE_ID: options.id,
+    LOG_LEVEL: 'info',
+    NODE_BEAT_MS: '200',
+    NODE_TIMEOUT_MS: '1000',
+    ...(options.redisUrl ? { REDIS_URL: options.redisUrl } : {}),
+    ...options.env,
+  };
+  const child = spawn(process.execPath, ['--import', 'tsx', 'lib/main.ts'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const logs: Array<Record<string, unknown>> = [];
+  let stderr = '';
+  child.stderr!.on('data', (chunk: Buffer) => {
+    stderr = (stderr + chunk.toString()).slice(-4000);
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`node ${options.id} not ready in ${READY_TIMEOUT_MS} ms: ${stderr}`)), READY_TIMEOUT_MS);
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      let record: Record<string, unknown>;
+      try {
+        record = JSON.parse(line) as Record<string, unknown>;
+      } catch {
+        return;
+      }
+      logs.push(record);
+      if (record.msg === 'stompbox node listening' && typeof record.url === 'string') {
+        clearTimeout(timer);
+        resolve(record.url);
+      }
+    });
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`node ${options.id} exited with ${code} before it was ready: ${stderr}`));
+    });
+  });
+  const node: NodeProcess = {
+    id: options.id,
+    url,
+    wsUrl: url.replace(/^http/, 'ws') + '/stomp',
+    child,
+    logs,
+    exited,
+    async kill() {
+      child.kill('SIGKILL');
+      await exited;
+      running.delete(node);
+    },
+    async stop() {
+      child.kill('SIGTERM');
+      const code = await exited;
+      running.delete(node);
+      return code;
+    },
+  };
+  running.add(node);
+  return node;
+}
+
+/** Kills whatever a spec left running (use in `after`/`afterEach`). */
+export async function killAllNodes(): Promise<void> {
+  await Promise.all([...running].map((node) => node.kill()));
+}
