@@ -9,6 +9,7 @@ import serve from 'koa-static';
 import type { Broker } from '../broker/broker.js';
 import type { Logger } from '../log.js';
 import { errorMiddleware } from './errors.js';
+import { vendorMiddleware } from './vendor.js';
 
 export interface AppOptions {
   broker: Broker;
@@ -39,6 +40,7 @@ export function createApp(options: AppOptions): Koa {
   app.use(errorMiddleware(options.log));
   app.use(router.routes());
   app.use(router.allowedMethods());
+  app.use(vendorMiddleware());
   app.use(serve(options.publicDir ?? DEFAULT_PUBLIC_DIR));
   return app;
 }
