@@ -1,0 +1,49 @@
+/*
+ * What the load generator needs from one client connection, whatever the
+ * wire protocol (STOMP over WebSocket, or socket.io for the socket.io peer).
+ */
+
+export interface ConnectionOptions {
+  url: string;
+  login?: string;
+  passcode?: string;
+  /** STOMP `host` header (a RabbitMQ vhost). @default '/' */
+  host: string;
+  /** STOMP heart-beat [cx, cy] in ms. @default [0, 0] */
+  heartbeat: [number, number];
+  /** Send SEND frames as WebSocket binary frames (needed for binary bodies). */
+  binaryFrames: boolean;
+  /**
+   * Put all STOMP frames one connection writes in one event-loop turn into a
+   * single WebSocket message (STOMP allows several frames per message). Cuts
+   * per-message cost on both sides, but typical browser clients send one
+   * frame per message, so it is off by default. @default false
+   */
+  coalesce: boolean;
+  /** Extra headers added to every SEND frame (e.g. RabbitMQ queue properties). */
+  sendHeaders: Record<string, string>;
+  /** Extra headers added to every SUBSCRIBE frame. */
+  subscribeHeaders: Record<string, string>;
+  /** Source address for the TCP connection (a 127.x.y.z loopback address). */
+  localAddress?: string;
+  /** Bound on the WebSocket + CONNECT → CONNECTED handshake and on each RECEIPT wait. @default 10000 */
+  timeoutMs: number;
+}
+
+export interface BenchConnection {
+  /** Opens the transport and completes the protocol handshake (STOMP CONNECT → CONNECTED). */
+  connect(): Promise<void>;
+  /** Subscribes and resolves once the broker confirms (STOMP RECEIPT). */
+  subscribe(destination: string): Promise<void>;
+  /** Fire-and-forget publish; bytes are batched per event-loop turn where the transport allows. */
+  publish(destination: string, body: Buffer): void;
+  /** Every delivered message body. */
+  onMessage: (body: Buffer) => void;
+  /** A failure after the handshake (ERROR frame, unexpected close). */
+  onFailure: (error: Error) => void;
+  readonly heartbeatsReceived: number;
+  readonly open: boolean;
+  close(): Promise<void>;
+}
+
+export type Protocol = 'stomp' | 'socketio';

@@ -1,0 +1,433 @@
+/*
+ * The part of a load run that one process executes: its share of the
+ * connections, publishing, and the receive-side checks (delivered, latency,
+ * lost, reordered, duplicates). The coordinator (loadgen.ts) drives every
+ * worker through the same phases, in-process or over IPC:
+ *
+ *   setup → startPublishing → (warm-up) → beginMeasure → (duration)
+ *         → endMeasure → drain → result → close
+ */
+import { nowMs, createBodyTemplate, readStamp, stampBody } from './body.js';
+import type { BenchConnection, ConnectionOptions } from './connection.js';
+import { LatencyHistogram, type HistogramSnapshot } from './histogram.js';
+import { destinationFor, type LoadOptions, type WorkerPlan } from './options.js';
+import { SocketIoConnection } from './socketio-connection.js';
+import { StompConnection } from './stomp-connection.js';
+
+export interface SetupReport {
+  worker: number;
+  connections: number;
+  failed: number;
+  /** From the first CONNECT to the last CONNECTED of this worker. */
+  connectSeconds: number;
+  handshake: HistogramSnapshot;
+  subscribeSeconds: number;
+  errors: string[];
+}
+
+export interface StopReport {
+  sentByStream: Array<[number, number]>;
+}
+
+export interface WorkerResult {
+  worker: number;
+  connections: number;
+  openAtEnd: number;
+  sent: number;
+  sentInWindow: number;
+  /** Sends skipped in rate mode because the window was full. */
+  rateSkipped: number;
+  delivered: number;
+  deliveredInWindow: number;
+  windowMs: number;
+  /** This process's own CPU (user + system) during the window, ms: is the client the bottleneck? */
+  clientCpuMs: number;
+  unique: number;
+  expected: number;
+  lost: number;
+  duplicates: number;
+  reordered: number;
+  /** Bench messages of another run id (left in a durable queue). */
+  stale: number;
+  /** Delivered to the receiver of another pair. */
+  misrouted: number;
+  /** Bodies without a bench header. */
+  foreign: number;
+  heartbeatsReceived: number;
+  errorCount: number;
+  errors: string[];
+  latency: HistogramSnapshot;
+}
+
+export interface WorkerApi {
+  setup(): Promise<SetupReport>;
+  startPublishing(): Promise<void>;
+  beginMeasure(): Promise<void>;
+  endMeasure(): Promise<StopReport>;
+  drain(sentByStream: Array<[number, number]>, timeoutMs: number): Promise<void>;
+  result(): Promise<WorkerResult>;
+  close(): Promise<void>;
+}
+
+interface Publisher {
+  stream: number;
+  connection: BenchConnection;
+  destination: string;
+  body: Buffer;
+  sent: number;
+  /** Deliveries of this stream to subscribers in this process. */
+  received: number;
+  localSubscribers: number;
+}
+
+interface Subscriber {
+  stream: number;
+  connection: BenchConnection;
+  destination: string;
+  /** One bit per sequence number seen. */
+  seen: Uint8Array;
+  maxSeq: number;
+  unique: number;
+}
+
+const MAX_KEPT_ERRORS = 20;
+
+/** Runs `tasks` with at most `limit` in flight; resolves when all have settled. */
+export async function runLimited(tasks: Array<() => Promise<void>>, limit: number): Promise<void> {
+  let next = 0;
+  const lanes = Array.from({ length: Math.max(1, Math.min(limit, tasks.length)) }, async () => {
+    while (next < tasks.length) {
+      const task = tasks[next++]!;
+      await task();
+    }
+  });
+  await Promise.all(lanes);
+}
+
+export function createConnection(options: LoadOptions, index: number, url: string, login?: string): BenchConnection {
+  const connectionOptions: ConnectionOptions = {
+    url,
+    login,
+    passcode: options.passcode,
+    host: options.host,
+    heartbeat: options.heartbeat,
+    binaryFrames: options.binary,
+    coalesce: options.coalesce,
+    sendHeaders: options.sendHeaders,
+    subscribeHeaders: options.subscribeHeaders,
+    localAddress: options.localAddresses[index % options.localAddresses.length],
+    timeoutMs: options.timeoutMs,
+  };
+  return options.protocol === 'socketio' ? new SocketIoConnection(connectionOptions) : new StompConnection(connectionOptions);
+}
+
+export class LoadWorker implements WorkerApi {
+  private readonly publishers: Publisher[] = [];
+  private readonly publisherByStream = new Map<number, Publisher>();
+  private readonly subscribers: Subscriber[] = [];
+  private readonly connections: BenchConnection[] = [];
+  private readonly latency = new LatencyHistogram();
+  private readonly errors: string[] = [];
+  private errorCount = 0;
+  private publishing = false;
+  private measuring = false;
+  private measureStart = Number.POSITIVE_INFINITY;
+  private measureEnd = Number.POSITIVE_INFINITY;
+  private rateTimer: NodeJS.Timeout | null = null;
+  private cpuAtStart: NodeJS.CpuUsage | null = null;
+  private clientCpuMs = 0;
+  private rateSkipped = 0;
+  private sentInWindow = 0;
+  private delivered = 0;
+  private deliveredInWindow = 0;
+  private duplicates = 0;
+  private reordered = 0;
+  private stale = 0;
+  private misrouted = 0;
+  private foreign = 0;
+  private expected = new Map<number, number>();
+
+  constructor(
+    private readonly options: LoadOptions,
+    private readonly plan: WorkerPlan,
+  ) {}
+
+  async setup(): Promise<SetupReport> {
+    const { options, plan } = this;
+    const urls = options.urls;
+    const login = (index: number): string | undefined =>
+      options.login === undefined ? undefined : destinationFor(options.login, index);
+    const addSubscriber = (stream: number, index: number, url: string, destination: string): void => {
+      const connection = createConnection(options, index, url, login(index));
+      const subscriber: Subscriber = { stream, connection, destination, seen: new Uint8Array(1024), maxSeq: -1, unique: 0 };
+      connection.onMessage = (body) => this.receive(subscriber, body);
+      this.subscribers.push(subscriber);
+      this.connections.push(connection);
+    };
+    const addPublisher = (stream: number, index: number, url: string, destination: string): void => {
+      const connection = createConnection(options, index, url, login(index));
+      const publisher: Publisher = {
+        stream,
+        connection,
+        destination,
+        body: createBodyTemplate(options.payload, options.binary),
+        sent: 0,
+        received: 0,
+        localSubscribers: 0,
+      };
+      this.publishers.push(publisher);
+      this.publisherByStream.set(stream, publisher);
+      this.connections.push(connection);
+    };
+
+    if (options.mode === 'p2p') {
+      for (let i = plan.from; i < plan.to; i++) {
+        const destination = destinationFor(options.destination, i);
+        addSubscriber(i, 2 * i + 1, urls[(i + 1) % urls.length]!, destination);
+        addPublisher(i, 2 * i, urls[i % urls.length]!, destination);
+      }
+    } else if (options.mode === 'fanout') {
+      const destination = destinationFor(options.destination, 0);
+      for (let j = plan.subFrom; j < plan.subTo; j++) addSubscriber(0, j + 1, urls[j % urls.length]!, destination);
+      if (plan.publisher) addPublisher(0, 0, urls[0]!, destination);
+    } else {
+      for (let i = plan.from; i < plan.to; i++) addSubscriber(i, i, urls[i % urls.length]!, destinationFor(options.destination, i));
+    }
+    for (const subscriber of this.subscribers) {
+      const publisher = this.publisherByStream.get(subscriber.stream);
+      if (publisher !== undefined) publisher.localSubscribers++;
+    }
+    for (const connection of this.connections) connection.onFailure = (error) => this.recordError(error);
+
+    const handshake = new LatencyHistogram();
+    const opened = new Set<BenchConnection>();
+    let failed = 0;
+    const connectStart = nowMs();
+    await runLimited(
+      this.connections.map((connection) => async () => {
+        const started = nowMs();
+        try {
+          await connection.connect();
+          handshake.record(nowMs() - started);
+          opened.add(connection);
+        } catch (error) {
+          failed++;
+          this.recordError(error);
+        }
+      }),
+      options.connectConcurrency,
+    );
+    const connectSeconds = (nowMs() - connectStart) / 1000;
+
+    const subscribeStart = nowMs();
+    await runLimited(
+      this.subscribers
+        .filter((subscriber) => opened.has(subscriber.connection))
+        .map((subscriber) => async () => {
+          try {
+            await subscriber.connection.subscribe(subscriber.destination);
+          } catch (error) {
+            failed++;
+            this.recordError(error);
+          }
+        }),
+      options.connectConcurrency,
+    );
+    const subscribeSeconds = (nowMs() - subscribeStart) / 1000;
+    if (failed > 0 && !options.tolerateConnectFailures) {
+      throw new Error(`worker ${plan.worker}: ${failed} of ${this.connections.length} connections/subscriptions failed; first: ${this.errors[0]}`);
+    }
+    return {
+      worker: plan.worker,
+      connections: opened.size,
+      failed,
+      connectSeconds,
+      handshake: handshake.snapshot(),
+      subscribeSeconds,
+      errors: this.errors.slice(),
+    };
+  }
+
+  async startPublishing(): Promise<void> {
+    if (this.publishers.length === 0) return;
+    this.publishing = true;
+    if (this.options.rate > 0) this.startRateTimer();
+    else for (const publisher of this.publishers) this.pump(publisher);
+  }
+
+  async beginMeasure(): Promise<void> {
+    this.measureStart = nowMs();
+    this.measureEnd = Number.POSITIVE_INFINITY;
+    this.measuring = true;
+    this.cpuAtStart = process.cpuUsage();
+  }
+
+  async endMeasure(): Promise<StopReport> {
+    this.measuring = false;
+    this.measureEnd = nowMs();
+    this.publishing = false;
+    if (this.cpuAtStart !== null) {
+      const used = process.cpuUsage(this.cpuAtStart);
+      this.clientCpuMs = (used.user + used.system) / 1000;
+    }
+    if (this.rateTimer !== null) {
+      clearInterval(this.rateTimer);
+      this.rateTimer = null;
+    }
+    return { sentByStream: this.publishers.map((publisher) => [publisher.stream, publisher.sent]) };
+  }
+
+  async drain(sentByStream: Array<[number, number]>, timeoutMs: number): Promise<void> {
+    this.expected = new Map(sentByStream);
+    const deadline = nowMs() + timeoutMs;
+    const complete = (): boolean =>
+      this.subscribers.every((subscriber) => subscriber.unique >= (this.expected.get(subscriber.stream) ?? 0));
+    while (!complete() && nowMs() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+
+  async result(): Promise<WorkerResult> {
+    let unique = 0;
+    let expected = 0;
+    let lost = 0;
+    for (const subscriber of this.subscribers) {
+      const want = this.expected.get(subscriber.stream) ?? 0;
+      unique += subscriber.unique;
+      expected += want;
+      lost += Math.max(0, want - subscriber.unique);
+    }
+    let heartbeatsReceived = 0;
+    let openAtEnd = 0;
+    for (const connection of this.connections) {
+      heartbeatsReceived += connection.heartbeatsReceived;
+      if (connection.open) openAtEnd++;
+    }
+    return {
+      worker: this.plan.worker,
+      connections: this.connections.length,
+      openAtEnd,
+      sent: this.publishers.reduce((sum, publisher) => sum + publisher.sent, 0),
+      sentInWindow: this.sentInWindow,
+      rateSkipped: this.rateSkipped,
+      delivered: this.delivered,
+      deliveredInWindow: this.deliveredInWindow,
+      windowMs: Number.isFinite(this.measureEnd) ? this.measureEnd - this.measureStart : 0,
+      clientCpuMs: this.clientCpuMs,
+      unique,
+      expected,
+      lost,
+      duplicates: this.duplicates,
+      reordered: this.reordered,
+      stale: this.stale,
+      misrouted: this.misrouted,
+      foreign: this.foreign,
+      heartbeatsReceived,
+      errorCount: this.errorCount,
+      errors: this.errors.slice(),
+      latency: this.latency.snapshot(),
+    };
+  }
+
+  async close(): Promise<void> {
+    this.publishing = false;
+    if (this.rateTimer !== null) clearInterval(this.rateTimer);
+    await runLimited(
+      this.connections.map((connection) => () => connection.close()),
+      500,
+    );
+  }
+
+  private recordError(error: unknown): void {
+    this.errorCount++;
+    if (this.errors.length < MAX_KEPT_ERRORS) this.errors.push(error instanceof Error ? error.message : String(error));
+  }
+
+  private send(publisher: Publisher): void {
+    stampBody(publisher.body, this.options.binary, {
+      run: this.options.run,
+      stream: publisher.stream,
+      seq: publisher.sent,
+      sentMs: nowMs(),
+    });
+    publisher.connection.publish(publisher.destination, publisher.body);
+    publisher.sent++;
+    if (this.measuring) this.sentInWindow++;
+  }
+
+  /** Messages of `publisher` not yet seen by (the average of) its local subscribers. */
+  private inFlight(publisher: Publisher): number {
+    return publisher.sent - Math.floor(publisher.received / Math.max(1, publisher.localSubscribers));
+  }
+
+  /** Unlimited mode: keep `window` messages in flight. */
+  private pump(publisher: Publisher): void {
+    const window = this.options.window;
+    while (this.publishing && publisher.connection.open && this.inFlight(publisher) < window) this.send(publisher);
+  }
+
+  /**
+   * Fixed rate: messages are numbered globally and dealt round-robin over the
+   * local publishers, message g due at g / rate; a 1 ms timer sends what is
+   * due. The window still bounds memory when the broker falls behind.
+   */
+  private startRateTimer(): void {
+    const totalPublishers = this.options.mode === 'p2p' ? this.options.pairs : 1;
+    const perMs = (this.options.rate * this.publishers.length) / totalPublishers / 1000;
+    const start = nowMs();
+    let issued = 0;
+    const count = this.publishers.length;
+    this.rateTimer = setInterval(() => {
+      const due = Math.floor((nowMs() - start) * perMs);
+      while (issued < due && this.publishing) {
+        const publisher = this.publishers[issued % count]!;
+        issued++;
+        if (publisher.connection.open && this.inFlight(publisher) < this.options.window) this.send(publisher);
+        else this.rateSkipped++;
+      }
+    }, 1);
+  }
+
+  private receive(subscriber: Subscriber, body: Buffer): void {
+    const now = nowMs();
+    const stamp = readStamp(body);
+    if (stamp === null) {
+      this.foreign++;
+      return;
+    }
+    if (stamp.run !== this.options.run) {
+      this.stale++;
+      return;
+    }
+    if (stamp.stream !== subscriber.stream) {
+      this.misrouted++;
+      return;
+    }
+    this.delivered++;
+    if (this.measuring) this.deliveredInWindow++;
+    if (stamp.sentMs >= this.measureStart && stamp.sentMs < this.measureEnd) this.latency.record(now - stamp.sentMs);
+
+    const seq = stamp.seq;
+    const byte = seq >>> 3;
+    if (byte >= subscriber.seen.length) {
+      let size = subscriber.seen.length * 2;
+      while (size <= byte) size *= 2;
+      const grown = new Uint8Array(size);
+      grown.set(subscriber.seen);
+      subscriber.seen = grown;
+    }
+    const bit = 1 << (seq & 7);
+    if ((subscriber.seen[byte]! & bit) !== 0) {
+      this.duplicates++;
+    } else {
+      subscriber.seen[byte]! |= bit;
+      subscriber.unique++;
+      if (seq < subscriber.maxSeq) this.reordered++;
+      else subscriber.maxSeq = seq;
+    }
+
+    const publisher = this.publisherByStream.get(subscriber.stream);
+    if (publisher !== undefined) {
+      publisher.received++;
+      if (this.publishing && this.options.rate === 0) this.pump(publisher);
+    }
+  }
+}
