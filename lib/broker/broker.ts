@@ -155,7 +155,19 @@ export class Broker {
 
   /** Sends to every session of `user` subscribed to `target` (`/queue/x`), anywhere, or to the inbox. */
   async routeUser(user: string, target: string, message: BrokerMessage, exclude?: string): Promise<void> {
-    const nodes = await this.inbox.routeOrStore(user, target, message);
+    let nodes: string[];
+    try {
+      nodes = await this.inbox.routeOrStore(user, target, message);
+    } catch (error) {
+      // The cluster store is unreachable: local sessions of the user still get it; with
+      // none here, the sender learns of the failure (ERR_CLUSTER_UNAVAILABLE), never a silent loss.
+      if (exclude === undefined && this.hasLocalSubscriber(user, target)) {
+        this.stats.routedLocal++;
+        await this.deliverUser(user, target, message, true);
+        return;
+      }
+      throw error;
+    }
     if (nodes.length === 0) {
       this.stats.storedInbox++;
       return;
@@ -173,6 +185,10 @@ export class Broker {
       await this.inbox.append(user, target, message);
       this.stats.storedInbox++;
     }
+  }
+
+  private hasLocalSubscriber(user: string, target: string): boolean {
+    return (this.registry.userSubscribers(user, target)?.size ?? 0) > 0;
   }
 
   private deliverTopic(message: BrokerMessage): void {
@@ -209,6 +225,7 @@ export class Broker {
     const key = envelope.kind === 'user' ? `${envelope.message.id}\0${envelope.user}` : envelope.message.id;
     // A message relayed twice to this node (a retry, a recovery) reaches its sessions once.
     if (!this.recent.add(key)) return;
+    this.stats.relayReceived++;
     if (envelope.kind === 'topic') this.deliverTopic(envelope.message);
     else await this.deliverUser(envelope.user, envelope.destination, envelope.message, false);
   }

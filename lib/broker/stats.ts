@@ -10,6 +10,8 @@ export class BrokerStats {
   routedLocal = 0;
   routedRemote = 0;
   storedInbox = 0;
+  /** Envelopes this node received from the relay (targeted routing costs only the nodes that hold the user). */
+  relayReceived = 0;
   droppedUndeliverable = 0;
   readonly errors = new Map<ErrorCode, number>();
 
