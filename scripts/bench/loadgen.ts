@@ -174,6 +174,7 @@ function describe(options: LoadOptions): string {
   const what =
     options.mode === 'p2p' ? `${options.pairs} pairs` : options.mode === 'fanout' ? `1→${options.subscribers}` : `${options.connections} idle`;
   const pace = options.mode === 'idle' ? '' : options.rate > 0 ? `, ${options.rate} msg/s` : `, window ${options.window}`;
+  if (options.mode === 'idle') return `${what}, heart-beat ${options.heartbeat.join(',')}, held ${options.durationS} s`;
   return `${what}, ${options.payload} B${options.binary ? ' binary' : ''}${pace}, ${options.warmupS}+${options.durationS} s`;
 }
 

@@ -38,6 +38,19 @@ export function readCpuSeconds(pid: number): number | null {
   return (utime + stime) / CLOCK_TICKS;
 }
 
+/** Busy CPU time of the whole machine (all cores, everything but idle and iowait), seconds. */
+export function readSystemBusySeconds(): number {
+  try {
+    const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!;
+    const ticks = line.trim().split(/\s+/).slice(1).map(Number);
+    const total = ticks.slice(0, 8).reduce((sum, value) => sum + value, 0);
+    const idle = (ticks[3] ?? 0) + (ticks[4] ?? 0);
+    return (total - idle) / CLOCK_TICKS;
+  } catch {
+    return 0;
+  }
+}
+
 /** VmRSS in bytes; null when the process is gone. */
 export function readRssBytes(pid: number): number | null {
   let status: string;
@@ -76,6 +89,8 @@ export interface ProcStats {
   /** Peak of the summed RSS over the samples. */
   rssPeakBytes: number;
   rssEndBytes: number;
+  /** The whole machine's busy CPU over the span, % of one core (this includes the load generator and anything else running). */
+  systemCpuPercent: number;
 }
 
 interface Track {
@@ -94,6 +109,7 @@ export class ProcSampler {
   private timer: NodeJS.Timeout | null = null;
   private startedAt = 0;
   private summedRssPeak = 0;
+  private systemBusyStart = 0;
 
   constructor(
     private readonly pids: readonly number[],
@@ -102,6 +118,7 @@ export class ProcSampler {
 
   start(): void {
     this.startedAt = performance.now();
+    this.systemBusyStart = readSystemBusySeconds();
     this.tracks = this.pids.map((pid) => {
       const cpu = readCpuSeconds(pid);
       const rss = readRssBytes(pid) ?? 0;
@@ -135,6 +152,7 @@ export class ProcSampler {
     this.timer = null;
     this.sample();
     const seconds = (performance.now() - this.startedAt) / 1000;
+    const systemBusy = readSystemBusySeconds() - this.systemBusyStart;
     const pids = this.tracks.map((track): PidStats => {
       const cpuSeconds = track.cpuStart === null || track.cpuLast === null ? 0 : track.cpuLast - track.cpuStart;
       return {
@@ -154,6 +172,7 @@ export class ProcSampler {
       cpuPercent: pids.reduce((sum, pid) => sum + pid.cpuPercent, 0),
       rssPeakBytes: this.summedRssPeak,
       rssEndBytes: pids.reduce((sum, pid) => sum + pid.rssEndBytes, 0),
+      systemCpuPercent: seconds > 0 ? (100 * systemBusy) / seconds : 0,
     };
   }
 }
@@ -191,7 +210,10 @@ async function main(argv: string[]): Promise<void> {
         ` (start ${formatBytes(pid.rssStartBytes)}, end ${formatBytes(pid.rssEndBytes)})${pid.exited ? ', exited' : ''}\n`,
     );
   }
-  process.stdout.write(`total: cpu ${stats.cpuPercent.toFixed(1)} %, rss peak ${formatBytes(stats.rssPeakBytes)} over ${stats.seconds.toFixed(1)} s\n`);
+  process.stdout.write(
+    `total: cpu ${stats.cpuPercent.toFixed(1)} %, rss peak ${formatBytes(stats.rssPeakBytes)} over ${stats.seconds.toFixed(1)} s` +
+      ` (whole machine busy ${stats.systemCpuPercent.toFixed(0)} % of one core)\n`,
+  );
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {

@@ -1,0 +1,330 @@
+/*
+ * The benchmark runner: every selected shape against every selected target,
+ * one table of figures, and a JSON record in docs/bench/.
+ *
+ *   npx tsx scripts/bench/run.ts --targets rabbitmq --shape p2p-10 [--quick]
+ *   npx tsx scripts/bench/run.ts --list
+ *
+ * Columns: delivered msg/s in the measured window, the ratio of that to
+ * RabbitMQ's for the same shape (idle: RSS per connection ratio), latency
+ * p50/p99/p99.9 in ms, lost/reordered/duplicates, broker CPU (% of one core,
+ * summed over its processes, averaged over the window), broker peak RSS,
+ * the load generator's own CPU, and connection setup rate.
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { cpus, loadavg, release, totalmem, type } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { formatIdle, runIdle, type IdleReport } from './idle.js';
+import { formatMs, formatReport, resolveOptions, runLoad, type LoadReport } from './loadgen.js';
+import { TargetUnavailable, type BenchTarget, type StartedTarget } from './lib/target.js';
+import { ProcSampler, formatBytes, type ProcStats } from './proc-stats.js';
+import { SHAPES, findShapes, shapeConnections, type IdleShape, type LoadShape } from './shapes.js';
+import { REFERENCE_TARGET, TARGET_FACTORIES, createTargets } from './targets.js';
+
+export interface ShapeResult {
+  target: string;
+  shape: string;
+  description: string;
+  status: 'ok' | 'skipped' | 'error';
+  reason?: string;
+  notes: string[];
+  load?: LoadReport;
+  idle?: IdleReport;
+  broker?: ProcStats | null;
+}
+
+export interface RunRecord {
+  date: string;
+  machine: {
+    os: string;
+    cpuModel: string;
+    cpuCount: number;
+    totalMemBytes: number;
+    node: string;
+    /** 1-minute load average before and after: this machine may be shared. */
+    loadAverageStart: number;
+    loadAverageEnd?: number;
+  };
+  quick: boolean;
+  targets: Array<{ name: string; notes: string[]; status: 'ok' | 'skipped' | 'error'; reason?: string }>;
+  results: ShapeResult[];
+}
+
+const DOCS_DIR = fileURLToPath(new URL('../../docs/bench/', import.meta.url));
+const PAUSE_BETWEEN_SHAPES_MS = 2000;
+
+const log = (line: string): void => {
+  process.stderr.write(`${line}\n`);
+};
+
+interface RunSettings {
+  quick: boolean;
+  /** Overrides every load shape's measured seconds. */
+  durationS?: number;
+  procs?: number;
+  coalesce: boolean;
+}
+
+async function runLoadShape(target: BenchTarget, started: StartedTarget, shape: LoadShape, settings: RunSettings): Promise<ShapeResult> {
+  const fanout = shape.options.mode === 'fanout';
+  const options = resolveOptions({
+    urls: target.urls ?? [target.url],
+    protocol: target.protocol,
+    destination: fanout ? target.fanoutDestination : target.destinationTemplate,
+    login: target.login,
+    passcode: target.passcode,
+    sendHeaders: target.sendHeaders ?? {},
+    subscribeHeaders: target.subscribeHeaders ?? {},
+    ...shape.options,
+    ...(settings.quick ? shape.quick : {}),
+    ...(settings.procs !== undefined ? { procs: settings.procs } : {}),
+    ...(settings.durationS !== undefined ? { durationS: settings.durationS } : {}),
+    ...(settings.coalesce ? { coalesce: true } : {}),
+  });
+  let sampler: ProcSampler | null = null;
+  const measured: { broker: ProcStats | null } = { broker: null };
+  const load = await runLoad(options, {
+    log,
+    onMeasureStart: () => {
+      sampler = new ProcSampler(started.pids);
+      sampler.start();
+    },
+    onMeasureEnd: () => {
+      measured.broker = (sampler as ProcSampler | null)?.stop() ?? null;
+    },
+  });
+  log(formatReport(load));
+  return { target: target.name, shape: shape.name, description: shape.description, status: 'ok', notes: [], load, broker: measured.broker };
+}
+
+async function runIdleShape(target: BenchTarget, started: StartedTarget, shape: IdleShape, settings: RunSettings): Promise<ShapeResult> {
+  const notes: string[] = [];
+  let connections = settings.quick ? shape.quick.connections : shape.connections;
+  if (started.maxConnections !== undefined && connections > started.maxConnections) {
+    notes.push(`capped at ${started.maxConnections} connections by the target's open-file limit (wanted ${connections})`);
+    connections = started.maxConnections;
+  }
+  const idle = await runIdle({
+    urls: target.urls ?? [target.url],
+    protocol: target.protocol,
+    login: target.login,
+    passcode: target.passcode,
+    connections,
+    heartbeat: shape.heartbeat,
+    holdS: settings.quick ? shape.quick.holdS : shape.holdS,
+    settleS: 3,
+    destination: target.idleDestination,
+    pids: started.pids,
+    log,
+  });
+  log(formatIdle(idle));
+  return { target: target.name, shape: shape.name, description: shape.description, status: 'ok', notes, idle, broker: idle.broker };
+}
+
+async function runTarget(target: BenchTarget, shapes: readonly (LoadShape | IdleShape)[], settings: RunSettings, record: RunRecord): Promise<void> {
+  const needed = Math.max(...shapes.map((shape) => shapeConnections(shape, settings.quick)));
+  let started: StartedTarget;
+  try {
+    log(`== target ${target.name}: starting`);
+    started = await target.start({ connections: needed, log });
+  } catch (error) {
+    const unavailable = error instanceof TargetUnavailable;
+    const reason = error instanceof Error ? error.message : String(error);
+    log(`== target ${target.name}: ${unavailable ? 'skipped' : 'failed to start'}: ${reason}`);
+    record.targets.push({ name: target.name, notes: [], status: unavailable ? 'skipped' : 'error', reason });
+    for (const shape of shapes) {
+      record.results.push({ target: target.name, shape: shape.name, description: shape.description, status: unavailable ? 'skipped' : 'error', reason, notes: [] });
+    }
+    await target.stop().catch(() => undefined);
+    return;
+  }
+  const notes = started.notes ?? [];
+  for (const note of notes) log(`   ${note}`);
+  record.targets.push({ name: target.name, notes, status: 'ok' });
+  try {
+    for (const shape of shapes) {
+      const connections = shapeConnections(shape, settings.quick);
+      if (shape.kind === 'load' && started.maxConnections !== undefined && connections > started.maxConnections) {
+        const reason = `needs ${connections} connections; ${target.name} holds ~${started.maxConnections} (open-file limit)`;
+        log(`-- ${target.name} / ${shape.name}: skipped: ${reason}`);
+        record.results.push({ target: target.name, shape: shape.name, description: shape.description, status: 'skipped', reason, notes: [] });
+        continue;
+      }
+      log(`-- ${target.name} / ${shape.name}: ${shape.description}${settings.quick ? ' (quick)' : ''}`);
+      try {
+        const result = shape.kind === 'load' ? await runLoadShape(target, started, shape, settings) : await runIdleShape(target, started, shape, settings);
+        record.results.push(result);
+      } catch (error) {
+        const reason = error instanceof Error ? error.message : String(error);
+        log(`-- ${target.name} / ${shape.name}: error: ${reason}`);
+        record.results.push({ target: target.name, shape: shape.name, description: shape.description, status: 'error', reason, notes: [] });
+      }
+      await new Promise((resolve) => setTimeout(resolve, PAUSE_BETWEEN_SHAPES_MS));
+    }
+  } finally {
+    await target.stop();
+  }
+}
+
+/** CPU used on the machine by neither the broker nor the load generator: other work skews the figures. */
+export function otherCpu(broker: ProcStats, clientCpuPercent: number): number {
+  return Math.max(0, broker.systemCpuPercent - broker.cpuPercent - clientCpuPercent);
+}
+
+function cell(value: string, width: number, left = false): string {
+  return left ? value.padEnd(width) : value.padStart(width);
+}
+
+export function formatTable(record: RunRecord): string {
+  const reference = new Map<string, ShapeResult>();
+  for (const result of record.results) if (result.target === REFERENCE_TARGET && result.status === 'ok') reference.set(result.shape, result);
+  const header = ['target', 'shape', 'msg/s', 'x rmq', 'p50 ms', 'p99 ms', 'p99.9', 'lost', 'reord', 'dup', 'brk cpu%', 'brk rss', 'cli cpu%', 'othr%', 'conn/s'];
+  const widths = [16, 15, 9, 6, 7, 7, 7, 6, 6, 5, 9, 14, 9, 6, 7];
+  const rows: string[][] = [];
+  for (const result of record.results) {
+    if (result.status !== 'ok') {
+      rows.push([result.target, result.shape, `${result.status}: ${(result.reason ?? '').slice(0, 90)}`]);
+      continue;
+    }
+    const broker = result.broker ?? null;
+    const ref = reference.get(result.shape);
+    if (result.load !== undefined) {
+      const load = result.load;
+      const refRate = ref?.load?.deliveredPerSecond;
+      rows.push([
+        result.target,
+        result.shape,
+        load.deliveredPerSecond.toFixed(0),
+        refRate ? (load.deliveredPerSecond / refRate).toFixed(2) : '-',
+        formatMs(load.latency.p50Ms),
+        formatMs(load.latency.p99Ms),
+        formatMs(load.latency.p999Ms),
+        String(load.lost),
+        String(load.reordered),
+        String(load.duplicates),
+        broker ? broker.cpuPercent.toFixed(0) : '-',
+        broker ? formatBytes(broker.rssPeakBytes) : '-',
+        load.clientCpuPercent.toFixed(0),
+        broker ? otherCpu(broker, load.clientCpuPercent).toFixed(0) : '-',
+        load.connections.perSecond.toFixed(0),
+      ]);
+    } else if (result.idle !== undefined) {
+      const idle = result.idle;
+      const refPerConn = ref?.idle?.rssPerConnectionBytes;
+      rows.push([
+        result.target,
+        result.shape,
+        `${idle.opened} idle`,
+        refPerConn ? (idle.rssPerConnectionBytes / refPerConn).toFixed(2) : '-',
+        '-',
+        '-',
+        '-',
+        '-',
+        '-',
+        '-',
+        broker ? broker.cpuPercent.toFixed(1) : '-',
+        `${(idle.rssPerConnectionBytes / 1024).toFixed(1)} KiB/conn`,
+        '-',
+        '-',
+        idle.connectionsPerSecond.toFixed(0),
+      ]);
+    }
+  }
+  const line = (values: string[]): string =>
+    values.length === 3
+      ? `${cell(values[0]!, widths[0]!, true)} ${cell(values[1]!, widths[1]!, true)} ${values[2]}`
+      : values.map((value, i) => cell(value, widths[i]!, i < 2)).join(' ');
+  return [line(header), ...rows.map(line)].join('\n');
+}
+
+function machineInfo(): RunRecord['machine'] {
+  const list = cpus();
+  return {
+    os: `${type()} ${release()}`,
+    cpuModel: list[0]?.model ?? 'unknown',
+    cpuCount: list.length,
+    totalMemBytes: totalmem(),
+    node: process.version,
+    loadAverageStart: loadavg()[0]!,
+  };
+}
+
+const USAGE = `Usage: npx tsx scripts/bench/run.ts [options]
+
+  --targets LIST          comma list or "all" (default: rabbitmq); known: ${Object.keys(TARGET_FACTORIES).join(', ')}
+  --shape LIST            comma list or "all" (default: all); known: ${SHAPES.map((shape) => shape.name).join(', ')}
+  --quick                 short durations (5 s measured, 1 s warm-up; idle: 2000 connections, 5 s) for a smoke run
+  --duration S            measured seconds for every load shape (overrides the shape and --quick)
+  --procs K               load generator worker processes for every load shape (default 1)
+  --coalesce              several STOMP frames per WebSocket message (default: one frame per message)
+  --rabbit-restart-for-fds  restart RabbitMQ with a higher per-process open-file limit when a shape needs
+                          more connections than it holds (otherwise those shapes are skipped for it)
+  --out FILE              JSON record (default docs/bench/results-<date>.json); --no-write to skip
+  --list                  print targets and shapes
+`;
+
+async function main(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      targets: { type: 'string' },
+      shape: { type: 'string' },
+      quick: { type: 'boolean' },
+      procs: { type: 'string' },
+      duration: { type: 'string' },
+      coalesce: { type: 'boolean' },
+      'rabbit-restart-for-fds': { type: 'boolean' },
+      out: { type: 'string' },
+      'no-write': { type: 'boolean' },
+      list: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return;
+  }
+  if (values.list) {
+    process.stdout.write(`targets: ${Object.keys(TARGET_FACTORIES).join(', ')}\nshapes:\n`);
+    for (const shape of SHAPES) process.stdout.write(`  ${shape.name.padEnd(16)} ${shape.description}\n`);
+    return;
+  }
+  const settings: RunSettings = {
+    quick: values.quick ?? false,
+    procs: values.procs === undefined ? undefined : Number(values.procs),
+    durationS: values.duration === undefined ? undefined : Number(values.duration),
+    coalesce: values.coalesce ?? false,
+  };
+  const shapes = findShapes(values.shape ?? 'all');
+  const targets = createTargets(values.targets ?? REFERENCE_TARGET, {
+    rabbitmq: { restartForFds: values['rabbit-restart-for-fds'] ?? false },
+  });
+  const now = new Date();
+  const record: RunRecord = { date: now.toISOString(), machine: machineInfo(), quick: settings.quick, targets: [], results: [] };
+  log(`bench: ${record.machine.cpuCount} × ${record.machine.cpuModel}, ${formatBytes(record.machine.totalMemBytes)}, node ${record.machine.node}`);
+  for (const target of targets) await runTarget(target, shapes, settings, record);
+  record.machine.loadAverageEnd = loadavg()[0]!;
+
+  process.stdout.write(`\n${formatTable(record)}\n`);
+  process.stdout.write(
+    `(msg/s delivered in the window; x rmq = ratio to RabbitMQ for the shape; cpu % of one core over the window, ${record.machine.cpuCount} cores;` +
+      ` othr% = machine CPU used by neither broker nor load generator: high values mean a shared, noisy run; load average ${record.machine.loadAverageStart.toFixed(2)} → ${record.machine.loadAverageEnd.toFixed(2)})\n`,
+  );
+  for (const result of record.results) for (const note of result.notes) process.stdout.write(`note: ${result.target}/${result.shape}: ${note}\n`);
+  if (!values['no-write']) {
+    const stamp = now.toISOString().slice(0, 16).replace(':', '');
+    const file = values.out ?? `${DOCS_DIR}results-${stamp}.json`;
+    await mkdir(DOCS_DIR, { recursive: true });
+    await writeFile(file, JSON.stringify(record, null, 2) + '\n');
+    process.stdout.write(`wrote ${file}\n`);
+  }
+}
+
+main(process.argv.slice(2)).then(
+  () => process.exit(0),
+  (error: unknown) => {
+    console.error(`bench: ${error instanceof Error ? error.message : String(error)}`);
+    process.exit(1);
+  },
+);
