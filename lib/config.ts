@@ -68,6 +68,24 @@ export interface Config {
   shutdownTimeoutMs: number;
   /** pino level. @default info */
   logLevel: string;
+  /** HMAC key of the `sb_session` cookie; every node of a cluster needs the same. @default random per process (with a warning) */
+  sessionSecret: string | undefined;
+  /** Lifetime of a login session (cookie), seconds. @default 86400 */
+  sessionTtlSeconds: number;
+  /** Mark the session cookie `Secure` even on plain HTTP (TLS terminated by a proxy). @default false */
+  sessionCookieSecure: boolean;
+  /** jwt mode: HS256 shared secret. */
+  jwtSecret: string | undefined;
+  /** jwt mode: RS256/ES256 public key, PEM text or a path to a PEM file. */
+  jwtPublicKey: string | undefined;
+  /** jwt mode: required `iss`, when set. */
+  jwtIssuer: string | undefined;
+  /** jwt mode: required `aud`, when set. */
+  jwtAudience: string | undefined;
+  /** Origins allowed to use the cookie session (WebSocket, SockJS, HTTP API): comma list, `*` for any. @default unset (same origin only) */
+  allowedOrigins: string | undefined;
+  /** SockJS transport heart-beat ('h' frame) interval, ms. @default 25000 */
+  sockjsHeartbeatMs: number;
 }
 
 type Kind = 'int' | 'string' | 'optional' | 'bool';
@@ -112,6 +130,15 @@ export const DEFAULT_CONFIG: Readonly<Config> = Object.freeze({
   appPrefix: '/app/',
   shutdownTimeoutMs: 5000,
   logLevel: 'info',
+  sessionSecret: undefined,
+  sessionTtlSeconds: 24 * 3600,
+  sessionCookieSecure: false,
+  jwtSecret: undefined,
+  jwtPublicKey: undefined,
+  jwtIssuer: undefined,
+  jwtAudience: undefined,
+  allowedOrigins: undefined,
+  sockjsHeartbeatMs: 25000,
 } satisfies Config);
 
 export const OPTIONS: Readonly<Record<keyof Config, OptionSpec>> = {
@@ -146,6 +173,15 @@ export const OPTIONS: Readonly<Record<keyof Config, OptionSpec>> = {
   appPrefix: { env: 'APP_PREFIX', flag: 'app-prefix', kind: 'string', help: 'application destination prefix' },
   shutdownTimeoutMs: { env: 'SHUTDOWN_TIMEOUT_MS', flag: 'shutdown-timeout-ms', kind: 'int', help: 'graceful shutdown bound, ms' },
   logLevel: { env: 'LOG_LEVEL', flag: 'log-level', kind: 'string', help: 'log level (trace..fatal, silent)' },
+  sessionSecret: { env: 'SESSION_SECRET', flag: 'session-secret', kind: 'optional', help: 'HMAC key of the session cookie (set it, the same on every node)' },
+  sessionTtlSeconds: { env: 'SESSION_TTL_SECONDS', flag: 'session-ttl-seconds', kind: 'int', help: 'login session lifetime, seconds' },
+  sessionCookieSecure: { env: 'SESSION_COOKIE_SECURE', flag: 'session-cookie-secure', kind: 'bool', help: 'always mark the session cookie Secure (TLS at a proxy)' },
+  jwtSecret: { env: 'JWT_SECRET', flag: 'jwt-secret', kind: 'optional', help: 'jwt mode: HS256 secret' },
+  jwtPublicKey: { env: 'JWT_PUBLIC_KEY', flag: 'jwt-public-key', kind: 'optional', help: 'jwt mode: RS256/ES256 public key (PEM or file path)' },
+  jwtIssuer: { env: 'JWT_ISSUER', flag: 'jwt-issuer', kind: 'optional', help: 'jwt mode: required iss claim' },
+  jwtAudience: { env: 'JWT_AUDIENCE', flag: 'jwt-audience', kind: 'optional', help: 'jwt mode: required aud claim' },
+  allowedOrigins: { env: 'ALLOWED_ORIGINS', flag: 'allowed-origins', kind: 'optional', help: 'origins allowed with the cookie session, comma list (default: same origin)' },
+  sockjsHeartbeatMs: { env: 'SOCKJS_HEARTBEAT_MS', flag: 'sockjs-heartbeat-ms', kind: 'int', help: "SockJS 'h' frame interval, ms (keeps proxies from closing idle streams)" },
 };
 
 export class ConfigError extends Error {

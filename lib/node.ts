@@ -4,18 +4,26 @@
  * the Redis ones (a cluster member).
  */
 import { randomBytes } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { OpenAuthenticator, StaticAuthenticator, type Authenticator } from './broker/auth.js';
 import { Broker, type BrokerParts } from './broker/broker.js';
 import { MemoryHub } from './cluster/memory-hub.js';
 import { MemoryPresence } from './cluster/memory-presence.js';
 import { MemoryRelay } from './cluster/memory-relay.js';
 import type { Config } from './config.js';
+import { JwtAuthenticator, JwtVerifier } from './broker/jwt-authenticator.js';
 import { createApp } from './http/app.js';
+import { NodeMetrics } from './http/metrics.js';
+import { IdentityResolver } from './identity/identity.js';
+import { OriginPolicy } from './identity/origin-policy.js';
+import { SessionTokens } from './identity/session-token.js';
+import { createUpgradeGate } from './identity/upgrade-gate.js';
 import { MemoryInboxStore } from './inbox/memory-inbox-store.js';
 import { createLogger, type Logger } from './log.js';
 import { MemoryQueueStore } from './queue/memory-queue-store.js';
+import { SockJsTransport } from './transport/sockjs-server.js';
 import { WebSocketTransport } from './transport/websocket-server.js';
 
 export interface RunningNode {
@@ -26,6 +34,7 @@ export interface RunningNode {
   /** `http://host:port` once listening. */
   readonly url: string;
   readonly port: number;
+  readonly metrics: NodeMetrics;
   stop(reason?: string): Promise<void>;
 }
 
@@ -44,9 +53,31 @@ export function createAuthenticator(config: Config, log: Logger): Authenticator 
     case 'static':
       if (!config.authUsers) throw new Error('AUTH_MODE=static needs AUTH_USERS=name:password,...');
       return new StaticAuthenticator(config.authUsers);
-    case 'jwt':
-      throw new Error('AUTH_MODE=jwt is not available yet');
+    case 'jwt': {
+      const verifier = new JwtVerifier({
+        secret: config.jwtSecret,
+        publicKey: config.jwtPublicKey,
+        issuer: config.jwtIssuer,
+        audience: config.jwtAudience,
+      });
+      if (verifier.weakSecret) log.warn('JWT_SECRET is shorter than 32 bytes: HS256 tokens signed with it can be brute-forced offline.');
+      return new JwtAuthenticator(verifier);
+    }
   }
+}
+
+/** Session cookies signed with SESSION_SECRET, or a random secret that lives as long as the process. */
+export function createSessionTokens(config: Config, log: Logger): SessionTokens {
+  if (config.sessionSecret) {
+    if (Buffer.byteLength(config.sessionSecret) < 32) log.warn('SESSION_SECRET is shorter than 32 bytes; use a long random value.');
+    return new SessionTokens(Buffer.from(config.sessionSecret, 'utf8'), config.sessionTtlSeconds);
+  }
+  log.warn(
+    config.redisUrl
+      ? 'SESSION_SECRET is not set: this node signs session cookies with a random key, so logins do not carry over to the other nodes of the cluster nor survive a restart. Set the same SESSION_SECRET on every node.'
+      : 'SESSION_SECRET is not set: session cookies are signed with a random key and end with this process. Set SESSION_SECRET (the same on every node of a cluster).',
+  );
+  return new SessionTokens(randomBytes(32), config.sessionTtlSeconds);
 }
 
 async function createParts(config: Config, log: Logger, nodeId: string): Promise<Omit<BrokerParts, 'config' | 'log' | 'auth'>> {
@@ -69,17 +100,43 @@ export async function startNode(config: Config, log?: Logger): Promise<RunningNo
   const nodeId = config.nodeId ?? randomBytes(4).toString('hex');
   const logger = log ?? createLogger(config.logLevel, nodeId);
   const auth = createAuthenticator(config, logger);
+  const identity = new IdentityResolver(createSessionTokens(config, logger), auth instanceof JwtAuthenticator ? auth.verifier : undefined);
+  const origins = new OriginPolicy(config.allowedOrigins);
+  const metrics = new NodeMetrics(nodeId);
   const parts = await createParts(config, logger, nodeId);
+  metrics.instrumentRelay(parts.relay);
   const broker = new Broker({ ...parts, config, log: logger, auth });
   await broker.start();
 
-  const app = createApp({ broker, log: logger });
-  const server = createServer(app.callback());
+  const app = createApp({ broker, log: logger, identity, origins, metrics });
+  const handleHttp = app.callback();
+  // SockJS requests go to the SockJS transport before koa sees them; the rest to koa.
+  const server = createServer((request, response) => {
+    if (!sockjs.handleRequest(request, response)) void handleHttp(request, response);
+  });
+  const gate = createUpgradeGate(identity, origins);
   const transport = new WebSocketTransport(server, broker, logger, {
     path: config.wsPath,
     alwaysBinary: config.wsBinaryFrames === 'always',
     maxPayload: config.maxFrameSize * 2 + 1024,
+    gate,
   });
+  const sockjs = new SockJsTransport(server, broker, logger, {
+    prefix: config.sockjsPath,
+    heartbeatMs: config.sockjsHeartbeatMs,
+    // A STOMP frame JSON-quoted in a SockJS frame may double in size.
+    maxMessageSize: config.maxFrameSize * 2 + 1024,
+    gate,
+  });
+  // An upgrade for neither path gets an answer instead of a socket left hanging.
+  server.on('upgrade', (request: IncomingMessage, socket: Duplex) => {
+    const path = (request.url ?? '/').split('?')[0];
+    if (path === config.wsPath || sockjs.owns(request.url)) return;
+    socket.on('error', () => socket.destroy());
+    const body = JSON.stringify({ error: { code: 'ERR_NOT_FOUND', message: `no WebSocket endpoint at ${path}` } });
+    socket.end(`HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  });
+  metrics.attach({ broker, connections: () => ({ websocket: transport.connectionCount, sockjs: sockjs.connectionCount }) });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.port, config.host, () => {
@@ -91,6 +148,12 @@ export async function startNode(config: Config, log?: Logger): Promise<RunningNo
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `http://${host}:${address.port}`;
   logger.info({ url, ws: `ws://${host}:${address.port}${config.wsPath}`, cluster: config.redisUrl ? 'redis' : 'memory' }, 'stompbox node listening');
+  // What the admin view shows per node (published with each presence beat).
+  const publishStats = () =>
+    broker.presence.setStats({ connections: transport.connectionCount + sockjs.connectionCount, sessions: broker.sessions.size, url });
+  publishStats();
+  const statsTimer = setInterval(publishStats, config.nodeBeatMs);
+  statsTimer.unref();
 
   let stopping: Promise<void> | undefined;
   return {
@@ -100,10 +163,13 @@ export async function startNode(config: Config, log?: Logger): Promise<RunningNo
     log: logger,
     url,
     port: address.port,
+    metrics,
     stop(reason?: string) {
       stopping ??= (async () => {
+        clearInterval(statsTimer);
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         await broker.shutdown(reason);
+        await sockjs.close();
         await transport.close(config.shutdownTimeoutMs);
         server.closeAllConnections();
         await closed;

@@ -30,6 +30,8 @@ export type BrokerErrorCode =
   | 'ERR_BAD_REQUEST'
   | 'ERR_NOT_FOUND'
   | 'ERR_PAYLOAD_TOO_LARGE'
+  | 'ERR_UNSUPPORTED_MEDIA_TYPE'
+  | 'ERR_METHOD_NOT_ALLOWED'
   | 'ERR_INTERNAL';
 
 export type ErrorCode = BrokerErrorCode | StompCodecErrorCode;
@@ -71,6 +73,8 @@ export const ERROR_DISPOSITIONS: Readonly<Record<ErrorCode, ErrorDisposition>> =
   ERR_BAD_REQUEST: { http: 400 },
   ERR_NOT_FOUND: { http: 404 },
   ERR_PAYLOAD_TOO_LARGE: { http: 413 },
+  ERR_UNSUPPORTED_MEDIA_TYPE: { http: 415 },
+  ERR_METHOD_NOT_ALLOWED: { http: 405 },
   ERR_INTERNAL: { http: 500 },
 };
 

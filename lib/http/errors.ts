@@ -29,7 +29,13 @@ function fromHttpError(error: unknown): BrokerError {
   if (error instanceof BrokerError) return error;
   const status = typeof error === 'object' && error !== null && 'status' in error ? Number(error.status) : 0;
   const message = error instanceof Error ? error.message : 'bad request';
-  if (status === 413) return new BrokerError('ERR_PAYLOAD_TOO_LARGE', message);
+  if (status === 413) return new BrokerError('ERR_PAYLOAD_TOO_LARGE', 'request body too large');
+  if (status === 415) return new BrokerError('ERR_UNSUPPORTED_MEDIA_TYPE', message);
+  if (status === 405) return new BrokerError('ERR_METHOD_NOT_ALLOWED', message);
+  if (status === 501) return new BrokerError('ERR_METHOD_NOT_ALLOWED', message);
+  if (status === 404) return new BrokerError('ERR_NOT_FOUND', message);
+  // The body parser's syntax errors: say what was wrong without echoing internals.
+  if (status === 400 && error instanceof SyntaxError) return new BrokerError('ERR_BAD_REQUEST', 'malformed JSON body');
   if (status >= 400 && status < 500) return new BrokerError('ERR_BAD_REQUEST', message);
   return toBrokerError(error);
 }

@@ -1,0 +1,93 @@
+/*
+ * What the HTTP routes ask of the broker, written against its public
+ * members only (route, inbox, presence, destinations, stats).
+ */
+import type { Broker } from '../broker/broker.js';
+import { validUserName } from '../broker/auth.js';
+import { BrokerError } from '../broker/errors.js';
+import { createMessageId, type BrokerMessage } from '../broker/message.js';
+
+/** Headers the broker sets itself, or that would confuse the receiving client's STOMP stack. */
+const RESERVED_HEADERS = new Set(['destination', 'receipt', 'transaction', 'content-length', 'message-id', 'subscription', 'ack', 'sender']);
+const HEADER_NAME = /^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,128}$/;
+const MAX_HEADER_VALUE = 4096;
+
+export function checkUserName(name: string, field: string): string {
+  if (!validUserName(name)) throw new BrokerError('ERR_BAD_REQUEST', `field "${field}" is not a valid user name`);
+  return name;
+}
+
+/**
+ * `destination` of a message for user `to`: a broker target such as
+ * `/queue/reply` or `/topic/reply` (the user part is `to`). Returns the
+ * target and the user destination as a STOMP SEND would name it.
+ */
+export function userTarget(broker: Broker, to: string, destination: string): { target: string; destination: string } {
+  const prefix = broker.config.userPrefix;
+  if (!destination.startsWith('/')) throw new BrokerError('ERR_BAD_REQUEST', 'field "destination" must start with "/", e.g. /queue/reply');
+  if (destination.startsWith(prefix)) {
+    throw new BrokerError('ERR_UNKNOWN_DESTINATION', `"destination" is the target within the user's destinations, e.g. /queue/reply, not ${destination.slice(0, 64)}`);
+  }
+  const full = `${prefix}${encodeURIComponent(to)}${destination}`;
+  const parsed = broker.destinations.forSend(full);
+  if (parsed.kind !== 'user') throw new BrokerError('ERR_UNKNOWN_DESTINATION', `unknown destination ${destination.slice(0, 64)}`);
+  return { target: parsed.target, destination: full };
+}
+
+/**
+ * The caller's own inbox target from what a page names it: the target
+ * (`/queue/reply`, as the seed's page does), the subscribe form
+ * (`/user/queue/reply`) or the explicit form of the caller's own name.
+ * Another user's explicit form is ERR_FORBIDDEN.
+ */
+export function ownTarget(broker: Broker, user: string, destination: string): string {
+  if (destination.startsWith(broker.config.userPrefix)) {
+    const parsed = broker.destinations.forSubscribe(destination, user);
+    if (parsed.kind !== 'user') throw new BrokerError('ERR_UNKNOWN_DESTINATION', `unknown destination ${destination.slice(0, 64)}`);
+    return parsed.target;
+  }
+  return userTarget(broker, user, destination).target;
+}
+
+export function checkHeaders(value: unknown): Record<string, string> {
+  if (value === undefined || value === null) return {};
+  if (typeof value !== 'object' || Array.isArray(value)) throw new BrokerError('ERR_BAD_REQUEST', 'field "headers" must be an object of strings');
+  const headers: Record<string, string> = {};
+  const entries = Object.entries(value as Record<string, unknown>);
+  if (entries.length > 32) throw new BrokerError('ERR_BAD_REQUEST', 'field "headers" has more than 32 entries');
+  for (const [name, text] of entries) {
+    if (!HEADER_NAME.test(name)) throw new BrokerError('ERR_BAD_REQUEST', `header name "${name.slice(0, 64)}" is not a token`);
+    if (RESERVED_HEADERS.has(name.toLowerCase())) throw new BrokerError('ERR_BAD_REQUEST', `header "${name}" is set by the broker`);
+    if (typeof text !== 'string') throw new BrokerError('ERR_BAD_REQUEST', `header "${name}" must be a string`);
+    if (text.length > MAX_HEADER_VALUE || /[\r\n\0]/.test(text)) throw new BrokerError('ERR_BAD_REQUEST', `header "${name}" has an invalid value`);
+    headers[name] = text;
+  }
+  return headers;
+}
+
+export interface SendToUser {
+  sender: string;
+  to: string;
+  target: string;
+  destination: string;
+  body: Buffer;
+  headers: Record<string, string>;
+}
+
+/** Resolves once the message is delivered, relayed to the receiver's nodes, or stored in its inbox. */
+export async function sendToUser(broker: Broker, send: SendToUser): Promise<string> {
+  if (send.body.length > broker.config.maxBodySize) {
+    throw new BrokerError('ERR_PAYLOAD_TOO_LARGE', `the body is larger than ${broker.config.maxBodySize} bytes (MAX_BODY_SIZE)`);
+  }
+  if (!broker.accepting) throw new BrokerError('ERR_SHUTTING_DOWN', 'the node is shutting down');
+  const message: BrokerMessage = {
+    id: createMessageId(broker.nodeId),
+    destination: send.destination,
+    headers: send.headers,
+    body: send.body,
+    sender: send.sender,
+    timestamp: Date.now(),
+  };
+  await broker.route(message, { kind: 'user', user: send.to, target: send.target });
+  return message.id;
+}

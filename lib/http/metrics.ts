@@ -1,0 +1,183 @@
+/*
+ * Prometheus metrics, one prom-client Registry per node (several nodes in
+ * one process, as in specs, do not share counters). Counters are read from
+ * the broker's plain BrokerStats on scrape, so the hot path only increments
+ * integers.
+ *
+ * Relay latency is measured without touching the broker: the relay's
+ * handler and sendToNodes are wrapped (instrumentRelay) before the broker
+ * gets the relay. Latency is from the message's acceptance on the sending
+ * node (its timestamp) to its arrival at this node, so across machines it
+ * includes clock skew.
+ *
+ * Inbox depth in total is not exported: neither store keeps a cheap total
+ * (the Redis one would need a SCAN); per-user depths are on /api/inbox.
+ */
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { Broker } from '../broker/broker.js';
+import type { Relay, RelayEnvelope, RelayHandler } from '../cluster/relay.js';
+
+export interface MetricSources {
+  broker: Broker;
+  /** Open transport connections by transport. */
+  connections(): Record<string, number>;
+}
+
+const PREFIX = 'stompbox_';
+
+export class NodeMetrics {
+  readonly registry = new Registry();
+  readonly relayLatency: Histogram<'kind'>;
+  readonly relaySend: Histogram;
+  private sources: MetricSources | undefined;
+
+  constructor(nodeId: string) {
+    this.registry.setDefaultLabels({ node: nodeId });
+    const registers = [this.registry];
+    const self = this;
+    const broker = (): Broker | undefined => self.sources?.broker;
+
+    new Gauge({
+      name: `${PREFIX}connections`,
+      help: 'Open transport connections',
+      labelNames: ['transport'],
+      registers,
+      collect() {
+        this.reset();
+        for (const [transport, n] of Object.entries(self.sources?.connections() ?? {})) this.set({ transport }, n);
+      },
+    });
+    new Gauge({
+      name: `${PREFIX}sessions`,
+      help: 'STOMP sessions on this node',
+      registers,
+      collect() {
+        this.set(broker()?.sessions.size ?? 0);
+      },
+    });
+    new Gauge({
+      name: `${PREFIX}local_users`,
+      help: 'Users with at least one session on this node',
+      registers,
+      collect() {
+        this.set(broker()?.userSessions.size ?? 0);
+      },
+    });
+    new Gauge({
+      name: `${PREFIX}online_users`,
+      help: 'Users online in the cluster (presence registry)',
+      registers,
+      async collect() {
+        const b = broker();
+        this.set(b ? await b.presence.onlineCount().catch(() => 0) : 0);
+      },
+    });
+    new Gauge({
+      name: `${PREFIX}cluster_nodes`,
+      help: 'Live nodes in the cluster (presence registry)',
+      registers,
+      async collect() {
+        const b = broker();
+        this.set(b ? await b.presence.liveNodes().then((nodes) => nodes.length, () => 0) : 0);
+      },
+    });
+
+    const counter = (name: string, help: string, read: (b: Broker) => number): void => {
+      new Counter({
+        name: `${PREFIX}${name}`,
+        help,
+        registers,
+        collect() {
+          const b = broker();
+          this.reset();
+          if (b) this.inc(read(b));
+        },
+      });
+    };
+    counter('frames_in_total', 'STOMP frames received', (b) => b.stats.framesIn);
+    counter('frames_out_total', 'STOMP frames sent (heart-beats included)', (b) => b.stats.framesOut);
+    counter('bytes_in_total', 'Bytes received from clients', (b) => b.stats.bytesIn);
+    counter('bytes_out_total', 'Bytes sent to clients', (b) => b.stats.bytesOut);
+    counter('messages_delivered_total', 'MESSAGE frames written to sessions', (b) => b.stats.messagesDelivered);
+    counter('messages_dropped_total', 'Messages that could not be delivered nor kept', (b) => b.stats.droppedUndeliverable);
+    new Counter({
+      name: `${PREFIX}messages_routed_total`,
+      help: 'User messages routed: to a local session, to other nodes (per node), or stored in the inbox',
+      labelNames: ['route'],
+      registers,
+      collect() {
+        const b = broker();
+        this.reset();
+        if (!b) return;
+        this.inc({ route: 'local' }, b.stats.routedLocal);
+        this.inc({ route: 'remote' }, b.stats.routedRemote);
+        this.inc({ route: 'inbox' }, b.stats.storedInbox);
+      },
+    });
+    new Counter({
+      name: `${PREFIX}inbox_dropped_total`,
+      help: 'Messages dropped from full inboxes (oldest first)',
+      registers,
+      collect() {
+        const inbox: unknown = broker()?.inbox;
+        const dropped = typeof inbox === 'object' && inbox !== null && 'dropped' in inbox ? Number(inbox.dropped) : 0;
+        this.reset();
+        if (Number.isFinite(dropped)) this.inc(dropped);
+      },
+    });
+    new Counter({
+      name: `${PREFIX}errors_total`,
+      help: 'Errors reported to clients, by stable code',
+      labelNames: ['code'],
+      registers,
+      collect() {
+        this.reset();
+        for (const [code, n] of broker()?.stats.errors ?? []) this.inc({ code }, n);
+      },
+    });
+    this.relayLatency = new Histogram({
+      name: `${PREFIX}relay_latency_seconds`,
+      help: 'From acceptance on the sending node to arrival at this node, for relayed messages',
+      labelNames: ['kind'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers,
+    });
+    this.relaySend = new Histogram({
+      name: `${PREFIX}relay_send_seconds`,
+      help: 'Time for the relay to take a user message for its target nodes (sendToNodes)',
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+      registers,
+    });
+  }
+
+  attach(sources: MetricSources): void {
+    this.sources = sources;
+  }
+
+  /**
+   * Wraps `relay.start`'s handler and `relay.sendToNodes` in place, so the
+   * relay keeps its identity and every other member.
+   */
+  instrumentRelay<R extends Relay>(relay: R): R {
+    const start = relay.start.bind(relay);
+    const sendToNodes = relay.sendToNodes.bind(relay);
+    relay.start = (handler: RelayHandler) =>
+      start((envelope: RelayEnvelope) => {
+        this.relayLatency.observe({ kind: envelope.kind }, Math.max(0, Date.now() - envelope.message.timestamp) / 1000);
+        return handler(envelope);
+      });
+    relay.sendToNodes = async (nodeIds, envelope) => {
+      const end = this.relaySend.startTimer();
+      try {
+        await sendToNodes(nodeIds, envelope);
+      } finally {
+        end();
+      }
+    };
+    return relay;
+  }
+
+  async text(): Promise<{ contentType: string; body: string }> {
+    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+  }
+}

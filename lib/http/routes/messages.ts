@@ -1,0 +1,78 @@
+/*
+ * Sending and the offline inbox over HTTP.
+ *
+ * POST /api/messages {to, destination, body, encoding?, headers?} → 202 {id}
+ *   once the message is delivered, relayed to the receiver's nodes, or
+ *   stored in the receiver's inbox (the same acceptance as a STOMP SEND's
+ *   RECEIPT). `destination` is the target within the receiver's user
+ *   destinations (`/queue/reply`); the message arrives on the receiver's
+ *   subscription to `/user/queue/reply`. The sender is the caller.
+ * GET /api/inbox[?destination=&limit=]  peek at the caller's own inbox.
+ * POST /api/inbox/pull {destination, max?}  atomic take, in order.
+ */
+import type { RouterInstance } from '@koa/router';
+import type { Broker } from '../../broker/broker.js';
+import { BrokerError } from '../../broker/errors.js';
+import { requireUser } from '../auth.js';
+import { checkHeaders, checkUserName, ownTarget, sendToUser, userTarget } from '../broker-api.js';
+import { optionalCount, optionalString, readFields, requireString } from '../body.js';
+import { messageToJson } from '../message-json.js';
+
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+const PEEK_DEFAULT = 100;
+const PEEK_MAX = 1000;
+
+export function registerMessageRoutes(router: RouterInstance, broker: Broker): void {
+  router.post('/api/messages', async (ctx) => {
+    const sender = requireUser(ctx);
+    const fields = readFields(ctx, ['json']);
+    const to = checkUserName(requireString(fields, 'to', 128), 'to');
+    const target = userTarget(broker, to, requireString(fields, 'destination', 1024));
+    const body = readBody(fields, broker.config.maxBodySize);
+    const headers = checkHeaders(fields.headers);
+    const id = await sendToUser(broker, { sender, to, target: target.target, destination: target.destination, body, headers });
+    ctx.status = 202;
+    ctx.body = { id };
+  });
+
+  router.get('/api/inbox', async (ctx) => {
+    const user = requireUser(ctx);
+    const destination = ctx.query.destination;
+    if (destination === undefined) {
+      ctx.body = { user, destinations: await broker.inbox.list(user) };
+      return;
+    }
+    if (typeof destination !== 'string' || destination === '') throw new BrokerError('ERR_BAD_REQUEST', 'query "destination" must be one string');
+    const target = ownTarget(broker, user, destination);
+    const limit = optionalCount(ctx.query.limit, 'limit', PEEK_DEFAULT, PEEK_MAX);
+    const [messages, depth] = await Promise.all([broker.inbox.peek(user, target, limit), broker.inbox.depth(user, target)]);
+    ctx.body = { user, destination: target, depth, messages: messages.map(messageToJson) };
+  });
+
+  router.post('/api/inbox/pull', async (ctx) => {
+    const user = requireUser(ctx);
+    const fields = readFields(ctx, ['json']);
+    const target = ownTarget(broker, user, requireString(fields, 'destination', 1024));
+    const max = optionalCount(fields.max, 'max', Infinity, Infinity);
+    const messages = await broker.inbox.take(user, target, max);
+    ctx.body = { user, destination: target, messages: messages.map(messageToJson) };
+  });
+}
+
+function readBody(fields: Record<string, unknown>, maxBodySize: number): Buffer {
+  const body = fields.body;
+  if (body === undefined || body === null) throw new BrokerError('ERR_BAD_REQUEST', 'missing field "body"');
+  if (typeof body !== 'string') throw new BrokerError('ERR_BAD_REQUEST', 'field "body" must be a string');
+  const encoding = optionalString(fields, 'encoding', 16);
+  let bytes: Buffer;
+  if (encoding === undefined || encoding === 'utf8' || encoding === 'utf-8') {
+    bytes = Buffer.from(body, 'utf8');
+  } else if (encoding === 'base64') {
+    if (body.length % 4 !== 0 || !BASE64.test(body)) throw new BrokerError('ERR_BAD_REQUEST', 'field "body" is not valid base64');
+    bytes = Buffer.from(body, 'base64');
+  } else {
+    throw new BrokerError('ERR_BAD_REQUEST', 'field "encoding" must be "utf8" or "base64"');
+  }
+  if (bytes.length > maxBodySize) throw new BrokerError('ERR_PAYLOAD_TOO_LARGE', `the body is larger than ${maxBodySize} bytes (MAX_BODY_SIZE)`);
+  return bytes;
+}
