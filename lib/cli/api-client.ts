@@ -1,8 +1,9 @@
 /*
  * The HTTP API as the CLI uses it. Identity: `--token` goes as
  * `Authorization: Bearer`; otherwise `--user` (and `--password`) log in
- * through `POST /api/login` and the `sb_session` cookie it sets is sent with
- * every later call, as a browser would.
+ * through `POST /api/login`, whose answer carries a session token sent as a
+ * bearer token from then on (or, from a server that answers without one, the
+ * `sb_session` cookie it sets, as a browser would).
  */
 import { CliError, describeError } from './errors.js';
 import { apiErrorText } from './stomp-client.js';
@@ -15,6 +16,7 @@ export interface ApiCredentials {
 
 export class ApiClient {
   private cookie: string | undefined;
+  private bearer: string | undefined;
 
   constructor(
     /** `http://host:port` */
@@ -29,8 +31,9 @@ export class ApiClient {
     if (this.credentials.token !== undefined) headers.Authorization = `Bearer ${this.credentials.token}`;
     else {
       if (this.credentials.user === undefined) throw new CliError('--user (or --token) is required to call the API');
-      if (this.cookie === undefined) await this.login();
-      headers.Cookie = this.cookie!;
+      if (this.cookie === undefined && this.bearer === undefined) await this.login();
+      if (this.bearer !== undefined) headers.Authorization = `Bearer ${this.bearer}`;
+      else headers.Cookie = this.cookie!;
     }
     const response = await this.request(method, path, headers, body);
     return (await this.json(response)) as T;
@@ -40,7 +43,12 @@ export class ApiClient {
     const body: Record<string, string> = { user: this.credentials.user! };
     if (this.credentials.password !== undefined) body.password = this.credentials.password;
     const response = await this.request('POST', '/api/login', { Accept: 'application/json' }, body);
-    await this.json(response);
+    const answer = (await this.json(response)) as { token?: unknown } | undefined;
+    // The login answer's token, sent as a bearer token, is not ambient (no CSRF checks apply); the cookie is the fallback.
+    if (answer && typeof answer.token === 'string') {
+      this.bearer = answer.token;
+      return;
+    }
     const cookies = response.headers.getSetCookie().map((c) => c.split(';')[0]!.trim());
     const session = cookies.filter((c) => c.startsWith('sb_session='));
     if (session.length === 0) throw new CliError(`POST ${this.base}/api/login set no sb_session cookie`);
