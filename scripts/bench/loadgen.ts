@@ -23,7 +23,7 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { minPayload } from './lib/body.js';
 import { LatencyHistogram, type LatencySummary } from './lib/histogram.js';
-import { LoadWorker, type SetupReport, type StopReport, type WorkerApi, type WorkerResult } from './lib/load-worker.js';
+import { LoadWorker, MAX_DRAIN_MS, type SetupReport, type StopReport, type WorkerApi, type WorkerResult } from './lib/load-worker.js';
 import { DEFAULT_LOAD_OPTIONS, defaultDestination, planWorkers, type LoadMode, type LoadOptions } from './lib/options.js';
 import { RemoteWorker } from './lib/worker-ipc.js';
 import { ProcSampler, formatBytes, type ProcStats } from './proc-stats.js';
@@ -56,6 +56,8 @@ export interface LoadReport {
     subscribeSeconds: number;
   };
   windowSeconds: number;
+  /** Time spent after the window waiting for messages in flight (the slowest worker). */
+  drainSeconds: number;
   sent: number;
   sentPerSecond: number;
   delivered: number;
@@ -131,7 +133,7 @@ export async function runLoad(options: LoadOptions, hooks: LoadHooks = {}): Prom
   const log = hooks.log ?? ((line: string) => console.error(line));
   const plans = planWorkers(options);
   const connections = totalConnections(options);
-  const lifetimeMs = 1000 * (options.warmupS + options.durationS + options.drainS) + 120_000 + connections * 10;
+  const lifetimeMs = 1000 * (options.warmupS + options.durationS) + MAX_DRAIN_MS + 120_000 + connections * 10;
   const remote = plans.length > 1 ? plans.map((plan) => new RemoteWorker(options, plan, lifetimeMs)) : [];
   const workers: WorkerApi[] = remote.length > 0 ? remote : [new LoadWorker(options, plans[0]!)];
   let watchdogFired = false;
@@ -216,6 +218,7 @@ function aggregate(options: LoadOptions, setups: SetupReport[], results: WorkerR
       subscribeSeconds: Math.max(...setups.map((setup) => setup.subscribeSeconds)),
     },
     windowSeconds,
+    drainSeconds: Math.max(...results.map((result) => result.drainMs)) / 1000,
     sent: sum((result) => result.sent),
     sentPerSecond: perSecond((result) => result.sentInWindow),
     delivered: sum((result) => result.delivered),
@@ -253,7 +256,7 @@ export function formatReport(report: LoadReport): string {
     const l = report.latency;
     lines.push(
       `window: ${report.windowSeconds.toFixed(2)} s; sent ${report.sent} (${report.sentPerSecond.toFixed(0)} msg/s), delivered ${report.delivered}` +
-        ` (${report.deliveredPerSecond.toFixed(0)} msg/s in window); client cpu ${report.clientCpuPercent.toFixed(0)} %`,
+        ` (${report.deliveredPerSecond.toFixed(0)} msg/s in window); client cpu ${report.clientCpuPercent.toFixed(0)} %; drained in ${report.drainSeconds.toFixed(1)} s`,
       `latency ms: p50 ${formatMs(l.p50Ms)}  p90 ${formatMs(l.p90Ms)}  p99 ${formatMs(l.p99Ms)}  p99.9 ${formatMs(l.p999Ms)}  max ${formatMs(l.maxMs)}  (${l.count} samples)`,
       `checks: expected ${report.expected}, lost ${report.lost}, reordered ${report.reordered}, duplicates ${report.duplicates}` +
         `, misrouted ${report.misrouted}, stale ${report.stale}, foreign ${report.foreign}${report.rateSkipped ? `, rate-skipped ${report.rateSkipped}` : ''}`,
@@ -278,7 +281,7 @@ const USAGE = `Usage: npx tsx scripts/bench/loadgen.ts --url ws://127.0.0.1:1567
   --window N             max in flight per publisher, sent - received (default 100)
   --duration S           measured seconds (default 10); idle: hold time
   --warmup S             seconds of load before measuring (default 2)
-  --drain S              max seconds to wait for in-flight messages at the end (default 5)
+  --drain S              at the end, wait for in-flight messages until none arrives for S s (default 5; 120 s cap)
   --dest TEMPLATE        destination; {i} or <i> = pair index
                          (default /queue/bench-{i}; fanout /topic/bench-fanout; idle /topic/bench-idle)
   --login L --passcode P credentials; {i} in --login is replaced by the connection index

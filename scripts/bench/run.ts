@@ -153,6 +153,7 @@ async function runTarget(target: BenchTarget, shapes: readonly (LoadShape | Idle
       }
       log(`-- ${target.name} / ${shape.name}: ${shape.description}${settings.quick ? ' (quick)' : ''}`);
       try {
+        await target.prepare?.();
         const result = shape.kind === 'load' ? await runLoadShape(target, started, shape, settings) : await runIdleShape(target, started, shape, settings);
         record.results.push(result);
       } catch (error) {

@@ -40,6 +40,8 @@ export interface WorkerResult {
   delivered: number;
   deliveredInWindow: number;
   windowMs: number;
+  /** How long the drain took. */
+  drainMs: number;
   /** This process's own CPU (user + system) during the window, ms: is the client the bottleneck? */
   clientCpuMs: number;
   unique: number;
@@ -91,6 +93,8 @@ interface Subscriber {
 }
 
 const MAX_KEPT_ERRORS = 20;
+/** Bound on a drain that keeps making progress (a deep broker backlog). */
+export const MAX_DRAIN_MS = 120_000;
 
 /** Runs `tasks` with at most `limit` in flight; resolves when all have settled. */
 export async function runLimited(tasks: Array<() => Promise<void>>, limit: number): Promise<void> {
@@ -136,6 +140,7 @@ export class LoadWorker implements WorkerApi {
   private rateTimer: NodeJS.Timeout | null = null;
   private cpuAtStart: NodeJS.CpuUsage | null = null;
   private clientCpuMs = 0;
+  private drainMs = 0;
   private rateSkipped = 0;
   private sentInWindow = 0;
   private delivered = 0;
@@ -277,12 +282,28 @@ export class LoadWorker implements WorkerApi {
     return { sentByStream: this.publishers.map((publisher) => [publisher.stream, publisher.sent]) };
   }
 
-  async drain(sentByStream: Array<[number, number]>, timeoutMs: number): Promise<void> {
+  /**
+   * Waits for what is still in flight: until every local subscriber has seen
+   * every message of its stream, or nothing arrived for `idleMs` (what is
+   * missing then counts as lost), or MAX_DRAIN_MS in all.
+   */
+  async drain(sentByStream: Array<[number, number]>, idleMs: number): Promise<void> {
     this.expected = new Map(sentByStream);
-    const deadline = nowMs() + timeoutMs;
+    const started = nowMs();
+    let lastDelivered = this.delivered;
+    let lastProgress = started;
     const complete = (): boolean =>
       this.subscribers.every((subscriber) => subscriber.unique >= (this.expected.get(subscriber.stream) ?? 0));
-    while (!complete() && nowMs() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+    for (;;) {
+      const now = nowMs();
+      if (this.delivered !== lastDelivered) {
+        lastDelivered = this.delivered;
+        lastProgress = now;
+      }
+      if (complete() || now - lastProgress >= idleMs || now - started >= MAX_DRAIN_MS) break;
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    this.drainMs = nowMs() - started;
   }
 
   async result(): Promise<WorkerResult> {
@@ -312,6 +333,7 @@ export class LoadWorker implements WorkerApi {
       deliveredInWindow: this.deliveredInWindow,
       windowMs: Number.isFinite(this.measureEnd) ? this.measureEnd - this.measureStart : 0,
       clientCpuMs: this.clientCpuMs,
+      drainMs: this.drainMs,
       unique,
       expected,
       lost,

@@ -31,7 +31,7 @@ export interface LoadOptions {
   durationS: number;
   /** Seconds of publishing before measuring. @default 2 */
   warmupS: number;
-  /** Most seconds to wait, after publishing stops, for messages still in flight. @default 5 */
+  /** After publishing stops, wait for messages in flight until none arrives for this many seconds (at most 120 s in all); then what is missing is lost. @default 5 */
   drainS: number;
   /** Destination template; `{i}` (or `<i>`) is the pair index (fanout: always 0). @default '/queue/bench-{i}' (fanout: '/topic/bench-fanout', idle: '/topic/bench-idle') */
   destination: string;

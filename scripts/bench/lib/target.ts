@@ -38,6 +38,8 @@ export interface BenchTarget {
   subscribeHeaders?: Record<string, string>;
   /** Starts (or checks) the target; throws TargetUnavailable to skip it with a reason. */
   start(needs: TargetNeeds): Promise<StartedTarget>;
+  /** Before each shape: clear what an earlier shape left (e.g. RabbitMQ's durable bench queues). */
+  prepare?(): Promise<void>;
   stop(): Promise<void>;
 }
 

@@ -14,7 +14,9 @@
  *   samples for CPU and RSS.
  *
  * Connections: the node's open-file limit bounds how many WebSocket clients
- * it holds (a node started with `ulimit -n 1024` takes ~830). A run that
+ * it holds: its file-handle cache grants ~0.9 × (ulimit − 100) sockets
+ * (832 with `ulimit -n 1024`, 17910 with 20000); beyond that a handshake
+ * just waits. A run that
  * needs more can restart the node with a higher per-process limit
  * (`restartForFds`, CLI --restart-for-fds); it is opt-in because it restarts
  * a broker that may be in use. Nothing system-wide is changed.
@@ -55,14 +57,32 @@ export const DEFAULT_RABBITMQ_OPTIONS: RabbitMqPeerOptions = {
 export const RABBITMQ_INSTALL_HINT =
   'RabbitMQ is not installed: `apt-get install rabbitmq-server` (Debian/Ubuntu; root), then rerun. The RabbitMQ peer is skipped.';
 
-/** Open-file descriptors the node keeps for itself beyond client sockets (disk, distribution, queues). */
-const FD_RESERVE = 200;
+/**
+ * RabbitMQ 3.x grants sockets through its file-handle cache: about
+ * 0.9 × (ulimit − 100); a connection beyond that waits for a free handle
+ * (the client sees a handshake timeout). `rabbitmq-diagnostics status`
+ * prints the exact figure; this estimate is the fallback.
+ */
+function estimatedSocketLimit(fdLimit: number): number {
+  return Math.max(0, Math.floor((fdLimit - 100) * 0.9));
+}
+
+/** Connections kept free below the node's socket limit (probes, CLI, other users). */
+const SOCKET_HEADROOM = 20;
+
+async function socketLimit(fdLimit: number): Promise<number> {
+  const status = await runCommand('rabbitmq-diagnostics', ['status'], { timeoutMs: 60_000 });
+  const match = /Sockets: \d+, limit: (\d+)/.exec(status.stdout);
+  return match ? Number(match[1]) : estimatedSocketLimit(fdLimit);
+}
 
 export interface RabbitMqStatus {
   url: string;
   pids: number[];
   fdSoftLimit: number;
-  /** Client connections the node can hold with that limit (approximate). */
+  /** Sockets RabbitMQ's file-handle cache grants (from rabbitmq-diagnostics status). */
+  socketLimit: number;
+  /** Client connections the benchmark may open (socket limit less a little headroom). */
   maxConnections: number;
   version: string;
   startedByUs: boolean;
@@ -147,6 +167,19 @@ async function probeWebStomp(url: string): Promise<void> {
   }
 }
 
+/**
+ * Deletes the harness's queues (`bench-*` in vhost /): RabbitMQ keeps `/queue/...`
+ * queues (durable) and any message a run left in them, which would slow the next shape.
+ */
+export async function deleteBenchQueues(): Promise<number> {
+  const expression =
+    'length([rabbit_amqqueue:delete(Q, false, false, <<"stompbox-bench">>) || Q <- rabbit_amqqueue:list(<<"/">>), ' +
+    'case amqqueue:get_name(Q) of {resource, _, queue, <<"bench-", _/binary>>} -> true; _ -> false end]).';
+  const result = await runCommand('rabbitmqctl', ['eval', expression], { timeoutMs: 60_000 });
+  const count = Number(result.stdout.trim().split('\n').pop());
+  return result.code === 0 && Number.isFinite(count) ? count : 0;
+}
+
 async function version(): Promise<string> {
   const result = await runCommand('rabbitmqctl', ['version'], { timeoutMs: 15_000 });
   return result.code === 0 ? result.stdout.trim() : 'unknown';
@@ -172,9 +205,11 @@ export async function ensureRabbitMqWebStomp(
 
   let pids = beamPids();
   let limit = pids.length > 0 ? (openFileLimits(pids[0]!)?.soft ?? 1024) : 1024;
-  if (connectionsNeeded + FD_RESERVE > limit) {
+  if (connectionsNeeded + SOCKET_HEADROOM > estimatedSocketLimit(limit)) {
     if (options.restartForFds) {
-      options.log(`rabbitmq: node open-file limit ${limit} < ${connectionsNeeded + FD_RESERVE} needed; restarting it with a higher one`);
+      options.log(
+        `rabbitmq: node open-file limit ${limit} (~${estimatedSocketLimit(limit)} sockets) < ${connectionsNeeded} connections needed; restarting it with a higher one`,
+      );
       await stopNode(options);
       await startNode(options);
       startedByUs = true;
@@ -183,7 +218,7 @@ export async function ensureRabbitMqWebStomp(
       notes.push(`node restarted with ulimit -n ${limit}`);
     } else {
       notes.push(
-        `node open-file limit ${limit} holds ~${Math.max(0, limit - FD_RESERVE)} connections; shapes needing more are skipped` +
+        `node open-file limit ${limit} holds ~${estimatedSocketLimit(limit)} connections; shapes needing more are skipped` +
           ' (--rabbit-restart-for-fds restarts the node with a higher limit)',
       );
     }
@@ -196,23 +231,26 @@ export async function ensureRabbitMqWebStomp(
   }
   await probeWebStomp(url);
   if (pids.length === 0) throw new Error('RabbitMQ answers but no beam.smp process of the node was found in /proc');
+  const sockets = await socketLimit(limit);
   const status: RabbitMqStatus = {
     url,
     pids,
     fdSoftLimit: limit,
-    maxConnections: Math.max(0, limit - FD_RESERVE),
+    socketLimit: sockets,
+    maxConnections: Math.max(0, sockets - SOCKET_HEADROOM),
     version: await version(),
     startedByUs,
     notes,
   };
-  notes.unshift(`RabbitMQ ${status.version}, beam.smp pid ${pids.join(',')}, open-file limit ${limit}`);
+  notes.unshift(`RabbitMQ ${status.version}, beam.smp pid ${pids.join(',')}, open-file limit ${limit}, socket limit ${sockets}`);
   return status;
 }
 
 /**
  * The RabbitMQ Web-STOMP target. Queues `/queue/bench-{i}` are RabbitMQ
- * durable queues (created on SUBSCRIBE); messages are transient, and a
- * message left from an earlier run carries another run id and is ignored.
+ * durable queues (created on SUBSCRIBE); messages are transient. They are
+ * deleted before each shape and at the end; a message left from an earlier
+ * run would carry another run id and be ignored anyway.
  */
 export function createRabbitMqTarget(partial: Partial<RabbitMqPeerOptions> = {}): BenchTarget {
   const options: RabbitMqPeerOptions = { ...DEFAULT_RABBITMQ_OPTIONS, ...partial };
@@ -230,7 +268,11 @@ export function createRabbitMqTarget(partial: Partial<RabbitMqPeerOptions> = {})
       status = await ensureRabbitMqWebStomp({ ...options, log: needs.log }, needs.connections);
       return { pids: status.pids, notes: status.notes, maxConnections: status.maxConnections };
     },
+    async prepare(): Promise<void> {
+      await deleteBenchQueues();
+    },
     async stop(): Promise<void> {
+      await deleteBenchQueues();
       // A node that was already running is left as found; one we started from nothing is stopped.
       // (A node restarted for a higher fd limit stays up: it was running before.)
       if (status?.startedByUs && status.notes.every((note) => !note.startsWith('node restarted'))) await stopNode(options);
