@@ -21,10 +21,10 @@ import type { Authenticator } from './auth.js';
 import type { Connection, TransportContext } from './connection.js';
 import { DestinationParser, type Destination } from './destinations.js';
 import { BrokerError } from './errors.js';
-import { HeartbeatWheel } from './heartbeat-wheel.js';
+import { HeartbeatWheel, type HeartbeatClient } from './heartbeat-wheel.js';
 import type { BrokerMessage } from './message.js';
 import { RecentIds } from './recent-ids.js';
-import { Session, type PendingAck } from './session.js';
+import { CONNECT_TIMEOUT_MS, Session, type PendingAck } from './session.js';
 import { BrokerStats } from './stats.js';
 import { SubscriptionRegistry, userKey, type Subscription, type SubscriptionTarget } from './subscription.js';
 
@@ -64,6 +64,12 @@ export class Broker {
   /** Connected sessions per user on this node. */
   readonly userSessions = new Map<string, Set<Session>>();
   applicationHandler: ApplicationHandler | undefined;
+  /**
+   * How long a new connection may take to send CONNECT before it is closed.
+   * Not a Config option yet; settable here (e.g. short in specs).
+   * @default CONNECT_TIMEOUT_MS (10 s)
+   */
+  connectTimeoutMs = CONNECT_TIMEOUT_MS;
   private readonly ping: (() => Promise<boolean>) | undefined;
 
   /** Cluster-side setup of a destination key, awaited by every later local subscriber. */
@@ -72,6 +78,20 @@ export class Broker {
   private readonly recent = new RecentIds();
   private readonly dispatching = new Set<string>();
   private readonly redispatch = new Set<string>();
+  /**
+   * Queues whose messages wait because their consumers' outgoing buffers are
+   * congested. Nothing signals when a buffer drains, so they are dispatched
+   * again on the next wheel tick, until the queue is empty or nobody is congested.
+   */
+  private readonly congestedQueues = new Set<string>();
+  private readonly congestionRetry: HeartbeatClient = {
+    onHeartbeatDue: () => {
+      const queues = [...this.congestedQueues];
+      this.congestedQueues.clear();
+      for (const queue of queues) void this.dispatchQueue(queue);
+      return 0;
+    },
+  };
   private closing = false;
 
   constructor(parts: BrokerParts) {
@@ -177,7 +197,8 @@ export class Broker {
       await this.relay.sendToNodes(remote, { kind: 'user', user, destination: target, message });
       this.stats.routedRemote += remote.length;
     }
-    if (nodes.includes(this.nodeId)) {
+    // `exclude` may be this node: its local delivery just failed, so do not loop back into it.
+    if (nodes.includes(this.nodeId) && exclude !== this.nodeId) {
       this.stats.routedLocal++;
       await this.deliverUser(user, target, message, remote.length > 0);
     } else if (remote.length === 0) {
@@ -257,23 +278,27 @@ export class Broker {
     }
     inPlace();
     if (t.kind === 'user') await this.drainInbox(sub, t.user, t.target);
+    // Messages may already wait, held back from consumers that are full or congested.
+    else if (t.kind === 'queue') void this.dispatchQueue(t.name);
   }
 
   async unsubscribe(sub: Subscription): Promise<void> {
+    // Out of the registry first: what it held unacknowledged goes back below, and
+    // must reach another consumer (or the inbox), not this ending subscription again.
+    if (this.registry.remove(sub)) {
+      this.clusterReady.delete(clusterKey(sub.target));
+      const t = sub.target;
+      try {
+        if (t.kind === 'topic') await this.relay.unsubscribeTopic(t.name);
+        else if (t.kind === 'queue') await this.queues.unwatch(t.name);
+        else await this.presence.unsubscribed(t.user, t.target);
+      } catch (error) {
+        // The entry will expire with this node if Redis is gone; routing tolerates stale entries.
+        this.log.warn({ err: error, destination: sub.destination }, 'could not withdraw a subscription from the cluster');
+      }
+    }
     await this.returnUnacked(sub.session, [...sub.session.pending.values()].filter((p) => p.subscription === sub));
     if (sub.claimId) await this.inbox.release(sub.claimId);
-    if (!this.registry.remove(sub)) return;
-    const key = clusterKey(sub.target);
-    this.clusterReady.delete(key);
-    const t = sub.target;
-    try {
-      if (t.kind === 'topic') await this.relay.unsubscribeTopic(t.name);
-      else if (t.kind === 'queue') await this.queues.unwatch(t.name);
-      else await this.presence.unsubscribed(t.user, t.target);
-    } catch (error) {
-      // The entry will expire with this node if Redis is gone; routing tolerates stale entries.
-      this.log.warn({ err: error, destination: sub.destination }, 'could not withdraw a subscription from the cluster');
-    }
   }
 
   private announce(t: SubscriptionTarget): Promise<void> {
@@ -315,10 +340,14 @@ export class Broker {
       return;
     }
     this.dispatching.add(queue);
+    let heldBack = false;
     try {
       for (;;) {
         const room = this.queueRoom(queue);
-        if (room === 0) break;
+        if (room === 0) {
+          heldBack = true;
+          break;
+        }
         const batch = await this.queues.pop(queue, room);
         if (batch.length === 0) break;
         const autoAcked: string[] = [];
@@ -335,6 +364,7 @@ export class Broker {
         if (autoAcked.length > 0) await this.queues.ack(queue, autoAcked);
         if (undelivered.length > 0) {
           await this.queues.requeue(queue, undelivered);
+          heldBack = true;
           break;
         }
       }
@@ -343,7 +373,15 @@ export class Broker {
     } finally {
       this.dispatching.delete(queue);
       if (this.redispatch.delete(queue)) void this.dispatchQueue(queue);
+      else if (heldBack && this.hasCongestedConsumer(queue)) {
+        this.congestedQueues.add(queue);
+        this.wheel.schedule(this.congestionRetry, this.wheel.now + 1);
+      }
     }
+  }
+
+  private hasCongestedConsumer(queue: string): boolean {
+    return this.registry.queues.get(queue)?.some((sub) => sub.ackMode === 'auto' && sub.session.connected && sub.session.congested) ?? false;
   }
 
   private queueRoom(queue: string): number {
@@ -351,6 +389,7 @@ export class Broker {
     if (!consumers) return 0;
     let room = 0;
     for (const sub of consumers) {
+      if (!sub.session.connected) continue;
       if (sub.ackMode === 'auto') room += sub.session.congested ? 0 : QUEUE_BATCH;
       else room += Math.max(0, sub.prefetch - sub.unacked);
       if (room >= QUEUE_BATCH) return QUEUE_BATCH;
@@ -409,13 +448,13 @@ export class Broker {
     let sessions = this.userSessions.get(user);
     if (!sessions) {
       this.userSessions.set(user, (sessions = new Set()));
-      const online = this.presence.userOnline(user);
+      // Every session of the user waits for this; a failure is logged once, never fatal to them.
+      const online = this.presence.userOnline(user).catch((error: unknown) => this.log.warn({ err: error, user }, 'could not record presence'));
       this.userReady.set(user, online);
-      await online.catch((error: unknown) => this.log.warn({ err: error, user }, 'could not record presence'));
-    } else {
-      await this.userReady.get(user);
     }
+    // Listed before the await: a session that ends meanwhile is then found, and withdrawn, by releaseSession.
     sessions.add(session);
+    await this.userReady.get(user);
   }
 
   /** Called once per session when it ends; returns what it held and withdraws its subscriptions. */
@@ -434,8 +473,11 @@ export class Broker {
     const user = session.user!;
     const sessions = this.userSessions.get(user);
     if (sessions?.delete(session) && sessions.size === 0) {
+      const online = this.userReady.get(user);
       this.userSessions.delete(user);
       this.userReady.delete(user);
+      // The user's "online" must be recorded before its "offline", or it would outlive the session.
+      await online;
       await this.presence.userOffline(user).catch((error: unknown) => this.log.warn({ err: error, user }, 'could not withdraw presence'));
     }
   }

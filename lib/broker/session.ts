@@ -73,7 +73,7 @@ export class Session implements HeartbeatClient {
       broker.frameLimits,
     );
     this.lastReceivedAt = this.lastSentAt = broker.wheel.now;
-    broker.wheel.schedule(this, Date.now() + CONNECT_TIMEOUT_MS);
+    broker.wheel.schedule(this, Date.now() + broker.connectTimeoutMs);
   }
 
   get connected(): boolean {
@@ -252,7 +252,7 @@ export class Session implements HeartbeatClient {
   onHeartbeatDue(now: number): number {
     if (this.state === 'closed') return 0;
     if (this.state === 'connecting') {
-      this.fail(new BrokerError('ERR_NOT_CONNECTED', `no CONNECT frame within ${CONNECT_TIMEOUT_MS} ms`));
+      this.fail(new BrokerError('ERR_NOT_CONNECTED', `no CONNECT frame within ${this.broker.connectTimeoutMs} ms`));
       return 0;
     }
     if (this.receiveTimeoutMs > 0 && now - this.lastReceivedAt > this.receiveTimeoutMs) {

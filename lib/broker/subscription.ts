@@ -106,6 +106,8 @@ export class SubscriptionRegistry {
     for (let i = 0; i < list.length; i++) {
       const index = (start + i) % list.length;
       const sub = list[index]!;
+      // A session that ended is still listed until its release runs: skip it.
+      if (!sub.session.connected) continue;
       if (sub.ackMode === 'auto' ? !sub.session.congested : sub.unacked < sub.prefetch) {
         this.queueCursor.set(name, (index + 1) % list.length);
         return sub;

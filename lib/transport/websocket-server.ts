@@ -64,7 +64,7 @@ export class WebSocketTransport {
   private onEmpty: (() => void) | undefined;
 
   constructor(
-    private readonly server: Server,
+    server: Server,
     private readonly broker: Broker,
     private readonly log: Logger,
     private readonly options: WebSocketTransportOptions,
@@ -117,8 +117,9 @@ export class WebSocketTransport {
 
   /** Stops accepting; resolves when every socket closed, or the bound passed (then they are cut). */
   async close(timeoutMs: number): Promise<void> {
+    // The upgrade listener stays: from now on it answers 503 ERR_SHUTTING_DOWN. Removed,
+    // an upgrade on this path would fall through to koa (404) or be left hanging.
     this.accepting = false;
-    this.server.off('upgrade', this.onUpgrade);
     if (this.sockets.size > 0) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, timeoutMs);

@@ -27,6 +27,8 @@ export async function handleConnect(session: Session, frame: StompFrame): Promis
   session.state = 'connected';
   session.parser.version = version;
   await session.broker.sessionConnected(session);
+  // Ended while presence was recorded (the socket went away): nothing to answer or schedule.
+  if (!session.connected) return;
   session.sendFrame({
     command: 'CONNECTED',
     headers: { version, 'heart-beat': heartbeat, server: SERVER, session: session.id, 'user-name': user },
