@@ -39,7 +39,7 @@ export async function ensureChromium(): Promise<string> {
   installing ??= (async () => {
     process.stderr.write('browser specs: installing chromium with apt-get (once per machine)...\n');
     await run('apt-get', ['update', '-qq']);
-    await run('apt-get', ['install', '-y', '-qq', '--no-install-recommends', 'chromium']);
+    await run('apt-get', ['install', '-y', '-qq', 'chromium']);
   })();
   await installing;
   if (!existsSync(CHROMIUM_PATH)) throw new Error(`apt-get installed chromium but ${CHROMIUM_PATH} is still missing`);

@@ -18,6 +18,18 @@ import { launchBrowser, screenshotDir, INSTALL_TIMEOUT_MS } from './browser.js';
 
 type Transport = 'sockjs' | 'websocket';
 
+/** What the seed's page has on `window`: stomp.js 2.3 (`Stomp`) and sockjs-client (`SockJS`). */
+interface SeedWindow {
+  Stomp: { over(socket: unknown): LegacyStompClient };
+  SockJS: new (url: string) => unknown;
+  received: string[];
+}
+interface LegacyStompClient {
+  debug: unknown;
+  connect(headers: Record<string, string>, onConnect: () => void, onError: (error: unknown) => void): void;
+  subscribe(destination: string, onMessage: (message: { body: string }) => void): void;
+}
+
 const WAIT_MS = 15_000;
 
 interface Person {
@@ -175,6 +187,57 @@ describe('chat and admin pages in Chromium (one node)', function () {
     await alice.page.click('#send-button');
     await waitForIncoming(bob.page, 'alice', ['Hello, lobby']);
     expect(await bob.page.locator('#messages .message.in .to').last().textContent()).to.equal('→ #lobby');
+  });
+
+  it("the seed's page code (stomp.js 2.3 over SockJS, /wsTemplate routes) works with its script URLs pointed at /vendor/", async () => {
+    const alice = await openPerson(browser);
+    const seed = await openPerson(browser);
+    people.push(alice, seed);
+    await logIn(alice.page, base, 'alice', 'websocket');
+    // While "carol" is away, alice writes to her through the seed's route (a form POST, as the seed's jQuery does).
+    const sent = await alice.page.evaluate(() =>
+      fetch('/wsTemplate/sendToUser', { method: 'POST', body: new URLSearchParams({ receiver: 'carol', msg: 'while you were out' }) }).then((r) => r.json()),
+    );
+    expect(sent).to.include({ code: '200' });
+
+    // The seed's page: log in, then connect(), pullUnreadMessage('/topic/reply'), subscribe('/user/topic/reply').
+    await seed.page.goto(`${base}/healthz`);
+    expect(await seed.page.evaluate(() => fetch('/api/login', { method: 'POST', body: new URLSearchParams({ user: 'carol' }) }).then((r) => r.status))).to.equal(200);
+    await seed.page.addScriptTag({ url: '/vendor/sockjs-client/sockjs.min.js' });
+    await seed.page.addScriptTag({ url: '/vendor/stompjs-legacy/stomp.min.js' });
+    const unread = await seed.page.evaluate(
+      () =>
+        new Promise<unknown>((resolve, reject) => {
+          const w = window as unknown as SeedWindow;
+          const stompClient = w.Stomp.over(new w.SockJS('/chat-websocket'));
+          stompClient.debug = null;
+          w.received = [];
+          stompClient.connect(
+            {},
+            () => {
+              fetch('/wsTemplate/pullUnreadMessage', { method: 'POST', body: new URLSearchParams({ destination: '/topic/reply' }) })
+                .then((r) => r.json())
+                .then((data) => {
+                  stompClient.subscribe('/user/topic/reply', (response) => w.received.push((JSON.parse(response.body) as { content: string }).content));
+                  resolve(data);
+                }, reject);
+            },
+            (error) => reject(new Error(String(error))),
+          );
+        }),
+    );
+    expect(unread).to.deep.equal({ code: '200', result: [JSON.stringify({ content: 'alice say: while you were out' })] });
+
+    // Live both ways: the chat page shows what the seed's route sends, and the seed's page what the chat page sends.
+    await waitOnline(alice.page, 'carol', true);
+    await seed.page.evaluate(() =>
+      fetch('/wsTemplate/sendToUser', { method: 'POST', body: new URLSearchParams({ receiver: 'alice', msg: 'thanks!' }) }).then((r) => r.status),
+    );
+    await waitForIncoming(alice.page, 'carol', ['carol say: thanks!']);
+    await alice.page.evaluate(() =>
+      fetch('/wsTemplate/sendToUser', { method: 'POST', body: new URLSearchParams({ receiver: 'carol', msg: 'you are welcome' }) }).then((r) => r.status),
+    );
+    await seed.page.waitForFunction(() => ((window as unknown as { received: string[] }).received ?? []).includes('alice say: you are welcome'));
   });
 
   it('the admin page shows the node, its connections, the online users and message rates, live', async () => {
