@@ -114,7 +114,7 @@ export async function startNode(config: Config, log?: Logger): Promise<RunningNo
   const server = createServer((request, response) => {
     if (!sockjs.handleRequest(request, response)) void handleHttp(request, response);
   });
-  const gate = createUpgradeGate(identity, origins);
+  const gate = createUpgradeGate(identity, origins, logger);
   const transport = new WebSocketTransport(server, broker, logger, {
     path: config.wsPath,
     alwaysBinary: config.wsBinaryFrames === 'always',

@@ -146,8 +146,10 @@ export class SockJsTransport {
       // The iframe transports are refused, so this URL is never served to a page.
       sockjs_url: '/sockjs-iframe-disabled.js',
       log: (severity, line) => {
-        if (severity === 'error') this.log.warn({ transport: 'sockjs' }, line);
-        else this.log.trace({ transport: 'sockjs' }, line);
+        // sockjs logs request URLs, which may carry an access_token.
+        const safe = line.replace(/access_token=[^&\s]*/g, 'access_token=[redacted]');
+        if (severity === 'error') this.log.warn({ transport: 'sockjs' }, safe);
+        else this.log.trace({ transport: 'sockjs' }, safe);
       },
       // faye-websocket's bound on one incoming WebSocket message (its default is 64 MiB).
       ...({ faye_server_options: { maxLength: options.maxMessageSize } } as object),
@@ -214,8 +216,10 @@ export class SockJsTransport {
     const match = SESSION_PATH.exec(rest);
     const transport = match?.[3];
     if ((transport !== undefined && REFUSED.has(transport)) || /^\/iframe[0-9-.a-z_]*\.html$/.test(rest)) {
+      this.log.info({ transport: 'sockjs', path: pathOf(req.url) }, 'SockJS script-inclusion transport refused');
       return { ok: false, status: 404, code: 'ERR_NOT_FOUND', message: 'this SockJS transport is disabled (it would bypass the origin check)' };
     }
+    // The gate logs its own refusals.
     const decision: UpgradeDecision = this.options.gate ? await this.options.gate(req) : { accept: true };
     if (!decision.accept) return { ok: false, status: decision.status, code: decision.code, message: decision.reason };
     if (req.method === 'OPTIONS') return { ok: true }; // CORS preflight: carries no credentials
@@ -224,6 +228,7 @@ export class SockJsTransport {
       const bound = this.bindings.get(key);
       if (bound) {
         if (bound.user !== decision.user) {
+          this.log.warn({ transport: 'sockjs', user: decision.user, owner: bound.user }, 'request for a SockJS session of another identity refused');
           return { ok: false, status: 403, code: 'ERR_FORBIDDEN', message: 'this SockJS session belongs to another identity' };
         }
       } else if (RECEIVING.has(transport)) {

@@ -132,6 +132,16 @@ describe('SockJS transport', () => {
       expect(await client.sendRaw(JSON.stringify(['\n']))).to.equal(204);
     });
 
+    it('closes a websocket-transport session whose message is larger than the bound', async () => {
+      const small = await startTestNode({ sessionSecret: SECRET, maxFrameSize: 4096, maxBodySize: 2048 });
+      const sock = await openSockJs(small.url + small.config.sockjsPath, { transports: ['websocket'] });
+      await connected(sock, { login: 'bob' });
+      sock.sendFrame({ command: 'SEND', headers: { destination: '/topic/a' }, body: 'x'.repeat(20_000) });
+      const error = await sock.next(() => true).catch((e: Error) => e);
+      expect(error).to.be.instanceOf(Error);
+      expect((error as Error).message).to.match(/SockJS closed/);
+    });
+
     it('graceful shutdown ends SockJS sessions with an ERROR', async () => {
       const sock = await openSockJs(sockjsUrl, { transports: ['xhr-streaming'] });
       await connected(sock, { login: 'bob' });
