@@ -39,6 +39,8 @@ export interface BrokerParts {
   queues: QueueStore;
   /** Whether the cluster store answers (readiness); absent for in-memory parts. */
   ping?(): Promise<boolean>;
+  /** Releases what the parts share (e.g. the readiness connection), after the parts closed. */
+  close?(): Promise<void>;
 }
 
 /** Handles SENDs to the application prefix (`/app/...`), as Spring's @MessageMapping would. */
@@ -71,6 +73,7 @@ export class Broker {
    */
   connectTimeoutMs = CONNECT_TIMEOUT_MS;
   private readonly ping: (() => Promise<boolean>) | undefined;
+  private readonly closeParts: (() => Promise<void>) | undefined;
 
   /** Cluster-side setup of a destination key, awaited by every later local subscriber. */
   private readonly clusterReady = new Map<string, Promise<void>>();
@@ -104,6 +107,7 @@ export class Broker {
     this.inbox = parts.inbox;
     this.queues = parts.queues;
     this.ping = parts.ping;
+    this.closeParts = parts.close;
     const c = parts.config;
     this.frameLimits = { maxFrameSize: c.maxFrameSize, maxHeaders: c.maxHeaders, maxHeaderLineLength: c.maxHeaderLineLength, maxBodySize: c.maxBodySize };
     this.destinations = new DestinationParser(c);
@@ -509,6 +513,7 @@ export class Broker {
     for (const session of [...this.sessions]) session.fail(new BrokerError('ERR_SHUTTING_DOWN', reason));
     this.wheel.stop();
     await settleAll([this.relay.close(), this.presence.close(), this.queues.close(), this.inbox.close()]);
+    await this.closeParts?.();
   }
 }
 

@@ -1,11 +1,35 @@
+/*
+ * The Redis implementations of every seam, for a cluster node: presence,
+ * relay, inbox and queues, all under one key prefix on one Redis.
+ */
 import type { BrokerParts } from '../broker/broker.js';
 import type { Config } from '../config.js';
+import { RedisInboxStore } from '../inbox/redis-inbox-store.js';
 import type { Logger } from '../log.js';
+import { RedisQueueStore } from '../queue/redis-queue-store.js';
+import { closeClient, createRedisClient } from './redis-connection.js';
+import { RedisPresence } from './redis-presence.js';
+import { RedisRelay } from './redis-relay.js';
 
-/** The Redis implementations of every seam, for a cluster node. (Wired once the Redis backends land.) */
 export async function createRedisParts(config: Config, log: Logger, nodeId: string): Promise<Omit<BrokerParts, 'config' | 'log' | 'auth'>> {
-  void config;
-  void log;
-  void nodeId;
-  throw new Error('REDIS_URL: the Redis backends are not wired yet');
+  const url = config.redisUrl!;
+  if (nodeId.includes(':')) throw new Error(`NODE_ID must not contain ":" (got "${nodeId}")`);
+  const connection = { keyPrefix: config.redisPrefix, logger: log };
+  const presence = new RedisPresence(nodeId, url, { ...connection, beatIntervalMs: config.nodeBeatMs, nodeTimeoutMs: config.nodeTimeoutMs });
+  const relay = new RedisRelay(nodeId, url, connection);
+  const inbox = new RedisInboxStore(url, { ...connection, nodeId, maxMessages: config.inboxMaxMessages, ttlSeconds: config.inboxTtlSeconds });
+  const queues = new RedisQueueStore(nodeId, url, { ...connection, maxMessages: config.queueMaxMessages });
+  // Readiness probe: its own connection, so a busy part never delays /readyz.
+  const probe = createRedisClient(url, 'command', { ...connection, name: 'readiness' });
+  return {
+    nodeId,
+    presence,
+    relay,
+    inbox,
+    queues,
+    async ping() {
+      return (await probe.ping()) === 'PONG';
+    },
+    close: () => closeClient(probe),
+  };
 }
