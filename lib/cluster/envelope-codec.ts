@@ -55,6 +55,14 @@ export function encodeMessage(message: BrokerMessage): Buffer {
   return buf;
 }
 
+/** `prefix` followed by the encoded message, in one allocation (e.g. a pub/sub payload led by its origin). */
+export function encodeMessageAfter(prefix: Buffer, message: BrokerMessage): Buffer {
+  const buf = Buffer.allocUnsafe(prefix.length + encodedMessageSize(message));
+  prefix.copy(buf, 0);
+  writeMessage(buf, prefix.length, message);
+  return buf;
+}
+
 export function decodeMessage(buf: Buffer): BrokerMessage {
   const reader = new Reader(buf);
   const message = readMessage(reader);

@@ -86,6 +86,8 @@ export function createRedisClient(
   };
   if (role === 'command') redisOptions.commandTimeout = opts.commandTimeoutMs;
   const client = new Redis(url, redisOptions);
+  firstConnects.set(client, { timeoutMs: opts.connectTimeoutMs, promise: undefined });
+  client.once('ready', () => firstConnects.delete(client));
 
   let down = false;
   const markDown = (detail: string): void => {
@@ -169,9 +171,25 @@ export function clusterError(error: unknown, what: string): BrokerError {
   return new BrokerError('ERR_CLUSTER_UNAVAILABLE', `redis unavailable (${what}): ${message}`);
 }
 
-/** Runs a Redis call, turning any failure into a BrokerError (see `clusterError`). */
-export async function redisCall<T>(what: string, call: () => Promise<T>): Promise<T> {
+/** Clients whose first connection is still being made: their connect timeout, and the wait for it. */
+const firstConnects = new WeakMap<Redis, { timeoutMs: number; promise: Promise<void> | undefined }>();
+
+/**
+ * Runs a call on `client`, turning any failure into a BrokerError (see
+ * `clusterError`). A client still making its first connection (a part used
+ * right after it was created) is waited for, up to its connect timeout;
+ * after that, calls fail fast whenever the client is not ready.
+ */
+export async function redisCall<T>(client: Redis, what: string, call: () => Promise<T>): Promise<T> {
   try {
+    const first = firstConnects.get(client);
+    if (first !== undefined && (client.status === 'connecting' || client.status === 'connect' || client.status === 'wait')) {
+      // One wait shared by every call made meanwhile; forgotten once settled, so a later call waits afresh.
+      first.promise ??= connected(client, first.timeoutMs).finally(() => {
+        first.promise = undefined;
+      });
+      await first.promise;
+    }
     return await call();
   } catch (error) {
     throw clusterError(error, what);

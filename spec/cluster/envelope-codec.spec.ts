@@ -1,0 +1,128 @@
+import { expect } from 'chai';
+import fc from 'fast-check';
+import { BrokerError } from '../../lib/broker/errors.js';
+import type { BrokerMessage } from '../../lib/broker/message.js';
+import {
+  decodeEnvelope,
+  decodeMessage,
+  encodedMessageSize,
+  encodeEnvelope,
+  encodeMessage,
+  encodeMessageAfter,
+} from '../../lib/cluster/envelope-codec.js';
+import type { RelayEnvelope } from '../../lib/cluster/relay.js';
+
+function msg(extra: Partial<BrokerMessage> = {}): BrokerMessage {
+  return { id: 'm1', destination: '/q', headers: { a: 'b' }, body: Buffer.from('x'), timestamp: 1, ...extra };
+}
+
+function plain(message: BrokerMessage): object {
+  return { ...message, headers: { ...message.headers }, body: [...message.body] };
+}
+
+function expectInternal(fn: () => unknown): void {
+  try {
+    fn();
+  } catch (error) {
+    expect(error).to.be.instanceOf(BrokerError);
+    expect((error as BrokerError).code).to.equal('ERR_INTERNAL');
+    return;
+  }
+  expect.fail('decoded malformed input');
+}
+
+describe('envelope codec', () => {
+  it('writes the documented layout', () => {
+    const expected = Buffer.concat([
+      Buffer.from([1]), // format
+      Buffer.from([0, 2]), Buffer.from('m1'),
+      Buffer.from([0, 2]), Buffer.from('/q'),
+      Buffer.from([0, 0]), // no sender
+      Buffer.from([0x3f, 0xf0, 0, 0, 0, 0, 0, 0]), // 1.0
+      Buffer.from([0, 1]), Buffer.from([0, 1]), Buffer.from('a'), Buffer.from([0, 0, 0, 1]), Buffer.from('b'),
+      Buffer.from([0, 0, 0, 1]), Buffer.from('x'),
+    ]);
+    expect(encodeMessage(msg()).equals(expected)).to.equal(true);
+    expect(encodedMessageSize(msg())).to.equal(expected.length);
+  });
+
+  it('leads a user envelope with its kind, user and destination', () => {
+    const buf = encodeEnvelope({ kind: 'user', user: 'bo', destination: '/r', message: msg() });
+    expect([...buf.subarray(0, 9)]).to.deep.equal([1, 0, 2, 0x62, 0x6f, 0, 2, 0x2f, 0x72]);
+    expect(buf.subarray(9).equals(encodeMessage(msg()))).to.equal(true);
+    expect(encodeEnvelope({ kind: 'topic', message: msg() })[0]).to.equal(2);
+  });
+
+  it('round-trips envelopes of both kinds', () => {
+    const message = msg({ sender: 'alice', headers: { 'content-type': 'text/plain; charset=utf-8', 'x-ü': 'é:\n\r\\' }, body: Buffer.from([0, 255, 0, 10]) });
+    const envelopes: RelayEnvelope[] = [
+      { kind: 'user', user: 'bob', destination: '/queue/reply', message },
+      { kind: 'topic', message: msg({ body: Buffer.alloc(0), headers: {} }) },
+    ];
+    for (const envelope of envelopes) {
+      const back = decodeEnvelope(encodeEnvelope(envelope));
+      expect({ ...back, message: plain(back.message) }).to.deep.equal({ ...envelope, message: plain(envelope.message) });
+    }
+  });
+
+  it('keeps an absent sender absent and a __proto__ header a plain key', () => {
+    const headers = Object.create(null) as Record<string, string>;
+    headers['__proto__'] = 'p';
+    const back = decodeMessage(encodeMessage(msg({ headers })));
+    expect('sender' in back).to.equal(false);
+    expect(Object.getPrototypeOf(back.headers)).to.equal(null);
+    expect(back.headers['__proto__']).to.equal('p');
+  });
+
+  it('round-trips any message', () => {
+    const message = fc.record({
+      id: fc.string({ minLength: 1, maxLength: 40 }),
+      destination: fc.string({ maxLength: 60 }),
+      headers: fc.dictionary(fc.string({ maxLength: 20 }), fc.string({ maxLength: 50 }), { maxKeys: 8 }),
+      body: fc.uint8Array({ maxLength: 300 }).map((bytes) => Buffer.from(bytes)),
+      sender: fc.option(fc.string({ maxLength: 20 }), { nil: undefined }),
+      timestamp: fc.integer({ min: 0, max: 2 ** 50 }),
+    });
+    fc.assert(
+      fc.property(message, (raw) => {
+        const original: BrokerMessage = { ...raw };
+        if (original.sender === undefined) delete original.sender;
+        expect(plain(decodeMessage(encodeMessage(original)))).to.deep.equal(plain(original));
+      }),
+    );
+  });
+
+  it('decodes bodies as copies, detached from the input', () => {
+    const buf = encodeMessage(msg({ body: Buffer.from('abc') }));
+    const back = decodeMessage(buf);
+    buf.fill(0);
+    expect(back.body.toString()).to.equal('abc');
+  });
+
+  it('carries a 1 MiB body', () => {
+    const body = Buffer.alloc(1024 * 1024, 7);
+    expect(decodeMessage(encodeMessage(msg({ body }))).body.equals(body)).to.equal(true);
+  });
+
+  it('prefixes a message in one buffer', () => {
+    const prefix = Buffer.from([0, 1, 0x41]);
+    const buf = encodeMessageAfter(prefix, msg());
+    expect(buf.subarray(0, 3).equals(prefix)).to.equal(true);
+    expect(plain(decodeMessage(buf.subarray(3)))).to.deep.equal(plain(msg()));
+  });
+
+  it('refuses truncated input at every length, trailing bytes and unknown tags', () => {
+    const buf = encodeEnvelope({ kind: 'user', user: 'bob', destination: '/q', message: msg({ sender: 's' }) });
+    for (let length = 0; length < buf.length; length++) expectInternal(() => decodeEnvelope(buf.subarray(0, length)));
+    expectInternal(() => decodeEnvelope(Buffer.concat([buf, Buffer.from([0])])));
+    expectInternal(() => decodeEnvelope(Buffer.from([9])));
+    const wrongFormat = encodeMessage(msg());
+    wrongFormat[0] = 2;
+    expectInternal(() => decodeMessage(wrongFormat));
+  });
+
+  it('refuses to encode a name longer than 65535 bytes', () => {
+    expect(() => encodeMessage(msg({ id: 'x'.repeat(65536) }))).to.throw(RangeError, /65535/);
+    expect(() => encodeEnvelope({ kind: 'user', user: 'é'.repeat(40000), destination: '/q', message: msg() })).to.throw(RangeError);
+  });
+});

@@ -1,0 +1,243 @@
+import { expect } from 'chai';
+import { Redis } from 'ioredis';
+import { BrokerError } from '../../lib/broker/errors.js';
+import type { RelayEnvelope } from '../../lib/cluster/relay.js';
+import { RedisKeys } from '../../lib/cluster/redis-keys.js';
+import { RedisPresence } from '../../lib/cluster/redis-presence.js';
+import { nextStreamId, RedisRelay, type RedisRelayOptions } from '../../lib/cluster/redis-relay.js';
+import { startRedisServer, uniquePrefix, type RedisServer } from '../helpers/redis-server.js';
+import { message, recordingNode, relayContract, userEnvelope, type RelayNode } from './relay.contract.js';
+import { deferred, eventually, recordingLogger } from './support.js';
+
+const texts = (envelopes: readonly RelayEnvelope[]): string[] => envelopes.map((e) => e.message.body.toString());
+
+async function rejection(promise: Promise<unknown>): Promise<BrokerError> {
+  try {
+    await promise;
+  } catch (error) {
+    expect(error).to.be.instanceOf(BrokerError);
+    return error as BrokerError;
+  }
+  return expect.fail('resolved, expected a rejection');
+}
+
+describe('RedisRelay', () => {
+  let server: RedisServer;
+  let admin: Redis;
+
+  before(async () => {
+    server = await startRedisServer();
+    admin = new Redis(server.url, { enableOfflineQueue: false, maxRetriesPerRequest: 0, lazyConnect: true });
+    admin.on('error', () => {});
+    await admin.connect();
+  });
+
+  after(async () => {
+    admin.disconnect();
+    await server.stop();
+  });
+
+  interface Member extends RelayNode {
+    relay: RedisRelay;
+    presence: RedisPresence;
+    handler: (envelope: RelayEnvelope) => void | Promise<void>;
+  }
+
+  /** Nodes with presence and relay on one key prefix; `handlers` may wrap a node's recording handler. */
+  function cluster(relayOptions: Partial<RedisRelayOptions> = {}) {
+    const keyPrefix = uniquePrefix('relay');
+    const members = new Map<string, Member>();
+    const common = { keyPrefix, logger: recordingLogger(), reconnectMinDelayMs: 20, reconnectMaxDelayMs: 100 };
+    return {
+      keys: new RedisKeys(keyPrefix),
+      members,
+      async node(id: string, wrap?: (record: (e: RelayEnvelope) => void) => (e: RelayEnvelope) => void | Promise<void>): Promise<Member> {
+        const presence = new RedisPresence(id, server.url, { ...common, beatIntervalMs: 100 });
+        const relay = new RedisRelay(id, server.url, { ...common, ...relayOptions });
+        const recording = recordingNode(relay);
+        const handler = wrap ? wrap(recording.handler) : recording.handler;
+        await presence.start();
+        await relay.start(handler);
+        const member: Member = { ...recording, relay, presence, handler };
+        members.set(id, member);
+        return member;
+      },
+      async kill(id: string) {
+        members.get(id)!.relay.crash();
+      },
+      async close() {
+        // Presence first: then nothing more is sent to a closing node's stream.
+        await Promise.all([...members.values()].map((m) => m.presence.close()));
+        await Promise.all([...members.values()].map((m) => m.relay.close()));
+      },
+    };
+  }
+
+  relayContract('RedisRelay', async () => cluster());
+
+  describe('streams', () => {
+    let c: ReturnType<typeof cluster>;
+    afterEach(async () => c.close());
+
+    it('keeps in a node stream only what the node has not delivered', async () => {
+      c = cluster();
+      const a = await c.node('a');
+      const b = await c.node('b');
+      for (let i = 0; i < 10; i++) await a.relay.sendToNodes(['b'], userEnvelope('bob', '/queue/q', `m${i}`));
+      await b.waitFor(10);
+      await eventually(async () => expect(await admin.xlen(c.keys.stream('b'))).to.equal(0));
+    });
+
+    it('retries a failing handler and keeps order', async () => {
+      c = cluster();
+      let failures = 1;
+      const a = await c.node('a');
+      const b = await c.node('b', (record) => (envelope) => {
+        if (texts([envelope])[0] === 'm1' && failures-- > 0) throw new Error('delivery failed once');
+        record(envelope);
+      });
+      for (const text of ['m0', 'm1', 'm2']) await a.relay.sendToNodes(['b'], userEnvelope('bob', '/queue/q', text));
+      await b.waitFor(3);
+      expect(texts(b.received)).to.deep.equal(['m0', 'm1', 'm2']);
+    });
+
+    it('keeps an envelope whose handler cannot reach Redis, however often, instead of skipping it', async () => {
+      c = cluster({ maxHandlerAttempts: 2 });
+      let unavailable = 5;
+      const a = await c.node('a');
+      const b = await c.node('b', (record) => (envelope) => {
+        if (unavailable-- > 0) throw new BrokerError('ERR_CLUSTER_UNAVAILABLE', 'inbox unreachable');
+        record(envelope);
+      });
+      await a.relay.sendToNodes(['b'], userEnvelope('bob', '/queue/q', 'kept'));
+      await b.waitFor(1);
+      expect(texts(b.received)).to.deep.equal(['kept']);
+    });
+
+    it('hands what arrived while the handler was busy to the handler on close', async () => {
+      c = cluster();
+      const gate = deferred<void>(5000, 'gate');
+      const entered = deferred<void>(5000, 'handler entered');
+      const a = await c.node('a');
+      const b = await c.node('b', (record) => async (envelope) => {
+        if (texts([envelope])[0] === 'm0') {
+          entered.resolve();
+          await gate.promise;
+        }
+        record(envelope);
+      });
+      await a.relay.sendToNodes(['b'], userEnvelope('bob', '/queue/q', 'm0'));
+      await entered.promise;
+      for (const text of ['m1', 'm2', 'm3']) await a.relay.sendToNodes(['b'], userEnvelope('bob', '/queue/q', text));
+      await b.presence.close();
+      const closing = b.relay.close();
+      gate.resolve();
+      await closing;
+      expect(texts(b.received)).to.deep.equal(['m0', 'm1', 'm2', 'm3']);
+      expect(await admin.exists(c.keys.stream('b'))).to.equal(0);
+    });
+
+    it('gives the reaping node what a killed node left, through onNodeDown and recoverNode', async () => {
+      c = cluster();
+      const entered = deferred<void>(5000, 'handler entered');
+      const a = await c.node('a');
+      const s = await c.node('s');
+      // b takes the first envelope and never finishes it: killed mid-delivery.
+      const b = await c.node('b', () => async () => {
+        entered.resolve();
+        await new Promise(() => {});
+      });
+      const recovered: RelayEnvelope[] = [];
+      const done = deferred<number>(5000, 'recovery');
+      for (const survivor of [a, s]) {
+        survivor.presence.onNodeDown((dead) => {
+          void survivor.relay.recoverNode(dead, (envelope) => void recovered.push(envelope)).then(done.resolve);
+        });
+      }
+      await a.relay.sendToNodes(['b'], userEnvelope('bob', '/queue/q', 'm0'));
+      await entered.promise;
+      for (const text of ['m1', 'm2']) await a.relay.sendToNodes(['b'], userEnvelope('bob', '/queue/q', text));
+      b.presence.crash();
+      b.relay.crash();
+
+      expect(await done.promise).to.equal(3);
+      // At least once: the envelope b was delivering when it died is handed over too.
+      expect(texts(recovered)).to.deep.equal(['m0', 'm1', 'm2']);
+      expect(await admin.exists(c.keys.stream('b'))).to.equal(0);
+    });
+
+    it('refuses to send to a node that already left, unless an onOrphaned handler re-routes it', async () => {
+      const orphans: RelayEnvelope[] = [];
+      c = cluster();
+      const a = await c.node('a');
+      a.relay.onOrphaned((envelope) => void orphans.push(envelope));
+      const b = await c.node('b');
+      await b.presence.close();
+      await a.relay.sendToNodes(['b'], userEnvelope('bob', '/queue/q', 'orphan'));
+      expect(texts(orphans)).to.deep.equal(['orphan']);
+      expect(await admin.xlen(c.keys.stream('b'))).to.equal(0);
+
+      // Closed in the other order: the relay is gone while presence still lists the node.
+      const d = await c.node('d');
+      await d.relay.close();
+      await a.relay.sendToNodes(['d'], userEnvelope('bob', '/queue/q', 'orphan too'));
+      expect(texts(orphans)).to.deep.equal(['orphan', 'orphan too']);
+      expect(await admin.exists(c.keys.stream('d'))).to.equal(0);
+
+      const strict = new RedisRelay('strict', server.url, { keyPrefix: c.keys.prefix, logger: recordingLogger() });
+      try {
+        await strict.start(() => {});
+        const error = await rejection(strict.sendToNodes(['b'], userEnvelope('bob', '/queue/q', 'lost?')));
+        expect(error.code).to.equal('ERR_CLUSTER_UNAVAILABLE');
+      } finally {
+        await strict.close();
+      }
+    });
+  });
+
+  describe('Redis outages', () => {
+    let c: ReturnType<typeof cluster>;
+    afterEach(async () => c.close());
+
+    it('rejects sends, publishes and subscribes with ERR_CLUSTER_UNAVAILABLE while Redis is down', async () => {
+      c = cluster();
+      const a = await c.node('a');
+      await c.node('b');
+      await server.stop();
+      try {
+        expect((await rejection(a.relay.sendToNodes(['b'], userEnvelope('bob', '/queue/q')))).code).to.equal('ERR_CLUSTER_UNAVAILABLE');
+        expect((await rejection(a.relay.publishTopic(message('/topic/t')))).code).to.equal('ERR_CLUSTER_UNAVAILABLE');
+        expect((await rejection(a.relay.subscribeTopic('/topic/t')))).to.have.property('code', 'ERR_CLUSTER_UNAVAILABLE');
+      } finally {
+        await server.restart();
+      }
+    });
+
+    it('resumes topic subscriptions and the stream loop after Redis restarts', async () => {
+      c = cluster();
+      const a = await c.node('a');
+      const b = await c.node('b');
+      await b.relay.subscribeTopic('/topic/t');
+      await a.relay.publishTopic(message('/topic/t', 'before'));
+      await b.waitFor(1);
+
+      await server.restart();
+
+      // Resubscribing is the subscriber connection's own doing: publish until one arrives.
+      await eventually(async () => {
+        await a.relay.publishTopic(message('/topic/t', 'after'));
+        await b.waitFor(2, 200);
+      }, 5000, 0);
+      // Redis restarted empty: b is sendable again once its beat registered it again.
+      await eventually(() => a.relay.sendToNodes(['b'], userEnvelope('bob', '/queue/q', 'direct')), 5000);
+      await eventually(() => b.waitFor(3, 200).then(() => expect(texts(b.received)).to.include('direct')), 5000, 0);
+      expect(texts(b.received.filter((e) => e.kind === 'user'))).to.deep.equal(['direct']);
+    });
+  });
+
+  it('computes the next stream id', () => {
+    expect(nextStreamId('1700000000000-0')).to.equal('1700000000000-1');
+    expect(nextStreamId('1700000000000-41')).to.equal('1700000000000-42');
+    expect(nextStreamId('5-18446744073709551615')).to.equal('6-0');
+  });
+});

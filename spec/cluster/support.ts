@@ -1,0 +1,48 @@
+/* Shared helpers for the cluster, inbox and queue specs (not a spec file itself). */
+import type { ClusterLogger } from '../../lib/cluster/redis-connection.js';
+
+export interface LogRecord {
+  level: 'info' | 'warn' | 'error';
+  msg: string;
+  obj: object;
+}
+
+/** A logger that keeps what it is told, so specs stay quiet and can count log lines. */
+export function recordingLogger(): ClusterLogger & { records: LogRecord[] } {
+  const records: LogRecord[] = [];
+  return {
+    records,
+    info: (obj, msg) => void records.push({ level: 'info', msg, obj }),
+    warn: (obj, msg) => void records.push({ level: 'warn', msg, obj }),
+    error: (obj, msg) => void records.push({ level: 'error', msg, obj }),
+  };
+}
+
+/**
+ * Retries `check` until it stops throwing, at most `timeoutMs`; for
+ * conditions that have no event to await (a key expiring, a peer's beat).
+ */
+export async function eventually<T>(check: () => Promise<T> | T, timeoutMs = 3000, intervalMs = 20): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await check();
+    } catch (error) {
+      if (Date.now() >= deadline) throw error;
+    }
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+}
+
+/** A promise resolved by the first call of the returned callback, with a bound. */
+export function deferred<T = void>(timeoutMs = 5000, what = 'event'): { promise: Promise<T>; resolve: (value: T) => void } {
+  let resolve!: (value: T) => void;
+  const promise = new Promise<T>((res, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${what} did not happen within ${timeoutMs} ms`)), timeoutMs);
+    resolve = (value: T) => {
+      clearTimeout(timer);
+      res(value);
+    };
+  });
+  return { promise, resolve };
+}

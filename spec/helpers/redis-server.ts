@@ -1,0 +1,169 @@
+/*
+ * A private redis-server per suite: on a free 127.0.0.1 port, in its own temp
+ * dir, started from the `redis-server` on PATH. Specs can stop, SIGKILL and
+ * restart it (same port and dir) to exercise outages; with `appendonly: true`
+ * every write is fsynced so the data survives a kill.
+ *
+ * Readiness is awaited, never slept for: the server's "Ready to accept
+ * connections" log line, then a PING that must answer +PONG, both bounded.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createConnection, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export interface RedisServerOptions {
+  /** Append-only file with `appendfsync always`: data survives kill and restart. @default false */
+  appendonly: boolean;
+  /** Bound on each start, ms. @default 10000 */
+  startTimeoutMs: number;
+}
+
+export interface RedisServer {
+  readonly port: number;
+  /** `redis://127.0.0.1:<port>` */
+  readonly url: string;
+  /** SIGTERM; resolves once the process exited. The dir stays for `restart()`. */
+  stop(): Promise<void>;
+  /** SIGKILL (a crash); resolves once the process exited. */
+  kill(): Promise<void>;
+  /** Stops it if running, starts it again on the same port and dir, resolves once it answers PING. */
+  restart(): Promise<void>;
+}
+
+const DEFAULTS: RedisServerOptions = { appendonly: false, startTimeoutMs: 10_000 };
+
+/** Servers still running when the test process exits are killed, their dirs removed. */
+const live = new Set<{ child: ChildProcess | undefined; dir: string }>();
+process.once('exit', () => {
+  for (const entry of live) {
+    if (entry.child?.exitCode === null && entry.child.pid !== undefined) {
+      try {
+        process.kill(entry.child.pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+    rmSync(entry.dir, { recursive: true, force: true });
+  }
+});
+
+export async function startRedisServer(options: Partial<RedisServerOptions> = {}): Promise<RedisServer> {
+  const opts = { ...DEFAULTS, ...options };
+  const dir = mkdtempSync(join(tmpdir(), 'stompbox-redis-'));
+  const entry: { child: ChildProcess | undefined; dir: string } = { child: undefined, dir };
+  live.add(entry);
+
+  // A free port can be taken by someone else between probe and bind: retry a few.
+  let port = 0;
+  let lastError: unknown;
+  for (let attempt = 0; attempt < 5 && entry.child === undefined; attempt++) {
+    port = await freePort();
+    try {
+      entry.child = await launch(port, dir, opts);
+    } catch (error) {
+      lastError = error;
+    }
+  }
+  if (entry.child === undefined) throw lastError instanceof Error ? lastError : new Error(String(lastError));
+
+  const stopWith = async (signal: NodeJS.Signals): Promise<void> => {
+    const child = entry.child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    child.kill(signal);
+    await exited;
+  };
+
+  return {
+    port,
+    url: `redis://127.0.0.1:${port}`,
+    stop: () => stopWith('SIGTERM'),
+    kill: () => stopWith('SIGKILL'),
+    async restart() {
+      await stopWith('SIGTERM');
+      entry.child = await launch(port, dir, opts);
+    },
+  };
+}
+
+/** A key prefix no other test uses, so tests sharing one server never see each other's keys. */
+let prefixCounter = 0;
+export function uniquePrefix(label = 't'): string {
+  prefixCounter++;
+  return `sbtest:${process.pid}:${label}${prefixCounter}:${Math.random().toString(36).slice(2, 8)}:`;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function launch(port: number, dir: string, opts: RedisServerOptions): Promise<ChildProcess> {
+  const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--daemonize', 'no'];
+  args.push(...(opts.appendonly ? ['--appendonly', 'yes', '--appendfsync', 'always'] : ['--appendonly', 'no']));
+  const child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const deadline = Date.now() + opts.startTimeoutMs;
+
+  let output = '';
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => finish(new Error(`redis-server on ${port} not ready in ${opts.startTimeoutMs} ms:\n${output}`)), opts.startTimeoutMs);
+    const onData = (chunk: Buffer): void => {
+      output += chunk.toString('utf8');
+      if (output.includes('Ready to accept connections')) finish();
+    };
+    const onExit = (code: number | null): void => finish(new Error(`redis-server on ${port} exited (${code}) while starting:\n${output}`));
+    const onError = (error: Error): void => finish(error);
+    function finish(error?: Error): void {
+      clearTimeout(timer);
+      child.stdout?.off('data', onData);
+      child.off('exit', onExit);
+      child.off('error', onError);
+      if (error) {
+        if (child.exitCode === null) child.kill('SIGKILL');
+        reject(error);
+      } else resolve();
+    }
+    child.stdout?.on('data', onData);
+    child.once('exit', onExit);
+    child.once('error', onError);
+  });
+  // Keep draining the pipes so a chatty server never blocks on a full pipe.
+  child.stdout?.resume();
+  child.stderr?.resume();
+  await ping(port, deadline);
+  return child;
+}
+
+/** Resolves once the server answers PING with +PONG; retries until `deadline`. */
+async function ping(port: number, deadline: number): Promise<void> {
+  for (;;) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const socket = createConnection({ port, host: '127.0.0.1' });
+      let reply = '';
+      const done = (result: boolean): void => {
+        socket.destroy();
+        resolve(result);
+      };
+      socket.setTimeout(Math.max(1, deadline - Date.now()), () => done(false));
+      socket.once('error', () => done(false));
+      socket.on('data', (chunk) => {
+        reply += chunk.toString('latin1');
+        if (reply.includes('\r\n')) done(reply.startsWith('+PONG'));
+      });
+      socket.once('connect', () => socket.write('PING\r\n'));
+    });
+    if (ok) return;
+    if (Date.now() >= deadline) throw new Error(`redis-server on ${port} does not answer PING`);
+    // A server still loading its AOF answers -LOADING: poll again shortly, bounded by `deadline`.
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}

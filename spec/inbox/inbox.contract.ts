@@ -1,0 +1,219 @@
+/*
+ * The InboxStore contract: every backend runs this suite (the memory and the
+ * Redis spec files).
+ */
+import { expect } from 'chai';
+import type { BrokerMessage } from '../../lib/broker/message.js';
+import type { PresenceRegistry } from '../../lib/cluster/presence.js';
+import type { InboxLimits, InboxStore } from '../../lib/inbox/inbox-store.js';
+import { eventually } from '../cluster/support.js';
+
+/** Inbox stores and presence nodes sharing one cluster. */
+export interface InboxCluster {
+  /** A store on the cluster: for Redis a new store (own connection) per call. */
+  store(): InboxStore;
+  /** A started presence node of the same cluster. */
+  node(id: string): Promise<PresenceRegistry>;
+  close(): Promise<void>;
+}
+
+export type InboxClusterFactory = (limits: Partial<InboxLimits>) => Promise<InboxCluster>;
+
+let sequence = 0;
+export function inboxMessage(text: string, body: Buffer = Buffer.from(text)): BrokerMessage {
+  return {
+    id: `inbox-test-${++sequence}-${text}`,
+    destination: '/user/alice/queue/reply',
+    headers: { 'content-type': 'text/plain', 'x-text': text },
+    body,
+    sender: 'bob',
+    timestamp: 1_700_000_000_000 + sequence,
+  };
+}
+
+const texts = (messages: readonly BrokerMessage[]): string[] => messages.map((m) => m.headers['x-text']!);
+
+export function inboxContract(name: string, createCluster: InboxClusterFactory): void {
+  describe(`${name}: InboxStore contract`, () => {
+    let cluster: InboxCluster;
+    let inbox: InboxStore;
+
+    async function reopen(limits: Partial<InboxLimits>): Promise<void> {
+      await cluster.close();
+      cluster = await createCluster(limits);
+      inbox = cluster.store();
+    }
+
+    beforeEach(async () => {
+      cluster = await createCluster({});
+      inbox = cluster.store();
+    });
+    afterEach(async () => {
+      await cluster.close();
+    });
+
+    async function appendAll(store: InboxStore, names: readonly string[], destination = '/queue/reply'): Promise<void> {
+      for (const text of names) await store.append('alice', destination, inboxMessage(text));
+    }
+
+    it('stores a message for a user nobody subscribed for', async () => {
+      expect(await inbox.routeOrStore('alice', '/queue/reply', inboxMessage('m1'))).to.deep.equal([]);
+      expect(await inbox.depth('alice', '/queue/reply')).to.equal(1);
+      expect(texts(await inbox.peek('alice', '/queue/reply'))).to.deep.equal(['m1']);
+    });
+
+    it('routes instead, to the live nodes subscribed for the user and destination', async () => {
+      const b = await cluster.node('node-b');
+      const c = await cluster.node('node-c');
+      await b.subscribed('alice', '/queue/reply');
+      await c.subscribed('alice', '/queue/reply');
+      await c.subscribed('alice', '/queue/other');
+      expect(await inbox.routeOrStore('alice', '/queue/reply', inboxMessage('m1'))).to.deep.equal(['node-b', 'node-c']);
+      expect(await inbox.depth('alice', '/queue/reply')).to.equal(0);
+
+      await b.unsubscribed('alice', '/queue/reply');
+      await c.close();
+      expect(await inbox.routeOrStore('alice', '/queue/reply', inboxMessage('m2'))).to.deep.equal([]);
+      expect(texts(await inbox.take('alice', '/queue/reply'))).to.deep.equal(['m2']);
+    });
+
+    it('hands messages out oldest first, up to max, each once', async () => {
+      await appendAll(inbox, ['m1', 'm2', 'm3', 'm4']);
+      expect(await inbox.take('alice', '/queue/reply', 0)).to.deep.equal([]);
+      expect(texts(await inbox.take('alice', '/queue/reply', 3))).to.deep.equal(['m1', 'm2', 'm3']);
+      expect(texts(await inbox.take('alice', '/queue/reply'))).to.deep.equal(['m4']);
+      expect(await inbox.take('alice', '/queue/reply')).to.deep.equal([]);
+      expect(await inbox.depth('alice', '/queue/reply')).to.equal(0);
+    });
+
+    it('peeks without taking', async () => {
+      await appendAll(inbox, ['m1', 'm2', 'm3']);
+      expect(texts(await inbox.peek('alice', '/queue/reply', 2))).to.deep.equal(['m1', 'm2']);
+      expect(texts(await inbox.peek('alice', '/queue/reply'))).to.deep.equal(['m1', 'm2', 'm3']);
+      expect(await inbox.depth('alice', '/queue/reply')).to.equal(3);
+    });
+
+    it('keeps users and destinations apart', async () => {
+      await inbox.append('alice', '/queue/a', inboxMessage('a'));
+      await inbox.append('alice', '/queue/b', inboxMessage('b'));
+      await inbox.append('bob', '/queue/a', inboxMessage('bob-a'));
+      expect(texts(await inbox.take('alice', '/queue/a'))).to.deep.equal(['a']);
+      expect(texts(await inbox.take('bob', '/queue/a'))).to.deep.equal(['bob-a']);
+      expect(texts(await inbox.take('alice', '/queue/b'))).to.deep.equal(['b']);
+    });
+
+    it('lists the destinations holding messages, with their depth', async () => {
+      await appendAll(inbox, ['r1', 'r2'], '/queue/reply');
+      await appendAll(inbox, ['n1'], '/queue/news');
+      await appendAll(inbox, ['x1'], '/queue/gone');
+      await inbox.take('alice', '/queue/gone');
+      expect(await inbox.list('alice')).to.deep.equal([
+        { destination: '/queue/news', depth: 1 },
+        { destination: '/queue/reply', depth: 2 },
+      ]);
+      expect(await inbox.list('nobody')).to.deep.equal([]);
+    });
+
+    it('puts re-inserted messages at the head, in their order', async () => {
+      await appendAll(inbox, ['m3']);
+      await inbox.prepend('alice', '/queue/reply', [inboxMessage('m1'), inboxMessage('m2')]);
+      await inbox.prepend('alice', '/queue/reply', []);
+      expect(texts(await inbox.take('alice', '/queue/reply'))).to.deep.equal(['m1', 'm2', 'm3']);
+    });
+
+    it('keeps only the newest maxMessages', async () => {
+      await reopen({ maxMessages: 3 });
+      await appendAll(inbox, ['m1', 'm2', 'm3', 'm4', 'm5']);
+      expect(await inbox.routeOrStore('alice', '/queue/reply', inboxMessage('m6'))).to.deep.equal([]);
+      expect(await inbox.depth('alice', '/queue/reply')).to.equal(3);
+      expect(texts(await inbox.take('alice', '/queue/reply'))).to.deep.equal(['m4', 'm5', 'm6']);
+    });
+
+    it('expires an inbox ttlSeconds after its last append', async () => {
+      await reopen({ ttlSeconds: 1 });
+      await appendAll(inbox, ['m1']);
+      expect(await inbox.depth('alice', '/queue/reply')).to.equal(1);
+      // Expiry has no event to await: poll, bounded.
+      await eventually(async () => expect(await inbox.depth('alice', '/queue/reply')).to.equal(0), 3000, 50);
+      expect(await inbox.list('alice')).to.deep.equal([]);
+      expect(await inbox.take('alice', '/queue/reply')).to.deep.equal([]);
+    });
+
+    it('never loses, duplicates or reorders a message taken while others are appended', async () => {
+      const writer = cluster.store();
+      const sent = Array.from({ length: 300 }, (_, i) => `c${i}`);
+      let appending = true;
+      // Bursts of ten, so that takes land between, and inside, bursts.
+      const appends = (async () => {
+        for (let i = 0; i < sent.length; i += 10) {
+          await Promise.all(sent.slice(i, i + 10).map((text) => writer.append('alice', '/queue/reply', inboxMessage(text))));
+        }
+      })().finally(() => {
+        appending = false;
+      });
+      const taken: BrokerMessage[] = [];
+      while (appending) taken.push(...(await inbox.take('alice', '/queue/reply', 7)));
+      await appends;
+      taken.push(...(await inbox.take('alice', '/queue/reply')));
+      expect(texts(taken)).to.deep.equal(sent);
+    });
+
+    it('claims messages until they are acked, and releases the rest back to the head in order', async () => {
+      await appendAll(inbox, ['m1', 'm2', 'm3', 'm4']);
+      const claimed = await inbox.claim('node-a:session-1:sub-0', 'alice', '/queue/reply', 3);
+      expect(texts(claimed)).to.deep.equal(['m1', 'm2', 'm3']);
+      expect(await inbox.depth('alice', '/queue/reply')).to.equal(1);
+      // A claimed message is not handed out again.
+      expect(texts(await inbox.peek('alice', '/queue/reply'))).to.deep.equal(['m4']);
+
+      await inbox.ack('node-a:session-1:sub-0', [claimed[1]!.id]);
+      await inbox.append('alice', '/queue/reply', inboxMessage('m5'));
+      await inbox.release('node-a:session-1:sub-0');
+      expect(texts(await inbox.take('alice', '/queue/reply'))).to.deep.equal(['m1', 'm3', 'm4', 'm5']);
+
+      // Released means forgotten by the claim: a second release gives nothing back.
+      await inbox.release('node-a:session-1:sub-0');
+      expect(await inbox.depth('alice', '/queue/reply')).to.equal(0);
+    });
+
+    it('adds to an existing claim and forgets a fully acked one', async () => {
+      await appendAll(inbox, ['m1', 'm2']);
+      const first = await inbox.claim('node-a:s:1', 'alice', '/queue/reply', 1);
+      const second = await inbox.claim('node-a:s:1', 'alice', '/queue/reply', 1);
+      expect(await inbox.claim('node-a:s:1', 'alice', '/queue/reply')).to.deep.equal([]);
+      await inbox.ack('node-a:s:1', [...first, ...second].map((m) => m.id));
+      await inbox.release('node-a:s:1');
+      expect(await inbox.depth('alice', '/queue/reply')).to.equal(0);
+      await inbox.ack('node-a:unknown', ['x']);
+      await inbox.release('node-a:unknown');
+    });
+
+    it('refuses to grow a claim with messages of another inbox', async () => {
+      await appendAll(inbox, ['m1'], '/queue/a');
+      await appendAll(inbox, ['m2'], '/queue/b');
+      await inbox.claim('node-a:s:1', 'alice', '/queue/a');
+      let failed = false;
+      try {
+        await inbox.claim('node-a:s:1', 'alice', '/queue/b');
+      } catch {
+        failed = true;
+      }
+      expect(failed).to.equal(true);
+    });
+
+    it('keeps binary bodies and headers intact', async () => {
+      const bodies = [Buffer.alloc(0), Buffer.from(Array.from({ length: 256 }, (_, i) => i)), Buffer.alloc(1024 * 1024, 0xa5)];
+      for (const [i, body] of bodies.entries()) await inbox.append('alice', '/queue/bin', inboxMessage(`b${i}`, body));
+      const headers = Object.create(null) as Record<string, string>;
+      Object.assign(headers, { ['__proto__']: 'p', 'x-text': 'odd', 'é:\n': 'ü\r\n' });
+      const odd = { ...inboxMessage('odd'), headers };
+      await inbox.append('alice', '/queue/bin', odd);
+      const got = await inbox.take('alice', '/queue/bin');
+      expect(got).to.have.length(4);
+      bodies.forEach((body, i) => expect(got[i]!.body.equals(body), `body ${i}`).to.equal(true));
+      expect(Object.keys(got[3]!.headers)).to.include('__proto__');
+      expect({ ...got[3]!.headers }).to.deep.equal({ ...odd.headers });
+      expect(got[3]).to.include({ id: odd.id, destination: odd.destination, sender: 'bob', timestamp: odd.timestamp });
+    });
+  });
+}

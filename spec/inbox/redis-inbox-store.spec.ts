@@ -1,0 +1,144 @@
+import { expect } from 'chai';
+import { Redis } from 'ioredis';
+import { BrokerError } from '../../lib/broker/errors.js';
+import { RedisKeys } from '../../lib/cluster/redis-keys.js';
+import { RedisPresence } from '../../lib/cluster/redis-presence.js';
+import type { InboxLimits } from '../../lib/inbox/inbox-store.js';
+import { RedisInboxStore } from '../../lib/inbox/redis-inbox-store.js';
+import { eventually, recordingLogger } from '../cluster/support.js';
+import { startRedisServer, uniquePrefix, type RedisServer } from '../helpers/redis-server.js';
+import { inboxContract, inboxMessage } from './inbox.contract.js';
+
+describe('RedisInboxStore', () => {
+  let server: RedisServer;
+  let admin: Redis;
+
+  before(async () => {
+    server = await startRedisServer();
+    admin = new Redis(server.url);
+  });
+
+  after(async () => {
+    admin.disconnect();
+    await server.stop();
+  });
+
+  function cluster(limits: Partial<InboxLimits> = {}, keyPrefix = uniquePrefix('inbox')) {
+    const stores: RedisInboxStore[] = [];
+    const nodes: RedisPresence[] = [];
+    const common = { keyPrefix, logger: recordingLogger(), reconnectMaxDelayMs: 100 };
+    return {
+      keys: new RedisKeys(keyPrefix),
+      store(extra: { nodeId?: string } = {}) {
+        const store = new RedisInboxStore(server.url, { ...common, ...limits, ...extra });
+        stores.push(store);
+        return store;
+      },
+      async node(id: string) {
+        const node = new RedisPresence(id, server.url, { ...common, beatIntervalMs: 100 });
+        await node.start();
+        nodes.push(node);
+        return node;
+      },
+      async close() {
+        await Promise.all(nodes.map((node) => node.close()));
+        await Promise.all(stores.map((store) => store.close()));
+      },
+    };
+  }
+
+  inboxContract('RedisInboxStore', async (limits) => cluster(limits));
+
+  describe('beyond the contract', () => {
+    let c: ReturnType<typeof cluster>;
+    afterEach(async () => c.close());
+
+    it('sets the expiry on each append, on the inbox and its index', async () => {
+      c = cluster({ ttlSeconds: 100 });
+      const inbox = c.store();
+      await inbox.append('alice', '/queue/reply', inboxMessage('m1'));
+      await admin.expire(c.keys.inbox('alice', '/queue/reply'), 10);
+      await inbox.routeOrStore('alice', '/queue/reply', inboxMessage('m2'));
+      const ttl = await admin.pttl(c.keys.inbox('alice', '/queue/reply'));
+      expect(ttl).to.be.within(99_000, 100_000);
+      expect(await admin.pttl(c.keys.inboxes('alice'))).to.be.within(99_000, 100_000);
+    });
+
+    it('counts what the cap dropped', async () => {
+      c = cluster({ maxMessages: 2 });
+      const inbox = c.store();
+      for (const text of ['m1', 'm2', 'm3', 'm4']) await inbox.append('alice', '/queue/reply', inboxMessage(text));
+      expect(inbox.dropped).to.equal(2);
+    });
+
+    it('stores for a subscribed node that stopped beating, once its key expired', async () => {
+      c = cluster();
+      const inbox = c.store();
+      const b = await c.node('b');
+      await b.subscribed('alice', '/queue/reply');
+      expect(await inbox.routeOrStore('alice', '/queue/reply', inboxMessage('m1'))).to.deep.equal(['b']);
+      b.crash();
+      await eventually(async () => expect(await inbox.routeOrStore('alice', '/queue/reply', inboxMessage('m2'))).to.deep.equal([]), 3000, 50);
+      expect(await inbox.depth('alice', '/queue/reply')).to.be.at.least(1);
+    });
+
+    it("releases a dead node's claims back to their inboxes, and no other node's", async () => {
+      c = cluster();
+      const inbox = c.store();
+      for (const text of ['a1', 'a2', 'a3']) await inbox.append('alice', '/queue/a', inboxMessage(text));
+      for (const text of ['b1', 'b2']) await inbox.append('bob', '/queue/b', inboxMessage(text));
+      await inbox.claim('dead:s1:x', 'alice', '/queue/a', 2);
+      await inbox.claim('dead:s2:y', 'bob', '/queue/b');
+      await inbox.claim('alive:s3:z', 'alice', '/queue/a');
+      expect(await inbox.depth('alice', '/queue/a')).to.equal(0);
+
+      expect(await inbox.releaseNodeClaims('dead')).to.equal(4);
+      expect((await inbox.peek('alice', '/queue/a')).map((m) => m.headers['x-text'])).to.deep.equal(['a1', 'a2']);
+      expect((await inbox.peek('bob', '/queue/b')).map((m) => m.headers['x-text'])).to.deep.equal(['b1', 'b2']);
+      expect(await inbox.releaseNodeClaims('dead')).to.equal(0);
+      expect(await admin.exists(c.keys.nodeClaims('dead'), c.keys.claim('dead:s1:x'), c.keys.claimOrder('dead:s1:x'), c.keys.claimMeta('dead:s1:x'))).to.equal(0);
+      expect(await admin.sismember(c.keys.nodeClaims('alive'), 'alive:s3:z')).to.equal(1);
+    });
+
+    it('releases its own node claims on close when given its node id', async () => {
+      c = cluster();
+      const inbox = c.store();
+      const own = c.store({ nodeId: 'n1' });
+      await inbox.append('alice', '/queue/a', inboxMessage('a1'));
+      await own.claim('n1:s:1', 'alice', '/queue/a');
+      await own.close();
+      expect(await inbox.depth('alice', '/queue/a')).to.equal(1);
+    });
+
+    it('rejects with ERR_CLUSTER_UNAVAILABLE while Redis is down', async () => {
+      c = cluster();
+      const inbox = c.store();
+      await inbox.depth('alice', '/queue/a');
+      await server.stop();
+      try {
+        for (const call of [
+          () => inbox.routeOrStore('alice', '/queue/a', inboxMessage('m')),
+          () => inbox.take('alice', '/queue/a'),
+          () => inbox.claim('n:s:1', 'alice', '/queue/a'),
+        ]) {
+          try {
+            await call();
+            expect.fail('resolved while Redis is down');
+          } catch (error) {
+            expect(error).to.be.instanceOf(BrokerError);
+            expect((error as BrokerError).code).to.equal('ERR_CLUSTER_UNAVAILABLE');
+          }
+        }
+      } finally {
+        await server.restart();
+      }
+    });
+
+    it('works right after construction, before its connection is up', async () => {
+      c = cluster();
+      const inbox = c.store();
+      await inbox.append('alice', '/queue/a', inboxMessage('a1'));
+      expect(await inbox.depth('alice', '/queue/a')).to.equal(1);
+    });
+  });
+});
