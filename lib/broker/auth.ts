@@ -20,7 +20,8 @@ export interface Authenticator {
   authenticate(credentials: Credentials): Promise<string>;
 }
 
-const USER_NAME = /^[^\s\u0000-\u001f]{1,128}$/;
+/** Printable, no spaces, and no ':' (as in HTTP Basic; it also keeps Redis key names unambiguous). */
+const USER_NAME = /^[^\s\u0000-\u001f:]{1,128}$/;
 
 export function validUserName(name: string): boolean {
   return USER_NAME.test(name);

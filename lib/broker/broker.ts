@@ -123,6 +123,7 @@ export class Broker {
     this.queues.onAvailable((queue) => void this.dispatchQueue(queue));
     this.presence.onNodeDown((nodeId) => void this.recoverNode(nodeId));
     await this.presence.start();
+    this.relay.onOrphaned((envelope) => this.rerouteEnvelope(envelope));
     await this.relay.start((envelope) => this.receiveEnvelope(envelope));
   }
 
@@ -500,7 +501,7 @@ export class Broker {
     }
   }
 
-  private async rerouteEnvelope(envelope: RelayEnvelope, deadNode: string): Promise<void> {
+  private async rerouteEnvelope(envelope: RelayEnvelope, deadNode?: string): Promise<void> {
     if (envelope.kind === 'user') await this.routeUser(envelope.user, envelope.destination, envelope.message, deadNode);
   }
 

@@ -40,6 +40,10 @@ export class MemoryRelay implements Relay {
     return 0;
   }
 
+  onOrphaned(): void {
+    // A memory node leaves only by close(), after which nothing routes to it.
+  }
+
   async close(): Promise<void> {
     this.hub.relayHandlers.delete(this.nodeId);
     for (const [destination] of this.hub.topicNodes) removeFromSetMap(this.hub.topicNodes, destination, this.nodeId);

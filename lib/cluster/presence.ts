@@ -46,6 +46,9 @@ export interface PresenceRegistry {
   onlineCount(): Promise<number>;
   onlineUsers(limit?: number): Promise<string[]>;
   liveNodes(): Promise<NodeInfo[]>;
-  /** Called with the id of a node that dropped out (missed its beats). */
+  /**
+   * Called with the id of a node that dropped out (missed its beats), on
+   * exactly one surviving node: the one that reaps it and recovers what it left.
+   */
   onNodeDown(listener: (nodeId: string) => void): void;
 }

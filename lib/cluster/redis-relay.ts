@@ -198,8 +198,7 @@ export class RedisRelay implements Relay {
    * Where `sendToNodes` hands an envelope when one of its target nodes had
    * already left the cluster (once per envelope, however many had left): the
    * broker re-routes it there, as it does for `recoverNode`. Without one,
-   * such a send rejects with ERR_CLUSTER_UNAVAILABLE. (The Relay interface's
-   * guarantee names `onOrphaned`; it is not part of the interface yet.)
+   * such a send rejects with ERR_CLUSTER_UNAVAILABLE.
    */
   onOrphaned(handler: RelayHandler): void {
     this.orphanHandler = handler;

@@ -41,5 +41,10 @@ export interface Relay {
    * `handler` (which re-routes it). Called by the node that saw it die.
    */
   recoverNode(nodeId: string, handler: RelayHandler): Promise<number>;
+  /**
+   * Receives envelopes whose target node left between routing and sending
+   * (so they are never written where nobody reads); the broker re-routes them.
+   */
+  onOrphaned(handler: RelayHandler): void;
   close(): Promise<void>;
 }

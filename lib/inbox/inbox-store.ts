@@ -25,6 +25,7 @@ export interface InboxStore {
   depth(user: string, destination: string): Promise<number>;
   /** Destinations with stored messages for `user`, with their depth. */
   list(user: string): Promise<Array<{ destination: string; depth: number }>>;
+  /** `claimId` is `<nodeId>:<anything>`: the claim belongs to that node until acked or released (or the node dies). */
   claim(claimId: string, user: string, destination: string, max?: number): Promise<BrokerMessage[]>;
   ack(claimId: string, messageIds: readonly string[]): Promise<void>;
   release(claimId: string): Promise<void>;
