@@ -25,6 +25,8 @@ import { REFERENCE_TARGET, TARGET_FACTORIES, createTargets } from './targets.js'
 export interface ShapeResult {
   target: string;
   shape: string;
+  /** 1-based repetition (--repeat). */
+  repeat: number;
   description: string;
   status: 'ok' | 'skipped' | 'error';
   reason?: string;
@@ -53,6 +55,8 @@ export interface RunRecord {
 
 const DOCS_DIR = fileURLToPath(new URL('../../docs/bench/', import.meta.url));
 const PAUSE_BETWEEN_SHAPES_MS = 2000;
+/** Machine CPU (% of one core) used by neither broker nor load generator above which a run is flagged as noisy. */
+const NOISY_OTHER_CPU = 25;
 
 const log = (line: string): void => {
   process.stderr.write(`${line}\n`);
@@ -60,6 +64,8 @@ const log = (line: string): void => {
 
 interface RunSettings {
   quick: boolean;
+  /** Runs of each shape (a shared machine is noisy: compare the spread). @default 1 */
+  repeat: number;
   /** Overrides every load shape's measured seconds. */
   durationS?: number;
   procs?: number;
@@ -95,7 +101,7 @@ async function runLoadShape(target: BenchTarget, started: StartedTarget, shape: 
     },
   });
   log(formatReport(load));
-  return { target: target.name, shape: shape.name, description: shape.description, status: 'ok', notes: [], load, broker: measured.broker };
+  return { target: target.name, shape: shape.name, repeat: 1, description: shape.description, status: 'ok', notes: [], load, broker: measured.broker };
 }
 
 async function runIdleShape(target: BenchTarget, started: StartedTarget, shape: IdleShape, settings: RunSettings): Promise<ShapeResult> {
@@ -119,7 +125,7 @@ async function runIdleShape(target: BenchTarget, started: StartedTarget, shape: 
     log,
   });
   log(formatIdle(idle));
-  return { target: target.name, shape: shape.name, description: shape.description, status: 'ok', notes, idle, broker: idle.broker };
+  return { target: target.name, shape: shape.name, repeat: 1, description: shape.description, status: 'ok', notes, idle, broker: idle.broker };
 }
 
 async function runTarget(target: BenchTarget, shapes: readonly (LoadShape | IdleShape)[], settings: RunSettings, record: RunRecord): Promise<void> {
@@ -134,7 +140,15 @@ async function runTarget(target: BenchTarget, shapes: readonly (LoadShape | Idle
     log(`== target ${target.name}: ${unavailable ? 'skipped' : 'failed to start'}: ${reason}`);
     record.targets.push({ name: target.name, notes: [], status: unavailable ? 'skipped' : 'error', reason });
     for (const shape of shapes) {
-      record.results.push({ target: target.name, shape: shape.name, description: shape.description, status: unavailable ? 'skipped' : 'error', reason, notes: [] });
+      record.results.push({
+        target: target.name,
+        shape: shape.name,
+        repeat: 1,
+        description: shape.description,
+        status: unavailable ? 'skipped' : 'error',
+        reason,
+        notes: [],
+      });
     }
     await target.stop().catch(() => undefined);
     return;
@@ -148,20 +162,22 @@ async function runTarget(target: BenchTarget, shapes: readonly (LoadShape | Idle
       if (shape.kind === 'load' && started.maxConnections !== undefined && connections > started.maxConnections) {
         const reason = `needs ${connections} connections; ${target.name} holds ~${started.maxConnections} (open-file limit)`;
         log(`-- ${target.name} / ${shape.name}: skipped: ${reason}`);
-        record.results.push({ target: target.name, shape: shape.name, description: shape.description, status: 'skipped', reason, notes: [] });
+        record.results.push({ target: target.name, shape: shape.name, repeat: 1, description: shape.description, status: 'skipped', reason, notes: [] });
         continue;
       }
-      log(`-- ${target.name} / ${shape.name}: ${shape.description}${settings.quick ? ' (quick)' : ''}`);
-      try {
-        await target.prepare?.();
-        const result = shape.kind === 'load' ? await runLoadShape(target, started, shape, settings) : await runIdleShape(target, started, shape, settings);
-        record.results.push(result);
-      } catch (error) {
-        const reason = error instanceof Error ? error.message : String(error);
-        log(`-- ${target.name} / ${shape.name}: error: ${reason}`);
-        record.results.push({ target: target.name, shape: shape.name, description: shape.description, status: 'error', reason, notes: [] });
+      for (let repeat = 1; repeat <= settings.repeat; repeat++) {
+        log(`-- ${target.name} / ${shape.name}: ${shape.description}${settings.quick ? ' (quick)' : ''}${settings.repeat > 1 ? ` [run ${repeat}/${settings.repeat}]` : ''}`);
+        try {
+          await target.prepare?.();
+          const result = shape.kind === 'load' ? await runLoadShape(target, started, shape, settings) : await runIdleShape(target, started, shape, settings);
+          record.results.push({ ...result, repeat });
+        } catch (error) {
+          const reason = error instanceof Error ? error.message : String(error);
+          log(`-- ${target.name} / ${shape.name}: error: ${reason}`);
+          record.results.push({ target: target.name, shape: shape.name, repeat, description: shape.description, status: 'error', reason, notes: [] });
+        }
+        await new Promise((resolve) => setTimeout(resolve, PAUSE_BETWEEN_SHAPES_MS));
       }
-      await new Promise((resolve) => setTimeout(resolve, PAUSE_BETWEEN_SHAPES_MS));
     }
   } finally {
     await target.stop();
@@ -173,19 +189,34 @@ export function otherCpu(broker: ProcStats, clientCpuPercent: number): number {
   return Math.max(0, broker.systemCpuPercent - broker.cpuPercent - clientCpuPercent);
 }
 
+
 function cell(value: string, width: number, left = false): string {
   return left ? value.padEnd(width) : value.padStart(width);
 }
 
 export function formatTable(record: RunRecord): string {
+  // With --repeat, the reference for a shape is RabbitMQ's median run.
+  const referenceRuns = new Map<string, ShapeResult[]>();
+  for (const result of record.results) {
+    if (result.target !== REFERENCE_TARGET || result.status !== 'ok') continue;
+    referenceRuns.set(result.shape, [...(referenceRuns.get(result.shape) ?? []), result]);
+  }
   const reference = new Map<string, ShapeResult>();
-  for (const result of record.results) if (result.target === REFERENCE_TARGET && result.status === 'ok') reference.set(result.shape, result);
+  for (const [shape, runs] of referenceRuns) {
+    const key = (run: ShapeResult): number => run.load?.deliveredPerSecond ?? run.idle?.rssPerConnectionBytes ?? 0;
+    const sorted = runs.slice().sort((a, b) => key(a) - key(b));
+    reference.set(shape, sorted[Math.floor((sorted.length - 1) / 2)]!);
+  }
+  const runsOf = new Map<string, number>();
+  for (const result of record.results) runsOf.set(`${result.target}/${result.shape}`, (runsOf.get(`${result.target}/${result.shape}`) ?? 0) + 1);
+  const shapeLabel = (result: ShapeResult): string =>
+    (runsOf.get(`${result.target}/${result.shape}`) ?? 1) > 1 ? `${result.shape}#${result.repeat}` : result.shape;
   const header = ['target', 'shape', 'msg/s', 'x rmq', 'p50 ms', 'p99 ms', 'p99.9', 'lost', 'reord', 'dup', 'brk cpu%', 'brk rss', 'cli cpu%', 'othr%', 'conn/s'];
-  const widths = [16, 15, 9, 6, 7, 7, 7, 6, 6, 5, 9, 14, 9, 6, 7];
+  const widths = [16, 17, 9, 6, 7, 7, 7, 6, 6, 5, 9, 14, 9, 6, 7];
   const rows: string[][] = [];
   for (const result of record.results) {
     if (result.status !== 'ok') {
-      rows.push([result.target, result.shape, `${result.status}: ${(result.reason ?? '').slice(0, 90)}`]);
+      rows.push([result.target, shapeLabel(result), `${result.status}: ${(result.reason ?? '').slice(0, 90)}`]);
       continue;
     }
     const broker = result.broker ?? null;
@@ -195,7 +226,7 @@ export function formatTable(record: RunRecord): string {
       const refRate = ref?.load?.deliveredPerSecond;
       rows.push([
         result.target,
-        result.shape,
+        shapeLabel(result),
         load.deliveredPerSecond.toFixed(0),
         refRate ? (load.deliveredPerSecond / refRate).toFixed(2) : '-',
         formatMs(load.latency.p50Ms),
@@ -215,7 +246,7 @@ export function formatTable(record: RunRecord): string {
       const refPerConn = ref?.idle?.rssPerConnectionBytes;
       rows.push([
         result.target,
-        result.shape,
+        shapeLabel(result),
         `${idle.opened} idle`,
         refPerConn ? (idle.rssPerConnectionBytes / refPerConn).toFixed(2) : '-',
         '-',
@@ -257,6 +288,7 @@ const USAGE = `Usage: npx tsx scripts/bench/run.ts [options]
   --shape LIST            comma list or "all" (default: all); known: ${SHAPES.map((shape) => shape.name).join(', ')}
   --quick                 short durations (5 s measured, 1 s warm-up; idle: 2000 connections, 5 s) for a smoke run
   --duration S            measured seconds for every load shape (overrides the shape and --quick)
+  --repeat N              run each shape N times (default 1); x rmq divides by RabbitMQ's median run
   --procs K               load generator worker processes for every load shape (default 1)
   --coalesce              several STOMP frames per WebSocket message (default: one frame per message)
   --rabbit-restart-for-fds  restart RabbitMQ with a higher per-process open-file limit when a shape needs
@@ -274,6 +306,7 @@ async function main(argv: string[]): Promise<void> {
       quick: { type: 'boolean' },
       procs: { type: 'string' },
       duration: { type: 'string' },
+      repeat: { type: 'string' },
       coalesce: { type: 'boolean' },
       'rabbit-restart-for-fds': { type: 'boolean' },
       out: { type: 'string' },
@@ -293,6 +326,7 @@ async function main(argv: string[]): Promise<void> {
   }
   const settings: RunSettings = {
     quick: values.quick ?? false,
+    repeat: Math.max(1, Math.min(20, Number(values.repeat ?? '1'))),
     procs: values.procs === undefined ? undefined : Number(values.procs),
     durationS: values.duration === undefined ? undefined : Number(values.duration),
     coalesce: values.coalesce ?? false,
@@ -313,6 +347,12 @@ async function main(argv: string[]): Promise<void> {
       ` othr% = machine CPU used by neither broker nor load generator: high values mean a shared, noisy run; load average ${record.machine.loadAverageStart.toFixed(2)} → ${record.machine.loadAverageEnd.toFixed(2)})\n`,
   );
   for (const result of record.results) for (const note of result.notes) process.stdout.write(`note: ${result.target}/${result.shape}: ${note}\n`);
+  const noisy = record.results.filter((result) => result.load !== undefined && result.broker && otherCpu(result.broker, result.load.clientCpuPercent) > NOISY_OTHER_CPU);
+  if (noisy.length > 0) {
+    process.stdout.write(
+      `warning: ${noisy.length} run(s) shared the machine with other work (othr% > ${NOISY_OTHER_CPU}): their figures are low and not comparable; rerun on a quiet machine or use --repeat\n`,
+    );
+  }
   if (!values['no-write']) {
     const stamp = now.toISOString().slice(0, 16).replace(':', '');
     const file = values.out ?? `${DOCS_DIR}results-${stamp}.json`;
