@@ -99,6 +99,7 @@ export class NodeMetrics {
     counter('bytes_in_total', 'Bytes received from clients', (b) => b.stats.bytesIn);
     counter('bytes_out_total', 'Bytes sent to clients', (b) => b.stats.bytesOut);
     counter('messages_delivered_total', 'MESSAGE frames written to sessions', (b) => b.stats.messagesDelivered);
+    counter('relay_received_total', 'Envelopes this node received from the relay', (b) => b.stats.relayReceived);
     counter('messages_dropped_total', 'Messages that could not be delivered nor kept', (b) => b.stats.droppedUndeliverable);
     new Counter({
       name: `${PREFIX}messages_routed_total`,

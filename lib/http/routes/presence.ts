@@ -55,6 +55,7 @@ export function registerPresenceRoutes(router: RouterInstance, broker: Broker): 
         routedLocal: s.routedLocal,
         routedRemote: s.routedRemote,
         storedInbox: s.storedInbox,
+        relayReceived: s.relayReceived,
         sessions: broker.sessions.size,
         errors: Object.fromEntries(s.errors),
       },
