@@ -35,6 +35,8 @@ export async function spawnNode(options: { id: string; redisUrl?: string; env?: 
     LOG_LEVEL: 'info',
     NODE_BEAT_MS: '200',
     NODE_TIMEOUT_MS: '1000',
+    // One secret for every node, so a session token from one is good on all (as behind a load balancer).
+    SESSION_SECRET: 'spec-cluster-secret-0123456789abcdef',
     ...(options.redisUrl ? { REDIS_URL: options.redisUrl } : {}),
     ...options.env,
   };

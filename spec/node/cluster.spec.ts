@@ -17,8 +17,19 @@ async function connect(node: NodeProcess, login: string): Promise<ClusterClient>
 async function closeClients(): Promise<void> {
   await Promise.allSettled(clients.splice(0).map((c) => c.close()));
 }
+let token: string | undefined;
+/** GET as an authenticated observer (the API needs an identity); one login serves every node. */
 async function json<T>(url: string): Promise<T> {
-  const response = await fetch(url);
+  if (token === undefined) {
+    const login = await fetch(new URL('/api/login', url), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ user: 'observer' }),
+    });
+    token = ((await login.json()) as { token: string }).token;
+  }
+  const response = await fetch(url, { headers: { authorization: `Bearer ${token}` } });
+  if (!response.ok) throw new Error(`GET ${url}: ${response.status} ${await response.text()}`);
   return (await response.json()) as T;
 }
 let userCounter = 0;
@@ -144,16 +155,53 @@ describe('cluster of three nodes on one Redis', function () {
     expect(acked).to.have.length(400);
   });
 
+  it('with ack client-individual, an inbox message leaves the store only when ACKed; the rest come back in order', async () => {
+    const bob = uniqueUser('bob');
+    const alice = await connect(nodes[0]!, uniqueUser('alice'));
+    for (let i = 0; i < 3; i++) await alice.send(`/user/${bob}/queue/acked`, `m${i}`);
+    const first = await connect(nodes[1]!, bob);
+    await first.subscribe('/user/queue/acked', { ack: 'client-individual' });
+    await first.waitUntil((m) => m.length >= 3);
+    expect(bodies(first.messages)).to.deep.equal(['m0', 'm1', 'm2']);
+    first.messages[1]!.ack();
+    // The ACK is in place once a later frame's RECEIPT arrives (frames are handled in order).
+    await first.send(`/user/${uniqueUser('nobody')}/queue/x`, 'barrier');
+    await first.close();
+    const again = await connect(nodes[2]!, bob);
+    await again.subscribe('/user/queue/acked', { ack: 'client-individual' });
+    await again.waitUntil((m) => m.length >= 2);
+    expect(bodies(again.messages)).to.deep.equal(['m0', 'm2']);
+    for (const m of again.messages) m.ack();
+    await again.send(`/user/${uniqueUser('nobody')}/queue/x`, 'barrier');
+    await again.close();
+    const third = await connect(nodes[0]!, bob);
+    await third.subscribe('/user/queue/acked');
+    await third.send(`/user/${bob}/queue/acked`, 'fresh');
+    await third.waitUntil((m) => m.length >= 1);
+    expect(bodies(third.messages)).to.deep.equal(['fresh']);
+  });
+
   it('reports the online status and count of users across the cluster', async () => {
     const carol = uniqueUser('carol');
     const dave = uniqueUser('dave');
-    const before = await json<{ online: number }>(`${nodes[0]!.url}/api/presence`);
-    await connect(nodes[1]!, carol);
+    const carolClient = await connect(nodes[1]!, carol);
     await connect(nodes[2]!, dave);
-    const status = await json<{ online: boolean }>(`${nodes[0]!.url}/api/presence/${carol}`);
-    expect(status.online).to.equal(true);
-    const after = await json<{ online: number }>(`${nodes[0]!.url}/api/presence`);
-    expect(after.online).to.equal(before.online + 2);
+    for (const node of nodes) {
+      expect((await json<{ online: boolean; nodes: string[] }>(`${node.url}/api/presence/${carol}`)).nodes).to.deep.equal(['n2']);
+      expect((await json<{ online: boolean }>(`${node.url}/api/presence/${dave}`)).online).to.equal(true);
+      const all = await json<{ online: number; users: string[] }>(`${node.url}/api/presence?limit=1000`);
+      expect(all.users).to.include.members([carol, dave]);
+      expect(all.online).to.equal(all.users.length);
+    }
+    await carolClient.close();
+    // Going offline is asynchronous to the client's close: wait for the condition, bounded.
+    const deadline = Date.now() + 10_000;
+    while ((await json<{ online: boolean }>(`${nodes[0]!.url}/api/presence/${carol}`)).online) {
+      if (Date.now() > deadline) throw new Error(`${carol} still online`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    const all = await json<{ users: string[] }>(`${nodes[0]!.url}/api/presence?limit=1000`);
+    expect(all.users).to.include(dave).and.not.include(carol);
   });
 });
 

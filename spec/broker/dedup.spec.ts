@@ -1,0 +1,31 @@
+/*
+ * De-duplication: a message relayed twice to a node (a retry, a recovery of
+ * a dead node's stream) reaches each session once, by its message-id.
+ */
+import { expect } from 'chai';
+import type { MemoryRelay } from '../../lib/cluster/memory-relay.js';
+import { createMessageId } from '../../lib/broker/message.js';
+import { startTestNode, stopTestNodes } from '../helpers/node.js';
+import { StompJsClient } from '../helpers/stomp-client.js';
+
+describe('broker: de-duplication of relayed messages', () => {
+  afterEach(stopTestNodes);
+
+  it('delivers an envelope relayed twice to the node once', async () => {
+    const node = await startTestNode({});
+    const bob = await StompJsClient.connect(node.wsUrl, { login: 'bob' });
+    const inbox = await bob.subscribe('/user/queue/dup');
+    const relay = node.broker.relay as MemoryRelay;
+    const deliver = relay.hub.relayHandlers.get(node.broker.nodeId)!;
+    const message = { id: createMessageId('elsewhere'), destination: '/user/bob/queue/dup', headers: {}, body: Buffer.from('once'), sender: 'alice', timestamp: Date.now() };
+    await deliver({ kind: 'user', user: 'bob', destination: '/queue/dup', message });
+    await deliver({ kind: 'user', user: 'bob', destination: '/queue/dup', message });
+    const second = { ...message, id: createMessageId('elsewhere') };
+    await deliver({ kind: 'user', user: 'bob', destination: '/queue/dup', message: second });
+    expect((await inbox.next()).headers['message-id']).to.equal(message.id);
+    expect((await inbox.next()).headers['message-id']).to.equal(second.id);
+    // A RECEIPT round trip: nothing else was on its way.
+    await bob.publish('/queue/barrier', 'x');
+    expect(inbox.messages.size).to.equal(0);
+  });
+});
