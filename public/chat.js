@@ -147,7 +147,11 @@
       client.brokerURL = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/stomp`;
     }
     client.onConnect = (frame) => void onConnected(client, frame);
-    client.onStompError = (frame) => showError('send-error', `Broker error: ${frame.headers.message || 'unknown'}`);
+    client.onStompError = (frame) => {
+      // A refused identity will not get better by reconnecting: back to the login form.
+      if (/^ERR_AUTH/.test(frame.headers.code || '')) return sessionExpired();
+      showError('send-error', `Broker error: ${frame.headers.message || 'unknown'}`);
+    };
     client.onWebSocketClose = () => {
       if (state.client === client && state.me) setStatus('connecting');
     };

@@ -316,7 +316,7 @@ describe('chat pages across two cluster nodes (Redis)', function () {
     this.timeout(INSTALL_TIMEOUT_MS + 60_000);
     browser = await launchBrowser();
     redis = await startRedisServer();
-    nodes = await Promise.all(['node-a', 'node-b'].map((id) => spawnNode({ id, redisUrl: redis.url, env: { LOG_LEVEL: 'warn' } })));
+    nodes = await Promise.all(['node-a', 'node-b'].map((id) => spawnNode({ id, redisUrl: redis.url })));
   });
 
   after(async () => {
@@ -351,6 +351,9 @@ describe('chat pages across two cluster nodes (Redis)', function () {
     await admin.locator('#nodes tbody tr[data-node="node-b"]').waitFor();
     await admin.locator('#online-users li[data-user="alice"]').waitFor();
     await admin.locator('#online-users li[data-user="bob"]').waitFor();
+    // Two nodes' connections, and rates from a few samples.
+    expect(await admin.textContent('#t-nodes')).to.equal('2');
+    await admin.waitForFunction(() => Number(document.getElementById('spark')?.dataset.samples) >= 3);
     await admin.screenshot({ path: join(screenshotDir(), 'admin-cluster.png'), fullPage: true });
   });
 });
