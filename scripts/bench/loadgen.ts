@@ -111,6 +111,11 @@ export function resolveOptions(partial: Partial<LoadOptions> & { urls: string[] 
     throw new Error(`--payload must be at least ${minPayload(options.binary)} bytes for ${options.binary ? 'binary' : 'text'} bodies`);
   }
   if (options.window < 1) throw new Error('--window must be at least 1');
+  const units = options.mode === 'p2p' ? options.pairs : options.mode === 'fanout' ? options.subscribers : options.connections;
+  if (!Number.isInteger(units) || units < 1) {
+    throw new Error(`${options.mode === 'p2p' ? '--pairs' : options.mode === 'fanout' ? '--subscribers' : '--connections'} must be a positive integer`);
+  }
+  if (!Number.isInteger(options.procs) || options.procs < 1) throw new Error('--procs must be a positive integer');
   if (options.durationS <= 0 || options.durationS > 3600) throw new Error('--duration must be in (0, 3600] seconds');
   return options;
 }
