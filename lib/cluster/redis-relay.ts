@@ -71,6 +71,14 @@ export interface RedisRelayOptions extends RedisConnectionOptions {
    * stream until Redis is back. @default 5
    */
   maxHandlerAttempts: number;
+  /**
+   * Handled entries younger than this stay in the stream. Handling means the
+   * MESSAGE frames were handed to the sockets, not that they left the
+   * process: if the node is killed in between, recovery re-routes these too
+   * (duplicates carry the same message-id, so clients can drop them).
+   * @default 2000
+   */
+  replayWindowMs: number;
 }
 
 export const DEFAULT_RELAY_OPTIONS = Object.freeze({
@@ -78,6 +86,7 @@ export const DEFAULT_RELAY_OPTIONS = Object.freeze({
   blockMs: 5000,
   maxStreamLength: 100_000,
   maxHandlerAttempts: 5,
+  replayWindowMs: 2000,
 });
 
 const ENTRY_FIELD = 'e';
@@ -149,6 +158,8 @@ export class RedisRelay implements Relay {
   private lastId = '0';
   private topicChain: Promise<void> = Promise.resolve();
   private closed = false;
+  /** Stream ids below `<trimmedBelow>-0` are trimmed already. */
+  private trimmedBelow = 0;
 
   constructor(
     readonly nodeId: string,
@@ -324,7 +335,7 @@ export class RedisRelay implements Relay {
       }
       if (handled !== undefined) {
         try {
-          await this.trim(stream, handled);
+          await this.trimHandled(stream, handled);
         } catch {
           // Redis went away: the next batch's trim covers these entries too.
         }
@@ -376,6 +387,15 @@ export class RedisRelay implements Relay {
   }
 
   /** Removes entries up to and including `id`. */
+  /** Trims handled entries older than the replay window. */
+  private async trimHandled(stream: string, handled: string): Promise<void> {
+    if (this.opts.replayWindowMs <= 0) return this.trim(stream, handled);
+    const floor = Number(handled.slice(0, handled.indexOf('-'))) - this.opts.replayWindowMs;
+    if (floor <= 0 || floor <= this.trimmedBelow) return;
+    this.trimmedBelow = floor;
+    await redisCall(this.command, 'relay trim', () => this.command.xtrim(stream, 'MINID', `${floor}-0`));
+  }
+
   private async trim(stream: string, id: string): Promise<void> {
     await redisCall(this.command, 'relay trim', () => this.command.xtrim(stream, 'MINID', nextStreamId(id)));
   }
