@@ -59,6 +59,8 @@ export interface Config {
   inboxTtlSeconds: number;
   /** auto: binary WebSocket messages only for non-UTF-8 bodies; always: every frame. @default auto */
   wsBinaryFrames: BinaryFrames;
+  /** Frames written in one event-loop turn share one WebSocket message. @default true */
+  wsCoalesceFrames: boolean;
   /** Destination prefixes (Spring's defaults). */
   topicPrefix: string;
   queuePrefix: string;
@@ -124,6 +126,7 @@ export const DEFAULT_CONFIG: Readonly<Config> = Object.freeze({
   inboxMaxMessages: 1000,
   inboxTtlSeconds: 7 * 24 * 3600,
   wsBinaryFrames: 'auto',
+  wsCoalesceFrames: true,
   topicPrefix: '/topic/',
   queuePrefix: '/queue/',
   userPrefix: '/user/',
@@ -166,6 +169,7 @@ export const OPTIONS: Readonly<Record<keyof Config, OptionSpec>> = {
   queueMaxMessages: { env: 'QUEUE_MAX_MESSAGES', flag: 'queue-max-messages', kind: 'int', help: 'messages kept per queue' },
   inboxMaxMessages: { env: 'INBOX_MAX_MESSAGES', flag: 'inbox-max-messages', kind: 'int', help: 'messages kept per inbox' },
   inboxTtlSeconds: { env: 'INBOX_TTL_SECONDS', flag: 'inbox-ttl-seconds', kind: 'int', help: 'inbox expiry, seconds' },
+  wsCoalesceFrames: { env: 'WS_COALESCE_FRAMES', flag: 'ws-coalesce-frames', kind: 'bool', help: 'several frames per WebSocket message under load (false: one each)' },
   wsBinaryFrames: { env: 'WS_BINARY_FRAMES', flag: 'ws-binary-frames', kind: 'string', choices: ['auto', 'always'], help: 'auto | always' },
   topicPrefix: { env: 'TOPIC_PREFIX', flag: 'topic-prefix', kind: 'string', help: 'topic destination prefix' },
   queuePrefix: { env: 'QUEUE_PREFIX', flag: 'queue-prefix', kind: 'string', help: 'queue destination prefix' },
@@ -201,6 +205,8 @@ export function loadConfig(
     ),
     strict: true,
     allowPositionals: false,
+    // `--no-ws-coalesce-frames` turns a boolean off.
+    allowNegative: true,
   }).values as Record<string, string | boolean | undefined>;
 
   const config: Record<string, unknown> = { ...DEFAULT_CONFIG };

@@ -119,6 +119,7 @@ export async function startNode(config: Config, log?: Logger): Promise<RunningNo
     path: config.wsPath,
     alwaysBinary: config.wsBinaryFrames === 'always',
     maxPayload: config.maxFrameSize * 2 + 1024,
+    coalesce: config.wsCoalesceFrames,
     gate,
   });
   const sockjs = new SockJsTransport(server, broker, logger, {

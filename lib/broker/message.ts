@@ -18,9 +18,19 @@ export interface BrokerMessage {
 }
 
 let counter = 0;
+const prefixes = new Map<string, string>();
 
-/** `<node>-<time36>-<counter36>`: unique across nodes and restarts of one node. */
+/**
+ * `<node>-<start36>-<counter36>`: unique across nodes (ids differ), across
+ * restarts of one node id (the process start time differs) and within a
+ * process (the counter; 2^53 ids before it could repeat). The prefix is
+ * built once: this runs for every message.
+ */
 export function createMessageId(nodeId: string): string {
-  counter = (counter + 1) % 0x7fffffff;
-  return `${nodeId}-${Date.now().toString(36)}-${counter.toString(36)}`;
+  let prefix = prefixes.get(nodeId);
+  if (prefix === undefined) {
+    prefix = `${nodeId}-${Date.now().toString(36)}-`;
+    prefixes.set(nodeId, prefix);
+  }
+  return prefix + (++counter).toString(36);
 }

@@ -5,7 +5,6 @@
  * Frames are handled strictly in arrival order (one at a time) so that what
  * one client sends keeps its order through routing.
  */
-import { isUtf8 } from 'node:buffer';
 import { HEARTBEAT_EOL, serializeFrame, StompParser, type OutgoingFrame, type StompFrame, type StompVersion } from '../stomp/index.js';
 import { StompCodecError } from '../stomp/errors.js';
 import type { Broker } from './broker.js';
@@ -13,6 +12,7 @@ import type { Connection, TransportContext } from './connection.js';
 import { BrokerError, toBrokerError } from './errors.js';
 import { dispatchFrame } from './handlers/index.js';
 import type { HeartbeatClient } from './heartbeat-wheel.js';
+import { messageFrame } from './message-frame.js';
 import type { BrokerMessage } from './message.js';
 import type { Subscription } from './subscription.js';
 
@@ -166,21 +166,15 @@ export class Session implements HeartbeatClient {
       );
       return false;
     }
-    const headers: Record<string, string> = {
-      destination: subscription.destination,
-      'message-id': message.id,
-      subscription: subscription.id,
-    };
+    let ack: string | undefined;
     if (subscription.ackMode !== 'auto') {
       const key = this.version === '1.2' ? String(++this.ackCounter) : `${subscription.id}\0${message.id}`;
-      if (this.version === '1.2') headers.ack = key;
+      if (this.version === '1.2') ack = key;
       this.pending.set(key, { key, subscription, message, source });
       subscription.unacked++;
     }
-    Object.assign(headers, message.headers);
-    if (message.sender !== undefined) headers.sender = message.sender;
-    const binary = message.body.length > 0 && !isUtf8(message.body);
-    this.write(serializeFrame({ command: 'MESSAGE', headers, body: message.body }, this.version), binary);
+    const frame = messageFrame(message, this.version, subscription.destination, subscription.id, ack);
+    this.write(frame.data, frame.binary);
     this.broker.stats.messagesDelivered++;
     return true;
   }

@@ -10,6 +10,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import type { Broker } from '../broker/broker.js';
 import type { Connection, TransportContext } from '../broker/connection.js';
 import type { Logger } from '../log.js';
+import { WriteCoalescer } from './write-coalescer.js';
 
 export const STOMP_SUBPROTOCOLS = ['v12.stomp', 'v11.stomp', 'v10.stomp'] as const;
 
@@ -22,6 +23,8 @@ export interface WebSocketTransportOptions {
   alwaysBinary: boolean;
   /** Largest WebSocket message; above the STOMP frame limit so the parser reports oversize frames itself. */
   maxPayload: number;
+  /** Several frames per WebSocket message when written in one event-loop turn (see write-coalescer.ts). */
+  coalesce: boolean;
   gate?: UpgradeGate;
 }
 
@@ -29,23 +32,39 @@ export interface WebSocketTransportOptions {
 const CLOSE_TIMEOUT_MS = 2000;
 
 class WebSocketConnection implements Connection {
+  private readonly coalescer: WriteCoalescer | undefined;
+
   constructor(
     private readonly ws: WebSocket,
     readonly remoteAddress: string,
-  ) {}
+    coalesce: boolean,
+  ) {
+    if (coalesce) this.coalescer = new WriteCoalescer((data, binary) => this.write(data, binary));
+  }
 
   send(data: Buffer, binary: boolean): void {
+    if (this.coalescer) this.coalescer.push(data, binary);
+    else this.write(data, binary);
+  }
+
+  private write(data: Buffer, binary: boolean): void {
     if (this.ws.readyState === this.ws.OPEN) this.ws.send(data, { binary });
   }
 
   close(code = 1000, reason = ''): void {
     if (this.ws.readyState === this.ws.CLOSED) return;
+    this.coalescer?.flush();
     this.ws.close(code, reason.slice(0, 120));
     setTimeout(() => this.ws.terminate(), CLOSE_TIMEOUT_MS).unref();
   }
 
+  /** The socket is gone: nothing held is worth keeping. */
+  closed(): void {
+    this.coalescer?.discard();
+  }
+
   get bufferedAmount(): number {
-    return this.ws.bufferedAmount;
+    return this.ws.bufferedAmount + (this.coalescer?.pendingBytes ?? 0);
   }
 
   pause(): void {
@@ -105,11 +124,13 @@ export class WebSocketTransport {
     this.sockets.add(ws);
     const remoteAddress = request.socket.remoteAddress ?? '';
     const context: TransportContext = { user, subprotocol: ws.protocol || undefined, alwaysBinary: this.options.alwaysBinary };
-    const session = this.broker.createSession(new WebSocketConnection(ws, remoteAddress), context);
+    const connection = new WebSocketConnection(ws, remoteAddress, this.options.coalesce);
+    const session = this.broker.createSession(connection, context);
     ws.on('message', (data: Buffer) => session.receive(data));
     ws.on('error', (error) => this.log.debug({ err: error, session: session.id }, 'websocket error'));
     ws.on('close', () => {
       this.sockets.delete(ws);
+      connection.closed();
       session.transportClosed();
       if (this.sockets.size === 0) this.onEmpty?.();
     });

@@ -226,6 +226,7 @@ describe('WebSocket transport', () => {
           path: '/stomp',
           alwaysBinary: false,
           maxPayload: 1024 * 1024,
+          coalesce: true,
         });
         await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
         url = `ws://127.0.0.1:${(server.address() as AddressInfo).port}/stomp`;
