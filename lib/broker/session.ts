@@ -31,6 +31,8 @@ export interface PendingAck {
 /** A SEND, ACK or NACK held until its transaction commits (STOMP 1.2 "BEGIN"). */
 export type TransactionOp = { kind: 'send'; message: BrokerMessage } | { kind: 'ack' | 'nack'; pending: PendingAck[] };
 
+/** SENDs routed concurrently per session; beyond, the session waits for them. */
+const MAX_PIPELINED = 128;
 const INPUT_QUEUE_HIGH = 256;
 const INPUT_QUEUE_LOW = 32;
 /** A client must send CONNECT within this long of opening the connection. */
@@ -56,6 +58,9 @@ export class Session implements HeartbeatClient {
 
   private readonly input: StompFrame[] = [];
   private processing = false;
+  /** SENDs being routed: their RECEIPTs (or ERROR) complete in frame order, after this. */
+  private pipelineTail: Promise<void> = Promise.resolve();
+  private pipelined = 0;
   private paused = false;
   private ackCounter = 0;
 
@@ -74,6 +79,11 @@ export class Session implements HeartbeatClient {
     );
     this.lastReceivedAt = this.lastSentAt = broker.wheel.now;
     broker.wheel.schedule(this, Date.now() + broker.connectTimeoutMs);
+  }
+
+  /** Not closed (yet): re-read after an await, where TypeScript's narrowing of `state` goes stale. */
+  get open(): boolean {
+    return this.state !== 'closed';
   }
 
   get connected(): boolean {
@@ -116,6 +126,11 @@ export class Session implements HeartbeatClient {
     try {
       let frame: StompFrame | undefined;
       while (this.state !== 'closed' && (frame = this.input.shift()) !== undefined) {
+        // Only SENDs overlap; any other frame sees every earlier SEND done (and answered).
+        if (this.pipelined > 0 && (frame.command !== 'SEND' || this.pipelined >= MAX_PIPELINED)) {
+          await this.pipelineTail;
+          if (!this.open) return;
+        }
         try {
           const pending = dispatchFrame(this, frame);
           if (pending) await pending;
@@ -131,6 +146,29 @@ export class Session implements HeartbeatClient {
     } finally {
       this.processing = false;
     }
+  }
+
+  /**
+   * Lets `work` (routing a SEND) run while later frames are read: routing
+   * calls are issued in frame order, so one sender's messages keep their
+   * order, while the wait for the cluster store overlaps. `done` (the
+   * RECEIPT) — or the ERROR when `work` fails — follows every earlier one.
+   */
+  pipeline(work: Promise<void>, frame: StompFrame, done: () => void): void {
+    this.pipelined++;
+    const previous = this.pipelineTail;
+    this.pipelineTail = work.then(
+      () =>
+        previous.then(() => {
+          this.pipelined--;
+          if (this.state !== 'closed') done();
+        }),
+      (error: unknown) =>
+        previous.then(() => {
+          this.pipelined--;
+          this.fail(error, frame);
+        }),
+    );
   }
 
   // ---- output ------------------------------------------------------------

@@ -9,9 +9,11 @@ const RESERVED = new Set(['destination', 'receipt', 'transaction', 'content-leng
 /**
  * SEND (STOMP 1.2 "SEND"). The RECEIPT goes out only once the message is
  * accepted: delivered, relayed to the nodes holding its receivers, queued or
- * stored in an inbox. Inside a transaction it waits for COMMIT.
+ * stored in an inbox. Inside a transaction it waits for COMMIT. Routing is
+ * pipelined (Session.pipeline): the next SEND need not wait for this one's
+ * round trip to the cluster store; receipts still come in frame order.
  */
-export async function handleSend(session: Session, frame: StompFrame): Promise<void> {
+export function handleSend(session: Session, frame: StompFrame): void {
   const broker = session.broker;
   const destination = broker.authorizeSend(session.user!, frame.headers.destination);
   const tx = transactionOf(session, frame);
@@ -27,10 +29,12 @@ export async function handleSend(session: Session, frame: StompFrame): Promise<v
     sender: session.user,
     timestamp: Date.now(),
   };
+  let routed: Promise<void>;
   if (tx !== undefined) {
     session.transactions.get(tx)!.push({ kind: 'send', message });
+    routed = Promise.resolve();
   } else {
-    await broker.route(message, destination);
+    routed = broker.route(message, destination);
   }
-  session.sendReceipt(frame);
+  session.pipeline(routed, frame, () => session.sendReceipt(frame));
 }
