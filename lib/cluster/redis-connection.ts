@@ -84,7 +84,11 @@ export function createRedisClient(
     connectTimeout: opts.connectTimeoutMs,
     retryStrategy: (attempt) => Math.min(opts.reconnectMaxDelayMs, opts.reconnectMinDelayMs * 2 ** Math.min(attempt - 1, 20)),
   };
-  if (role === 'command') redisOptions.commandTimeout = opts.commandTimeoutMs;
+  if (role === 'command') {
+    redisOptions.commandTimeout = opts.commandTimeoutMs;
+    // Commands issued in one tick (many sessions routing at once) leave in one write.
+    redisOptions.enableAutoPipelining = true;
+  }
   const client = new Redis(url, redisOptions);
   firstConnects.set(client, { timeoutMs: opts.connectTimeoutMs, promise: undefined });
   client.once('ready', () => firstConnects.delete(client));
