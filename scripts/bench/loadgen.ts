@@ -7,13 +7,18 @@
  *
  * Modes
  *   p2p     N publisher connections and N receiver connections; publisher i
- *           sends to its own destination, `--dest` with {i}, read by receiver i.
+ *           sends to its own destination, `--dest` with {i}, read by receiver i
+ *           (or `--send-dest` / `--sub-dest` when the two sides name it
+ *           differently, as STOMP user destinations do: send to
+ *           /user/bench-r{i}/queue/bench, subscribe to /user/queue/bench
+ *           as the user bench-r{i}, `--receiver-login bench-r{i}`).
  *   fanout  1 publisher, M subscribers of one destination (a /topic/...).
  *   idle    K subscribed connections that only heart-beat.
  *
  * Every body carries (run id, pair, seq, send time); the receiving side
  * counts delivered, latency (mergeable log histogram: p50/p99/p99.9),
- * lost (still missing after the drain), reordered, duplicates. Publishing is
+ * lost (still missing after the drain), reordered, duplicates, and MESSAGE
+ * headers that do not match the subscription (`destination`, `subscription`). Publishing is
  * either at a fixed total rate or unlimited with at most `--window` messages
  * in flight per publisher. Each run is bounded: setup timeouts, warm-up +
  * duration + drain, and a lifetime watchdog on every worker process.
@@ -24,17 +29,21 @@ import { parseArgs } from 'node:util';
 import { minPayload } from './lib/body.js';
 import { LatencyHistogram, type LatencySummary } from './lib/histogram.js';
 import { LoadWorker, MAX_DRAIN_MS, type SetupReport, type StopReport, type WorkerApi, type WorkerResult } from './lib/load-worker.js';
-import { DEFAULT_LOAD_OPTIONS, defaultDestination, planWorkers, type LoadMode, type LoadOptions } from './lib/options.js';
+import { DEFAULT_LOAD_OPTIONS, defaultDestination, planWorkers, type LoadMode, type LoadOptions, type Placement } from './lib/options.js';
 import { RemoteWorker } from './lib/worker-ipc.js';
 import { ProcSampler, formatBytes, type ProcStats } from './proc-stats.js';
 import type { Protocol } from './lib/connection.js';
 
-export { DEFAULT_LOAD_OPTIONS, defaultDestination, type LoadOptions, type LoadMode } from './lib/options.js';
+export { DEFAULT_LOAD_OPTIONS, defaultDestination, type LoadOptions, type LoadMode, type Placement } from './lib/options.js';
 
 export interface LoadReport {
   mode: LoadMode;
   protocol: Protocol;
   urls: string[];
+  placement: Placement;
+  /** Templates: what publishers sent to, what receivers subscribed to (`{i}` = pair index). */
+  sendDestination: string;
+  subscribeDestination: string;
   pairs: number;
   subscribers: number;
   payload: number;
@@ -73,6 +82,8 @@ export interface LoadReport {
   stale: number;
   misrouted: number;
   foreign: number;
+  /** Deliveries whose MESSAGE `destination` / `subscription` headers do not match the subscription. */
+  headerMismatches: number;
   rateSkipped: number;
   heartbeatsReceived: number;
   openAtEnd: number;
@@ -94,14 +105,20 @@ export interface LoadHooks {
 export function resolveOptions(partial: Partial<LoadOptions> & { urls: string[] }): LoadOptions {
   const mode = partial.mode ?? DEFAULT_LOAD_OPTIONS.mode;
   const idle = mode === 'idle';
+  const destination = partial.destination ?? defaultDestination(mode);
   const options: LoadOptions = {
     ...DEFAULT_LOAD_OPTIONS,
-    destination: defaultDestination(mode),
     heartbeat: idle ? [10000, 10000] : DEFAULT_LOAD_OPTIONS.heartbeat,
     tolerateConnectFailures: idle,
     run: randomInt(1, 0xffffffff),
     ...partial,
+    // Callers pass these through from a target, where they may be undefined: fall back rather than override.
+    destination,
+    subscribeDestination: partial.subscribeDestination ?? destination,
+    sendDestination: partial.sendDestination ?? destination,
+    placement: partial.placement ?? DEFAULT_LOAD_OPTIONS.placement,
   };
+  if (options.placement !== 'alternate' && options.placement !== 'split') throw new Error('--placement must be alternate or split');
   if (options.urls.length === 0) throw new Error('at least one broker URL is needed (option --url)');
   for (const url of options.urls) assertLoopback(url);
   for (const address of options.localAddresses) {
@@ -181,8 +198,13 @@ function describe(options: LoadOptions): string {
   const what =
     options.mode === 'p2p' ? `${options.pairs} pairs` : options.mode === 'fanout' ? `1→${options.subscribers}` : `${options.connections} idle`;
   const pace = options.mode === 'idle' ? '' : options.rate > 0 ? `, ${options.rate} msg/s` : `, window ${options.window}`;
-  if (options.mode === 'idle') return `${what}, heart-beat ${options.heartbeat.join(',')}, held ${options.durationS} s`;
-  return `${what}, ${options.payload} B${options.binary ? ' binary' : ''}${pace}, ${options.warmupS}+${options.durationS} s`;
+  if (options.mode === 'idle') return `${what} on ${options.subscribeDestination}, heart-beat ${options.heartbeat.join(',')}, held ${options.durationS} s`;
+  const route =
+    options.sendDestination === options.subscribeDestination
+      ? options.sendDestination
+      : `send ${options.sendDestination} → subscribe ${options.subscribeDestination}`;
+  const nodes = options.urls.length > 1 ? `, ${options.urls.length} nodes (${options.placement})` : '';
+  return `${what}, ${route}${nodes}, ${options.payload} B${options.binary ? ' binary' : ''}${pace}, ${options.warmupS}+${options.durationS} s`;
 }
 
 function aggregate(options: LoadOptions, setups: SetupReport[], results: WorkerResult[], procs: number): LoadReport {
@@ -203,6 +225,9 @@ function aggregate(options: LoadOptions, setups: SetupReport[], results: WorkerR
     mode: options.mode,
     protocol: options.protocol,
     urls: options.urls,
+    placement: options.placement,
+    sendDestination: options.sendDestination,
+    subscribeDestination: options.subscribeDestination,
     pairs: options.mode === 'p2p' ? options.pairs : 1,
     subscribers: options.mode === 'fanout' ? options.subscribers : options.mode === 'p2p' ? options.pairs : options.connections,
     payload: options.payload,
@@ -238,6 +263,7 @@ function aggregate(options: LoadOptions, setups: SetupReport[], results: WorkerR
     stale: sum((result) => result.stale),
     misrouted: sum((result) => result.misrouted),
     foreign: sum((result) => result.foreign),
+    headerMismatches: sum((result) => result.headerMismatches),
     rateSkipped: sum((result) => result.rateSkipped),
     heartbeatsReceived: sum((result) => result.heartbeatsReceived),
     openAtEnd: sum((result) => result.openAtEnd),
@@ -264,7 +290,7 @@ export function formatReport(report: LoadReport): string {
         ` (${report.deliveredPerSecond.toFixed(0)} msg/s in window); client cpu ${report.clientCpuPercent.toFixed(0)} %; drained in ${report.drainSeconds.toFixed(1)} s`,
       `latency ms: p50 ${formatMs(l.p50Ms)}  p90 ${formatMs(l.p90Ms)}  p99 ${formatMs(l.p99Ms)}  p99.9 ${formatMs(l.p999Ms)}  max ${formatMs(l.maxMs)}  (${l.count} samples)`,
       `checks: expected ${report.expected}, lost ${report.lost}, reordered ${report.reordered}, duplicates ${report.duplicates}` +
-        `, misrouted ${report.misrouted}, stale ${report.stale}, foreign ${report.foreign}${report.rateSkipped ? `, rate-skipped ${report.rateSkipped}` : ''}`,
+        `, misrouted ${report.misrouted}, stale ${report.stale}, foreign ${report.foreign}, header mismatches ${report.headerMismatches}${report.rateSkipped ? `, rate-skipped ${report.rateSkipped}` : ''}`,
     );
   }
   lines.push(`open at end: ${report.openAtEnd}; heart-beats received: ${report.heartbeatsReceived}; errors: ${report.errorCount}`);
@@ -287,9 +313,16 @@ const USAGE = `Usage: npx tsx scripts/bench/loadgen.ts --url ws://127.0.0.1:1567
   --duration S           measured seconds (default 10); idle: hold time
   --warmup S             seconds of load before measuring (default 2)
   --drain S              at the end, wait for in-flight messages until none arrives for S s (default 5; 120 s cap)
-  --dest TEMPLATE        destination; {i} or <i> = pair index
+  --dest TEMPLATE        destination of both sides; {i} or <i> = pair index
                          (default /queue/bench-{i}; fanout /topic/bench-fanout; idle /topic/bench-idle)
+  --sub-dest TEMPLATE    what receivers subscribe to (default --dest); every MESSAGE must carry it as destination
+  --send-dest TEMPLATE   what publishers send to (default --dest)
+                         e.g. stompbox user destinations: --sub-dest /user/queue/bench --send-dest /user/bench-r{i}/queue/bench
   --login L --passcode P credentials; {i} in --login is replaced by the connection index
+  --receiver-login L     login of receivers / subscribers / idle connections, {i} = pair index (default --login)
+  --sender-login L       login of publishers, {i} = pair index (default --login)
+  --placement P          with several URLs: alternate (default; pair i sends on node i, receives on node i+1)
+                         | split (all publishers on the first URL, all receivers on the others)
   --host H               STOMP host header / vhost (default /)
   --heartbeat CX,CY      STOMP heart-beat (default 0,0; idle 10000,10000)
   --send-header K:V      extra SEND header (repeatable)
@@ -343,7 +376,12 @@ async function main(argv: string[]): Promise<void> {
       warmup: { type: 'string' },
       drain: { type: 'string' },
       dest: { type: 'string' },
+      'sub-dest': { type: 'string' },
+      'send-dest': { type: 'string' },
       login: { type: 'string' },
+      'receiver-login': { type: 'string' },
+      'sender-login': { type: 'string' },
+      placement: { type: 'string' },
       passcode: { type: 'string' },
       host: { type: 'string' },
       heartbeat: { type: 'string' },
@@ -386,7 +424,12 @@ async function main(argv: string[]): Promise<void> {
   set('warmupS', positive(values.warmup, 'warmup'));
   set('drainS', positive(values.drain, 'drain'));
   set('destination', values.dest);
+  set('subscribeDestination', values['sub-dest']);
+  set('sendDestination', values['send-dest']);
   set('login', values.login);
+  set('receiverLogin', values['receiver-login']);
+  set('senderLogin', values['sender-login']);
+  if (values.placement !== undefined) partial.placement = values.placement as Placement;
   set('passcode', values.passcode);
   set('host', values.host);
   if (values.heartbeat !== undefined) {

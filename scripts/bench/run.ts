@@ -78,8 +78,13 @@ async function runLoadShape(target: BenchTarget, started: StartedTarget, shape: 
     urls: target.urls ?? [target.url],
     protocol: target.protocol,
     destination: fanout ? target.fanoutDestination : target.destinationTemplate,
+    subscribeDestination: fanout ? target.fanoutDestination : (target.subscribeDestinationTemplate ?? target.destinationTemplate),
+    sendDestination: fanout ? target.fanoutDestination : (target.sendDestinationTemplate ?? target.destinationTemplate),
     login: target.login,
     passcode: target.passcode,
+    receiverLogin: target.receiverLoginTemplate,
+    senderLogin: target.senderLoginTemplate,
+    placement: target.placement,
     sendHeaders: target.sendHeaders ?? {},
     subscribeHeaders: target.subscribeHeaders ?? {},
     ...shape.options,
@@ -114,7 +119,7 @@ async function runIdleShape(target: BenchTarget, started: StartedTarget, shape: 
   const idle = await runIdle({
     urls: target.urls ?? [target.url],
     protocol: target.protocol,
-    login: target.login,
+    login: target.receiverLoginTemplate ?? target.login,
     passcode: target.passcode,
     connections,
     heartbeat: shape.heartbeat,
@@ -170,7 +175,9 @@ async function runTarget(target: BenchTarget, shapes: readonly (LoadShape | Idle
         try {
           await target.prepare?.();
           const result = shape.kind === 'load' ? await runLoadShape(target, started, shape, settings) : await runIdleShape(target, started, shape, settings);
-          record.results.push({ ...result, repeat });
+          const seen = (await target.afterShape?.().catch((error: unknown) => [`afterShape failed: ${error instanceof Error ? error.message : String(error)}`])) ?? [];
+          for (const note of seen) log(`   ${note}`);
+          record.results.push({ ...result, notes: [...result.notes, ...seen], repeat });
         } catch (error) {
           const reason = error instanceof Error ? error.message : String(error);
           log(`-- ${target.name} / ${shape.name}: error: ${reason}`);
@@ -212,7 +219,7 @@ export function formatTable(record: RunRecord): string {
   const shapeLabel = (result: ShapeResult): string =>
     (runsOf.get(`${result.target}/${result.shape}`) ?? 1) > 1 ? `${result.shape}#${result.repeat}` : result.shape;
   const header = ['target', 'shape', 'msg/s', 'x rmq', 'p50 ms', 'p99 ms', 'p99.9', 'lost', 'reord', 'dup', 'brk cpu%', 'brk rss', 'cli cpu%', 'othr%', 'conn/s'];
-  const widths = [16, 17, 9, 6, 7, 7, 7, 6, 6, 5, 9, 14, 9, 6, 7];
+  const widths = [22, 17, 9, 6, 7, 7, 7, 6, 6, 5, 9, 14, 9, 6, 7];
   const rows: string[][] = [];
   for (const result of record.results) {
     if (result.status !== 'ok') {
@@ -347,6 +354,14 @@ async function main(argv: string[]): Promise<void> {
       ` othr% = machine CPU used by neither broker nor load generator: high values mean a shared, noisy run; load average ${record.machine.loadAverageStart.toFixed(2)} → ${record.machine.loadAverageEnd.toFixed(2)})\n`,
   );
   for (const result of record.results) for (const note of result.notes) process.stdout.write(`note: ${result.target}/${result.shape}: ${note}\n`);
+  for (const result of record.results) {
+    const load = result.load;
+    if (load !== undefined && (load.headerMismatches > 0 || load.misrouted > 0)) {
+      process.stdout.write(
+        `warning: ${result.target}/${result.shape}: ${load.misrouted} misrouted, ${load.headerMismatches} MESSAGE(s) whose destination/subscription headers do not match the subscription\n`,
+      );
+    }
+  }
   const noisy = record.results.filter((result) => result.load !== undefined && result.broker && otherCpu(result.broker, result.load.clientCpuPercent) > NOISY_OTHER_CPU);
   if (noisy.length > 0) {
     process.stdout.write(

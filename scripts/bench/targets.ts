@@ -2,11 +2,14 @@
  * The targets the runner knows, by name. RabbitMQ Web-STOMP is the
  * reference every other figure is divided by.
  *
- * Slots:
- *   stompbox-1         stompbox, one node                 (peers/stompbox.ts — provisional wiring)
- *   stompbox-2-redis   stompbox, two nodes over Redis     (peers/stompbox.ts — provisional wiring)
- *   socketio-1         socket.io, one node                (peers/socketio.ts)
- *   socketio-2-redis   socket.io, two nodes, redis-adapter (peers/socketio.ts)
+ *   rabbitmq                 RabbitMQ Web-STOMP, p2p through /queue/bench-{i}      (peers/rabbitmq.ts)
+ *   stompbox-1               stompbox, one node, p2p through user destinations     (peers/stompbox.ts)
+ *   stompbox-2-redis         stompbox, two nodes over Redis, user destinations,
+ *                            publishers on node 1, receivers on node 2
+ *   stompbox-1-queue         stompbox, one node, p2p through /queue/bench-{i}
+ *   stompbox-2-redis-queue   stompbox, two nodes, /queue/bench-{i} (the Redis queue store)
+ *   socketio-1               socket.io, one node                                   (peers/socketio.ts)
+ *   socketio-2-redis         socket.io, two nodes, redis-adapter
  */
 import type { BenchTarget } from './lib/target.js';
 import { createRabbitMqTarget, type RabbitMqPeerOptions } from './peers/rabbitmq.js';
@@ -21,8 +24,10 @@ export interface TargetSettings {
 
 export const TARGET_FACTORIES: Readonly<Record<string, (settings: TargetSettings) => BenchTarget>> = {
   rabbitmq: (settings) => createRabbitMqTarget(settings.rabbitmq),
-  'stompbox-1': () => createStompboxTarget(1),
-  'stompbox-2-redis': () => createStompboxTarget(2),
+  'stompbox-1': () => createStompboxTarget(1, 'user'),
+  'stompbox-2-redis': () => createStompboxTarget(2, 'user'),
+  'stompbox-1-queue': () => createStompboxTarget(1, 'queue'),
+  'stompbox-2-redis-queue': () => createStompboxTarget(2, 'queue'),
   'socketio-1': () => createSocketIoTarget(1),
   'socketio-2-redis': () => createSocketIoTarget(2),
 };

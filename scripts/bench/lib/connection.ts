@@ -42,6 +42,15 @@ export interface BenchConnection {
   /** A failure after the handshake (ERROR frame, unexpected close). */
   onFailure: (error: Error) => void;
   readonly heartbeatsReceived: number;
+  /**
+   * Deliveries whose headers do not match the subscription they came through:
+   * STOMP, a MESSAGE whose `subscription` names none of this connection's
+   * subscriptions or whose `destination` is not the one that subscription
+   * asked for; socket.io, a `message` for a room this connection did not join.
+   */
+  readonly headerMismatches: number;
+  /** The first such delivery, described (null when none). */
+  readonly firstHeaderMismatch: string | null;
   readonly open: boolean;
   close(): Promise<void>;
 }

@@ -10,7 +10,7 @@
 import { nowMs, createBodyTemplate, readStamp, stampBody } from './body.js';
 import type { BenchConnection, ConnectionOptions } from './connection.js';
 import { LatencyHistogram, type HistogramSnapshot } from './histogram.js';
-import { destinationFor, type LoadOptions, type WorkerPlan } from './options.js';
+import { destinationFor, receiverUrl, senderUrl, type LoadOptions, type WorkerPlan } from './options.js';
 import { SocketIoConnection } from './socketio-connection.js';
 import { StompConnection } from './stomp-connection.js';
 
@@ -55,6 +55,8 @@ export interface WorkerResult {
   misrouted: number;
   /** Bodies without a bench header. */
   foreign: number;
+  /** Deliveries whose MESSAGE `destination` / `subscription` do not match the subscription (BenchConnection.headerMismatches). */
+  headerMismatches: number;
   heartbeatsReceived: number;
   errorCount: number;
   errors: string[];
@@ -160,17 +162,18 @@ export class LoadWorker implements WorkerApi {
   async setup(): Promise<SetupReport> {
     const { options, plan } = this;
     const urls = options.urls;
-    const login = (index: number): string | undefined =>
-      options.login === undefined ? undefined : destinationFor(options.login, index);
-    const addSubscriber = (stream: number, index: number, url: string, destination: string): void => {
-      const connection = createConnection(options, index, url, login(index));
+    // `login` is a per-connection template; receiverLogin / senderLogin take the pair (subscriber) index.
+    const login = (template: string | undefined, unit: number, index: number): string | undefined =>
+      template !== undefined ? destinationFor(template, unit) : options.login === undefined ? undefined : destinationFor(options.login, index);
+    const addSubscriber = (stream: number, index: number, url: string, destination: string, user: string | undefined): void => {
+      const connection = createConnection(options, index, url, user);
       const subscriber: Subscriber = { stream, connection, destination, seen: new Uint8Array(1024), maxSeq: -1, unique: 0 };
       connection.onMessage = (body) => this.receive(subscriber, body);
       this.subscribers.push(subscriber);
       this.connections.push(connection);
     };
-    const addPublisher = (stream: number, index: number, url: string, destination: string): void => {
-      const connection = createConnection(options, index, url, login(index));
+    const addPublisher = (stream: number, index: number, url: string, destination: string, user: string | undefined): void => {
+      const connection = createConnection(options, index, url, user);
       const publisher: Publisher = {
         stream,
         connection,
@@ -187,16 +190,19 @@ export class LoadWorker implements WorkerApi {
 
     if (options.mode === 'p2p') {
       for (let i = plan.from; i < plan.to; i++) {
-        const destination = destinationFor(options.destination, i);
-        addSubscriber(i, 2 * i + 1, urls[(i + 1) % urls.length]!, destination);
-        addPublisher(i, 2 * i, urls[i % urls.length]!, destination);
+        addSubscriber(i, 2 * i + 1, receiverUrl(options, i), destinationFor(options.subscribeDestination, i), login(options.receiverLogin, i, 2 * i + 1));
+        addPublisher(i, 2 * i, senderUrl(options, i), destinationFor(options.sendDestination, i), login(options.senderLogin, i, 2 * i));
       }
     } else if (options.mode === 'fanout') {
-      const destination = destinationFor(options.destination, 0);
-      for (let j = plan.subFrom; j < plan.subTo; j++) addSubscriber(0, j + 1, urls[j % urls.length]!, destination);
-      if (plan.publisher) addPublisher(0, 0, urls[0]!, destination);
+      const subscribeTo = destinationFor(options.subscribeDestination, 0);
+      for (let j = plan.subFrom; j < plan.subTo; j++) {
+        addSubscriber(0, j + 1, receiverUrl(options, j), subscribeTo, login(options.receiverLogin, j, j + 1));
+      }
+      if (plan.publisher) addPublisher(0, 0, senderUrl(options, 0), destinationFor(options.sendDestination, 0), login(options.senderLogin, 0, 0));
     } else {
-      for (let i = plan.from; i < plan.to; i++) addSubscriber(i, i, urls[i % urls.length]!, destinationFor(options.destination, i));
+      for (let i = plan.from; i < plan.to; i++) {
+        addSubscriber(i, i, urls[i % urls.length]!, destinationFor(options.subscribeDestination, i), login(options.receiverLogin, i, i));
+      }
     }
     for (const subscriber of this.subscribers) {
       const publisher = this.publisherByStream.get(subscriber.stream);
@@ -318,10 +324,16 @@ export class LoadWorker implements WorkerApi {
     }
     let heartbeatsReceived = 0;
     let openAtEnd = 0;
+    let headerMismatches = 0;
+    let firstMismatch: string | null = null;
     for (const connection of this.connections) {
       heartbeatsReceived += connection.heartbeatsReceived;
       if (connection.open) openAtEnd++;
+      headerMismatches += connection.headerMismatches;
+      firstMismatch ??= connection.firstHeaderMismatch;
     }
+    const errors = this.errors.slice();
+    if (firstMismatch !== null) errors.unshift(`${headerMismatches} MESSAGE(s) with mismatched headers; first: ${firstMismatch}`);
     return {
       worker: this.plan.worker,
       connections: this.connections.length,
@@ -342,9 +354,10 @@ export class LoadWorker implements WorkerApi {
       stale: this.stale,
       misrouted: this.misrouted,
       foreign: this.foreign,
+      headerMismatches,
       heartbeatsReceived,
       errorCount: this.errorCount,
-      errors: this.errors.slice(),
+      errors,
       latency: this.latency.snapshot(),
     };
   }

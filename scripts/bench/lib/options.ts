@@ -6,8 +6,20 @@ import type { Protocol } from './connection.js';
 
 export type LoadMode = 'p2p' | 'fanout' | 'idle';
 
+/**
+ * How connections spread over several broker URLs (a cluster):
+ * - `alternate`: pair i publishes on urls[i % n] and receives on urls[(i + 1) % n]
+ *   (fanout: subscriber j on urls[j % n], the publisher on urls[0]);
+ * - `split`: every publisher on urls[0], every receiver / fanout subscriber on
+ *   urls[1..] (round-robin), so with two nodes all senders are on the first
+ *   and all receivers on the second.
+ * Either way, with n > 1 every p2p message crosses nodes. Idle connections
+ * are spread over all URLs (urls[i % n]). One URL: everything on it.
+ */
+export type Placement = 'alternate' | 'split';
+
 export interface LoadOptions {
-  /** Broker WebSocket URL(s). With several, pair i publishes to urls[i % n] and its receiver connects to urls[(i + 1) % n], so every pair crosses nodes. */
+  /** Broker WebSocket URL(s). With several, every p2p pair crosses nodes; which node each side uses is `placement`'s. */
   urls: string[];
   /** @default 'stomp' */
   protocol: Protocol;
@@ -33,10 +45,25 @@ export interface LoadOptions {
   warmupS: number;
   /** After publishing stops, wait for messages in flight until none arrives for this many seconds (at most 120 s in all); then what is missing is lost. @default 5 */
   drainS: number;
-  /** Destination template; `{i}` (or `<i>`) is the pair index (fanout: always 0). @default '/queue/bench-{i}' (fanout: '/topic/bench-fanout', idle: '/topic/bench-idle') */
+  /** Destination template for both sides; `{i}` (or `<i>`) is the pair index (fanout: always 0). @default '/queue/bench-{i}' (fanout: '/topic/bench-fanout', idle: '/topic/bench-idle') */
   destination: string;
+  /**
+   * What receivers subscribe to (fanout subscribers, idle connections too); `{i}` = pair index
+   * (fanout: 0, idle: connection index). Every MESSAGE must carry this as its `destination`.
+   * @default destination
+   */
+  subscribeDestination: string;
+  /** What publishers send to; `{i}` = pair index (fanout: 0). @default destination */
+  sendDestination: string;
+  /** CONNECT login of every connection; `{i}` = connection index (p2p: 2i publisher, 2i+1 receiver; fanout: 0 publisher, j+1 subscriber j). Used where receiverLogin / senderLogin are not set. */
   login?: string;
   passcode?: string;
+  /** CONNECT login of receivers (fanout subscribers, idle connections); `{i}` = pair index (fanout: subscriber index, idle: connection index). @default login */
+  receiverLogin?: string;
+  /** CONNECT login of publishers; `{i}` = pair index (fanout: 0). @default login */
+  senderLogin?: string;
+  /** Spread of the connections over several URLs. @default 'alternate' */
+  placement: Placement;
   /** STOMP `host` header. @default '/' */
   host: string;
   /** STOMP heart-beat cx,cy (ms). @default [0, 0] ([10000, 10000] for idle) */
@@ -61,7 +88,7 @@ export interface LoadOptions {
   run: number;
 }
 
-export const DEFAULT_LOAD_OPTIONS: Readonly<Omit<LoadOptions, 'urls' | 'run'>> = {
+export const DEFAULT_LOAD_OPTIONS: Readonly<Omit<LoadOptions, 'urls' | 'run' | 'subscribeDestination' | 'sendDestination'>> = {
   protocol: 'stomp',
   mode: 'p2p',
   pairs: 10,
@@ -75,6 +102,7 @@ export const DEFAULT_LOAD_OPTIONS: Readonly<Omit<LoadOptions, 'urls' | 'run'>> =
   warmupS: 2,
   drainS: 5,
   destination: '/queue/bench-{i}',
+  placement: 'alternate',
   host: '/',
   heartbeat: [0, 0],
   sendHeaders: {},
@@ -93,6 +121,19 @@ export function defaultDestination(mode: LoadMode): string {
 
 export function destinationFor(template: string, index: number): string {
   return template.replaceAll('{i}', String(index)).replaceAll('<i>', String(index));
+}
+
+/** URL of p2p publisher i (fanout: the publisher, i = 0). */
+export function senderUrl(options: Pick<LoadOptions, 'urls' | 'placement'>, i: number): string {
+  const urls = options.urls;
+  return options.placement === 'split' ? urls[0]! : urls[i % urls.length]!;
+}
+
+/** URL of p2p receiver i, or of fanout subscriber i. */
+export function receiverUrl(options: Pick<LoadOptions, 'urls' | 'placement' | 'mode'>, i: number): string {
+  const urls = options.urls;
+  if (options.placement === 'split' && urls.length > 1) return urls[1 + (i % (urls.length - 1))]!;
+  return options.mode === 'p2p' ? urls[(i + 1) % urls.length]! : urls[i % urls.length]!;
 }
 
 /** What one worker process owns: contiguous index ranges of the global run. */

@@ -25,6 +25,10 @@ export class SocketIoConnection implements BenchConnection {
   onMessage: (body: Buffer) => void = () => {};
   onFailure: (error: Error) => void = () => {};
   readonly heartbeatsReceived = 0;
+  headerMismatches = 0;
+  firstHeaderMismatch: string | null = null;
+
+  private readonly rooms = new Set<string>();
 
   private socket: Socket<ServerToClient, ClientToServer> | null = null;
   private closing = false;
@@ -49,7 +53,13 @@ export class SocketIoConnection implements BenchConnection {
       };
       const socket: Socket<ServerToClient, ClientToServer> = io(this.options.url, ioOptions);
       this.socket = socket;
-      socket.on('message', (_destination: string, body: Buffer) => this.onMessage(body));
+      socket.on('message', (destination: string, body: Buffer) => {
+        if (!this.rooms.has(destination)) {
+          this.headerMismatches++;
+          this.firstHeaderMismatch ??= `message for room "${destination}", not joined (${[...this.rooms].join(', ')})`;
+        }
+        this.onMessage(body);
+      });
       socket.once('connect', () => resolve());
       socket.once('connect_error', (error: Error) => reject(new Error(`socket.io connect to ${this.options.url} failed: ${error.message}`)));
       socket.on('disconnect', (reason: string) => {
@@ -64,6 +74,7 @@ export class SocketIoConnection implements BenchConnection {
   subscribe(destination: string): Promise<void> {
     const socket = this.socket;
     if (socket === null) return Promise.reject(new Error('subscribe before connect'));
+    this.rooms.add(destination);
     return new Promise<void>((resolve, reject) => {
       socket.timeout(this.options.timeoutMs).emit('subscribe', destination, (timeout: Error | null, error: string | null) => {
         if (timeout) reject(new Error(`no subscribe ack within ${this.options.timeoutMs} ms`));

@@ -1,6 +1,7 @@
 /*
  * Processes a target starts for itself and stops again: a private Redis on
- * a free loopback port (no persistence), and Node servers run under tsx.
+ * a free loopback port (no persistence), and Node servers run under tsx or,
+ * compiled, by plain node.
  * Each is bound in time on start and stop, and logs to a file in the OS
  * temp dir so a failing start can be diagnosed.
  */
@@ -85,6 +86,19 @@ export async function spawnTsNode(
   env: NodeJS.ProcessEnv = {},
 ): Promise<SpawnedProcess> {
   return spawnListening(name, process.execPath, ['--import', 'tsx', entry, ...args], port, {
+    env: { ...process.env, ...env },
+  });
+}
+
+/** A compiled Node server run by plain `node` (no loader in the process); `env` adds to this process's environment. */
+export async function spawnNode(
+  name: string,
+  entry: string,
+  args: string[],
+  port: number,
+  env: NodeJS.ProcessEnv = {},
+): Promise<SpawnedProcess> {
+  return spawnListening(name, process.execPath, [entry, ...args], port, {
     env: { ...process.env, ...env },
   });
 }

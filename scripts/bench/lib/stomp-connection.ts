@@ -65,7 +65,11 @@ export class StompConnection implements BenchConnection {
   onMessage: (body: Buffer) => void = () => {};
   onFailure: (error: Error) => void = () => {};
   heartbeatsReceived = 0;
+  headerMismatches = 0;
+  firstHeaderMismatch: string | null = null;
 
+  /** Subscription id → the destination it subscribed to. */
+  private readonly subscriptions = new Map<string, string>();
   private ws: WebSocket | null = null;
   private socket: Socket | null = null;
   private corked = false;
@@ -152,13 +156,15 @@ export class StompConnection implements BenchConnection {
 
   subscribe(destination: string): Promise<void> {
     const receipt = `r-${this.nextReceipt++}`;
+    const id = `s-${this.nextSubscription++}`;
+    this.subscriptions.set(id, destination);
     const done = this.awaitReceipt(receipt);
     this.write(
       serializeFrame({
         command: 'SUBSCRIBE',
         headers: {
           ...this.options.subscribeHeaders,
-          id: `s-${this.nextSubscription++}`,
+          id,
           destination,
           ack: 'auto',
           receipt,
@@ -251,9 +257,20 @@ export class StompConnection implements BenchConnection {
 
   private handleFrame(frame: StompFrame): void {
     switch (frame.command) {
-      case 'MESSAGE':
+      case 'MESSAGE': {
+        const subscription = frame.headers['subscription'];
+        const destination = frame.headers['destination'];
+        const expected = subscription === undefined ? undefined : this.subscriptions.get(subscription);
+        if (expected === undefined || destination !== expected) {
+          this.headerMismatches++;
+          this.firstHeaderMismatch ??=
+            expected === undefined
+              ? `MESSAGE subscription "${subscription ?? '(none)'}" is not one of this connection's (${[...this.subscriptions.keys()].join(', ')})`
+              : `MESSAGE destination "${destination ?? '(none)'}" on subscription ${subscription}, which subscribed to "${expected}"`;
+        }
         this.onMessage(frame.body);
         return;
+      }
       case 'RECEIPT': {
         const id = frame.headers['receipt-id'];
         const pending = id === undefined ? undefined : this.receipts.get(id);
