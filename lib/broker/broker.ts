@@ -14,6 +14,7 @@ import type { Logger } from '../log.js';
 import type { Config } from '../config.js';
 import type { PresenceRegistry } from '../cluster/presence.js';
 import type { Relay, RelayEnvelope } from '../cluster/relay.js';
+import { ComposedUserRouter, type UserRouter, type UserRouteResult } from '../cluster/user-router.js';
 import type { InboxStore } from '../inbox/inbox-store.js';
 import type { QueueStore } from '../queue/queue-store.js';
 import type { FrameLimits } from '../stomp/index.js';
@@ -37,6 +38,8 @@ export interface BrokerParts {
   relay: Relay;
   inbox: InboxStore & { releaseNodeClaims?(nodeId: string): Promise<number> };
   queues: QueueStore;
+  /** Routes user messages; by default the inbox's routeOrStore and the relay's sendToNodes. */
+  router?: UserRouter;
   /** Whether the cluster store answers (readiness); absent for in-memory parts. */
   ping?(): Promise<boolean>;
   /** Releases what the parts share (e.g. the readiness connection), after the parts closed. */
@@ -57,6 +60,7 @@ export class Broker {
   readonly relay: Relay;
   readonly inbox: BrokerParts['inbox'];
   readonly queues: QueueStore;
+  readonly router: UserRouter;
   readonly frameLimits: FrameLimits;
   readonly destinations: DestinationParser;
   readonly wheel = new HeartbeatWheel();
@@ -106,6 +110,7 @@ export class Broker {
     this.relay = parts.relay;
     this.inbox = parts.inbox;
     this.queues = parts.queues;
+    this.router = parts.router ?? new ComposedUserRouter(parts.nodeId, parts.inbox, parts.relay);
     this.ping = parts.ping;
     this.closeParts = parts.close;
     const c = parts.config;
@@ -180,9 +185,9 @@ export class Broker {
 
   /** Sends to every session of `user` subscribed to `target` (`/queue/x`), anywhere, or to the inbox. */
   async routeUser(user: string, target: string, message: BrokerMessage, exclude?: string): Promise<void> {
-    let nodes: string[];
+    let result: UserRouteResult;
     try {
-      nodes = await this.inbox.routeOrStore(user, target, message);
+      result = await this.router.route({ user, destination: target, message, exclude });
     } catch (error) {
       // The cluster store is unreachable: local sessions of the user still get it; with
       // none here, the sender learns of the failure (ERR_CLUSTER_UNAVAILABLE), never a silent loss.
@@ -193,23 +198,14 @@ export class Broker {
       }
       throw error;
     }
-    if (nodes.length === 0) {
+    if (result.stored) {
       this.stats.storedInbox++;
       return;
     }
-    const remote = nodes.filter((id) => id !== this.nodeId && id !== exclude);
-    if (remote.length > 0) {
-      await this.relay.sendToNodes(remote, { kind: 'user', user, destination: target, message });
-      this.stats.routedRemote += remote.length;
-    }
-    // `exclude` may be this node: its local delivery just failed, so do not loop back into it.
-    if (nodes.includes(this.nodeId) && exclude !== this.nodeId) {
+    this.stats.routedRemote += result.remote.length;
+    if (result.local) {
       this.stats.routedLocal++;
-      await this.deliverUser(user, target, message, remote.length > 0);
-    } else if (remote.length === 0) {
-      // Only nodes we must skip hold the user: keep the message.
-      await this.inbox.append(user, target, message);
-      this.stats.storedInbox++;
+      await this.deliverUser(user, target, message, result.remote.length > 0);
     }
   }
 

@@ -10,6 +10,7 @@ import { RedisQueueStore } from '../queue/redis-queue-store.js';
 import { closeClient, createRedisClient } from './redis-connection.js';
 import { RedisPresence } from './redis-presence.js';
 import { RedisRelay } from './redis-relay.js';
+import { RedisUserRouter } from './redis-user-router.js';
 
 export async function createRedisParts(config: Config, log: Logger, nodeId: string): Promise<Omit<BrokerParts, 'config' | 'log' | 'auth'>> {
   const url = config.redisUrl!;
@@ -19,6 +20,7 @@ export async function createRedisParts(config: Config, log: Logger, nodeId: stri
   const relay = new RedisRelay(nodeId, url, connection);
   const inbox = new RedisInboxStore(url, { ...connection, nodeId, maxMessages: config.inboxMaxMessages, ttlSeconds: config.inboxTtlSeconds });
   const queues = new RedisQueueStore(nodeId, url, { ...connection, maxMessages: config.queueMaxMessages });
+  const router = new RedisUserRouter(nodeId, url, { ...connection, inboxMaxMessages: config.inboxMaxMessages, inboxTtlSeconds: config.inboxTtlSeconds });
   // Readiness probe: its own connection, so a busy part never delays /readyz.
   const probe = createRedisClient(url, 'command', { ...connection, name: 'readiness' });
   return {
@@ -27,9 +29,13 @@ export async function createRedisParts(config: Config, log: Logger, nodeId: stri
     relay,
     inbox,
     queues,
+    router,
     async ping() {
       return (await probe.ping()) === 'PONG';
     },
-    close: () => closeClient(probe),
+    async close() {
+      await router.close();
+      await closeClient(probe);
+    },
   };
 }

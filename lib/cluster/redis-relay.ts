@@ -89,7 +89,7 @@ export const DEFAULT_RELAY_OPTIONS = Object.freeze({
   replayWindowMs: 2000,
 });
 
-const ENTRY_FIELD = 'e';
+export const ENTRY_FIELD = 'e';
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {

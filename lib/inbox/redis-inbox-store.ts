@@ -86,7 +86,8 @@ declare module 'ioredis' {
 }
 
 /** Lua helpers shared by the scripts. Each returns how many messages the cap dropped. */
-const LUA_LIB = `
+/** Lua helpers for inbox lists (append, prepend, take, release): also used by the user router's script. */
+export const INBOX_LUA_LIB = `
 local function extend(key, ttl)
   if redis.call('TTL', key) < ttl then redis.call('EXPIRE', key, ttl) end
 end
@@ -151,7 +152,7 @@ const SCRIPTS = {
   // KEYS subs, inbox, inboxes; ARGV prefix, payload, max, ttl, destination → live node ids, or dropped count when stored
   sbInboxRouteOrStore: {
     numberOfKeys: 3,
-    lua: `${LUA_LIB}
+    lua: `${INBOX_LUA_LIB}
 local P = ARGV[1]
 local live = {}
 for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
@@ -163,13 +164,13 @@ return append(KEYS[2], KEYS[3], ARGV[5], ARGV[2], tonumber(ARGV[3]), tonumber(AR
   // KEYS inbox, inboxes; ARGV payload, max, ttl, destination → dropped
   sbInboxAppend: {
     numberOfKeys: 2,
-    lua: `${LUA_LIB}
+    lua: `${INBOX_LUA_LIB}
 return append(KEYS[1], KEYS[2], ARGV[4], ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]))`,
   },
   // KEYS inbox, inboxes; ARGV max, ttl, destination, payloads (oldest first) → dropped
   sbInboxPrepend: {
     numberOfKeys: 2,
-    lua: `${LUA_LIB}
+    lua: `${INBOX_LUA_LIB}
 local items = {}
 for i = 4, #ARGV do items[#items + 1] = ARGV[i] end
 return prepend(KEYS[1], KEYS[2], ARGV[3], items, tonumber(ARGV[1]), tonumber(ARGV[2]))`,
@@ -177,7 +178,7 @@ return prepend(KEYS[1], KEYS[2], ARGV[3], items, tonumber(ARGV[1]), tonumber(ARG
   // KEYS inbox, inboxes; ARGV count, destination → messages
   sbInboxTake: {
     numberOfKeys: 2,
-    lua: `${LUA_LIB}
+    lua: `${INBOX_LUA_LIB}
 return take(KEYS[1], KEYS[2], tonumber(ARGV[1]), ARGV[2])`,
   },
   // KEYS inboxes; ARGV prefix, user → destination, depth, destination, depth...
@@ -200,7 +201,7 @@ return out`,
   // KEYS inbox, inboxes, claim, claim-order, claim-meta, node-claims; ARGV count, user, destination, claimId → messages
   sbInboxClaim: {
     numberOfKeys: 6,
-    lua: `${LUA_LIB}
+    lua: `${INBOX_LUA_LIB}
 local owner = redis.call('HMGET', KEYS[5], 'user', 'destination')
 if owner[1] and (owner[1] ~= ARGV[2] or owner[2] ~= ARGV[3]) then
   return redis.error_reply('claim ' .. ARGV[4] .. ' already holds another inbox')
@@ -233,14 +234,14 @@ return left`,
   // KEYS claim, claim-order, claim-meta, node-claims; ARGV claimId, prefix, max, ttl → released, dropped
   sbInboxRelease: {
     numberOfKeys: 4,
-    lua: `${LUA_LIB}
+    lua: `${INBOX_LUA_LIB}
 redis.call('SREM', KEYS[4], ARGV[1])
 return release(KEYS[1], KEYS[2], KEYS[3], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]))`,
   },
   // KEYS node-claims; ARGV prefix, max, ttl → released, dropped
   sbInboxReleaseNode: {
     numberOfKeys: 1,
-    lua: `${LUA_LIB}
+    lua: `${INBOX_LUA_LIB}
 local P = ARGV[1]
 local released, dropped = 0, 0
 for _, claimId in ipairs(redis.call('SMEMBERS', KEYS[1])) do

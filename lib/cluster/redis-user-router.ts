@@ -1,0 +1,141 @@
+/*
+ * User routing in Redis, batched: every user message this node routes in
+ * one tick goes to Redis in one script call (with many sessions sending at
+ * once, that divides the per-command cost — the sender node's bottleneck —
+ * by the batch size). The script handles the messages in order, each one
+ * atomically, exactly as RedisInboxStore.routeOrStore followed by
+ * RedisRelay.sendToNodes would, but in one step:
+ *
+ *   for each message: the node ids in `{p}subs:<user>:<dest>` whose
+ *   `{p}node:<id>` key exists (live), less `exclude`;
+ *     this node            → reported back as `local`;
+ *     another live node    → XADD of the envelope to `{p}stream:<id>`, if
+ *                            the node is registered in `{p}nodes` and its
+ *                            stream exists (the relay's rule: nothing lands
+ *                            where nobody will read);
+ *     none of them         → RPUSH of the message to `{p}inbox:<u>:<dest>`
+ *                            (capped, expiring: the inbox's `append`).
+ *
+ * The message part of a user envelope is the suffix after its user and
+ * destination (envelope-codec.ts), so one payload serves both the stream and
+ * the inbox. Order: batches leave on one connection in call order, and the
+ * script keeps the order within a batch, so one sender's messages keep
+ * theirs.
+ */
+import type { Redis, Result } from 'ioredis';
+import { INBOX_LUA_LIB } from '../inbox/redis-inbox-store.js';
+import { encodeEnvelope } from './envelope-codec.js';
+import { createRedisClient, closeClient, redisCall, resolveConnectionOptions, type RedisConnectionOptions } from './redis-connection.js';
+import { luaKey } from './redis-keys.js';
+import { ENTRY_FIELD } from './redis-relay.js';
+import type { UserRoute, UserRouter, UserRouteResult } from './user-router.js';
+
+export interface RedisUserRouterOptions extends RedisConnectionOptions {
+  /** As RedisRelayOptions.maxStreamLength. @default 100000 */
+  maxStreamLength: number;
+  /** As InboxLimits. */
+  inboxMaxMessages: number;
+  inboxTtlSeconds: number;
+  /** Most messages in one script call. @default 256 */
+  maxBatch: number;
+}
+
+declare module 'ioredis' {
+  interface RedisCommander<Context> {
+    sbRouteUsers(...args: Array<string | number | Buffer>): Result<Array<Array<string | number>>, Context>;
+  }
+}
+
+const ROUTE_SCRIPT = `${INBOX_LUA_LIB}
+local P, self = ARGV[1], ARGV[2]
+local maxlen, max, ttl = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local nodes = P .. 'nodes'
+local out = {}
+for i = 6, #ARGV, 4 do
+  local user, destination, exclude, envelope = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+  -- { local, stored, remote ids... }
+  local r = { 0, 0 }
+  for _, id in ipairs(redis.call('SMEMBERS', ${luaKey('P', 'subs', 'user', 'destination')})) do
+    if id ~= exclude and redis.call('EXISTS', ${luaKey('P', 'node', 'id')}) == 1 then
+      if id == self then
+        r[1] = 1
+      else
+        local stream = ${luaKey('P', 'stream', 'id')}
+        if redis.call('ZSCORE', nodes, id) and redis.call('EXISTS', stream) == 1 then
+          if maxlen > 0 then
+            redis.call('XADD', stream, 'MAXLEN', '~', maxlen, '*', '${ENTRY_FIELD}', envelope)
+          else
+            redis.call('XADD', stream, '*', '${ENTRY_FIELD}', envelope)
+          end
+          r[#r + 1] = id
+        end
+      end
+    end
+  end
+  if r[1] == 0 and #r == 2 then
+    -- envelope: kind (1 byte), user (u16 length + bytes), destination (u16 length + bytes), message
+    local message = string.sub(envelope, 1 + 2 + #user + 2 + #destination + 1)
+    append(${luaKey('P', 'inbox', 'user', 'destination')}, ${luaKey('P', 'inboxes', 'user')}, destination, message, max, ttl)
+    r[2] = 1
+  end
+  out[#out + 1] = r
+end
+return out`;
+
+interface Pending {
+  route: UserRoute;
+  envelope: Buffer;
+  resolve: (result: UserRouteResult) => void;
+  reject: (error: unknown) => void;
+}
+
+export class RedisUserRouter implements UserRouter {
+  private readonly redis: Redis;
+  private readonly opts: RedisUserRouterOptions;
+  private pending: Pending[] = [];
+  private scheduled = false;
+
+  constructor(
+    private readonly nodeId: string,
+    url: string,
+    options: Partial<RedisUserRouterOptions> & Pick<RedisUserRouterOptions, 'inboxMaxMessages' | 'inboxTtlSeconds'>,
+  ) {
+    this.opts = { maxStreamLength: 100_000, maxBatch: 256, ...options, ...resolveConnectionOptions(options) };
+    this.redis = createRedisClient(url, 'command', { ...this.opts, name: 'router' });
+    this.redis.defineCommand('sbRouteUsers', { numberOfKeys: 0, lua: ROUTE_SCRIPT });
+  }
+
+  route(route: UserRoute): Promise<UserRouteResult> {
+    return new Promise<UserRouteResult>((resolve, reject) => {
+      const { user, destination, message } = route;
+      this.pending.push({ route, envelope: encodeEnvelope({ kind: 'user', user, destination, message }), resolve, reject });
+      if (!this.scheduled) {
+        this.scheduled = true;
+        process.nextTick(() => this.flush());
+      }
+    });
+  }
+
+  async close(): Promise<void> {
+    await closeClient(this.redis);
+  }
+
+  private flush(): void {
+    this.scheduled = false;
+    while (this.pending.length > 0) void this.send(this.pending.splice(0, this.opts.maxBatch));
+  }
+
+  private async send(batch: Pending[]): Promise<void> {
+    const args: Array<string | number | Buffer> = [this.opts.keyPrefix, this.nodeId, this.opts.maxStreamLength, this.opts.inboxMaxMessages, this.opts.inboxTtlSeconds];
+    for (const { route, envelope } of batch) args.push(route.user, route.destination, route.exclude ?? '', envelope);
+    try {
+      const results = await redisCall(this.redis, 'route user messages', () => this.redis.sbRouteUsers(...args));
+      for (let i = 0; i < batch.length; i++) {
+        const r = results[i]!;
+        batch[i]!.resolve({ local: r[0] === 1, stored: r[1] === 1, remote: r.slice(2).map(String) });
+      }
+    } catch (error) {
+      for (const pending of batch) pending.reject(error);
+    }
+  }
+}

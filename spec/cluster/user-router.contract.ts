@@ -1,0 +1,71 @@
+/*
+ * The UserRouter contract, shared by the composed router (memory parts) and
+ * the batched Redis router: per message, either the live subscribed nodes
+ * get it (this node's share as `local`, remote ones through their relay) or
+ * the inbox stores it.
+ */
+import { expect } from 'chai';
+import type { PresenceRegistry } from '../../lib/cluster/presence.js';
+import type { UserRouter } from '../../lib/cluster/user-router.js';
+import type { InboxStore } from '../../lib/inbox/inbox-store.js';
+import { message, type RelayNode } from './relay.contract.js';
+
+/** Two nodes, `a` (routing) and `b`, sharing one cluster. */
+export interface RouterCluster {
+  router: UserRouter;
+  presenceA: PresenceRegistry;
+  presenceB: PresenceRegistry;
+  inbox: InboxStore;
+  /** b's relay, recording what reaches it. */
+  b: RelayNode;
+  close(): Promise<void>;
+}
+
+const bodies = (messages: ReadonlyArray<{ body: Buffer }>) => messages.map((m) => m.body.toString());
+
+export function userRouterContract(name: string, createCluster: () => Promise<RouterCluster>): void {
+  describe(`${name}: UserRouter contract`, () => {
+    let c: RouterCluster;
+    beforeEach(async () => (c = await createCluster()));
+    afterEach(async () => c.close());
+
+    it('stores a message for a user subscribed nowhere', async () => {
+      const result = await c.router.route({ user: 'bob', destination: '/queue/r', message: message('/user/bob/queue/r', 'kept') });
+      expect(result).to.deep.equal({ local: false, remote: [], stored: true });
+      expect(bodies(await c.inbox.peek('bob', '/queue/r'))).to.deep.equal(['kept']);
+    });
+
+    it('reports a subscription on this node as local, storing nothing', async () => {
+      await c.presenceA.subscribed('bob', '/queue/r');
+      const result = await c.router.route({ user: 'bob', destination: '/queue/r', message: message('/user/bob/queue/r') });
+      expect(result).to.deep.equal({ local: true, remote: [], stored: false });
+      expect(await c.inbox.depth('bob', '/queue/r')).to.equal(0);
+    });
+
+    it('relays to the remote node holding the subscription, in order, messages of one tick included', async () => {
+      await c.presenceB.subscribed('bob', '/queue/r');
+      const sent = ['m1', 'm2', 'm3', 'm4', 'm5'];
+      const results = await Promise.all(sent.map((text) => c.router.route({ user: 'bob', destination: '/queue/r', message: message('/user/bob/queue/r', text) })));
+      for (const result of results) expect(result).to.deep.equal({ local: false, remote: [c.b.relay.nodeId], stored: false });
+      await c.b.waitFor(5);
+      expect(c.b.received.map((e) => e.message.body.toString())).to.deep.equal(sent);
+      expect(c.b.received.every((e) => e.kind === 'user' && e.user === 'bob' && e.destination === '/queue/r')).to.equal(true);
+    });
+
+    it('leaves out the excluded node, storing when it was the only one', async () => {
+      await c.presenceB.subscribed('bob', '/queue/r');
+      const result = await c.router.route({ user: 'bob', destination: '/queue/r', message: message('/user/bob/queue/r', 'x'), exclude: c.b.relay.nodeId });
+      expect(result.stored).to.equal(true);
+      expect(bodies(await c.inbox.peek('bob', '/queue/r'))).to.deep.equal(['x']);
+    });
+
+    it('stores a binary body intact, with its headers and sender', async () => {
+      const body = Buffer.from([0, 1, 2, 255, 0]);
+      await c.router.route({ user: 'bob', destination: '/queue/bin', message: message('/user/bob/queue/bin', '', { body, sender: 'alice', headers: { 'x-a': 'b:c' } }) });
+      const [stored] = await c.inbox.peek('bob', '/queue/bin');
+      expect(stored!.body.equals(body)).to.equal(true);
+      expect(stored!.sender).to.equal('alice');
+      expect(stored!.headers).to.deep.equal({ 'x-a': 'b:c' });
+    });
+  });
+}
