@@ -244,9 +244,9 @@ export class Broker {
   }
 
   private async receiveEnvelope(envelope: RelayEnvelope): Promise<void> {
-    const key = envelope.kind === 'user' ? `${envelope.message.id}\0${envelope.user}` : envelope.message.id;
     // A message relayed twice to this node (a retry, a recovery) reaches its sessions once.
-    if (!this.recent.add(key)) return;
+    // Its id alone is the key: a SEND addresses one user, so one id is one envelope per node.
+    if (!this.recent.add(envelope.message.id)) return;
     this.stats.relayReceived++;
     if (envelope.kind === 'topic') this.deliverTopic(envelope.message);
     else await this.deliverUser(envelope.user, envelope.destination, envelope.message, false);

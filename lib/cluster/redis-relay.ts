@@ -55,7 +55,7 @@ import {
 import { RedisKeys } from './redis-keys.js';
 
 export interface RedisRelayOptions extends RedisConnectionOptions {
-  /** Stream entries read (and then trimmed) per batch. @default 100 */
+  /** Stream entries read (and then trimmed) per batch: one XREAD round trip each. @default 1000 */
   readBatch: number;
   /** XREAD BLOCK time, ms. @default 5000 */
   blockMs: number;
@@ -82,7 +82,7 @@ export interface RedisRelayOptions extends RedisConnectionOptions {
 }
 
 export const DEFAULT_RELAY_OPTIONS = Object.freeze({
-  readBatch: 100,
+  readBatch: 1000,
   blockMs: 5000,
   maxStreamLength: 100_000,
   maxHandlerAttempts: 5,
