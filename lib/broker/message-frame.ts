@@ -3,9 +3,11 @@
  * - the head, per delivery: destination (as the client subscribed),
  *   message-id, subscription, and ack when the subscription needs one;
  * - the tail, per message: application headers, sender, content-length,
- *   the body and the NUL — serialised once and cached, so a fan-out to N
- *   subscribers escapes the headers and scans the body for UTF-8 once, not
- *   N times.
+ *   the body and the NUL — serialised once and kept while the same message
+ *   is delivered again, so a fan-out to N subscribers (which delivers one
+ *   message to all of them in a row) escapes the headers and scans the body
+ *   for UTF-8 once, not N times. One entry, not a map: point-to-point
+ *   messages are delivered once and need no cache.
  */
 import { isUtf8 } from 'node:buffer';
 import { escapeHeader, type StompVersion } from '../stomp/index.js';
@@ -18,11 +20,11 @@ interface Tail {
   binary: boolean;
 }
 
-const tails = new WeakMap<BrokerMessage, Tail>();
+let lastMessage: BrokerMessage | undefined;
+let lastTail: Tail | undefined;
 
 function tailOf(message: BrokerMessage, version: StompVersion): Tail {
-  const cached = tails.get(message);
-  if (cached !== undefined && cached.version === version) return cached;
+  if (lastMessage === message && lastTail!.version === version) return lastTail!;
   let text = '';
   const headers = message.headers;
   for (const name in headers) text += escapeHeader(name, version) + ':' + escapeHeader(headers[name]!, version) + '\n';
@@ -35,7 +37,8 @@ function tailOf(message: BrokerMessage, version: StompVersion): Tail {
   body.copy(bytes, textLength);
   bytes[bytes.length - 1] = 0;
   const tail: Tail = { version, bytes, binary: body.length > 0 && !isUtf8(body) };
-  tails.set(message, tail);
+  lastMessage = message;
+  lastTail = tail;
   return tail;
 }
 

@@ -1,21 +1,27 @@
-/** A bounded set of recently seen ids, for de-duplicating redelivered messages. */
+/**
+ * A bounded set of recently seen ids, for de-duplicating redelivered
+ * messages. Two generations of at most `capacity / 2` ids each: when the
+ * current one fills, it becomes the previous one and the oldest generation
+ * is dropped whole. No per-id deletes, which keep a hash set rehashing on
+ * the hot path; an id is remembered for at least `capacity / 2` newer ones.
+ */
 export class RecentIds {
-  private readonly seen = new Set<string>();
-  private readonly ring: Array<string | undefined>;
-  private next = 0;
+  private current = new Set<string>();
+  private previous = new Set<string>();
+  private readonly generation: number;
 
   constructor(capacity = 65536) {
-    this.ring = new Array<string | undefined>(capacity);
+    this.generation = Math.max(1, capacity >> 1);
   }
 
   /** True the first time an id is offered (within the window). */
   add(id: string): boolean {
-    if (this.seen.has(id)) return false;
-    const evicted = this.ring[this.next];
-    if (evicted !== undefined) this.seen.delete(evicted);
-    this.ring[this.next] = id;
-    this.next = (this.next + 1) % this.ring.length;
-    this.seen.add(id);
+    if (this.current.has(id) || this.previous.has(id)) return false;
+    if (this.current.size >= this.generation) {
+      this.previous = this.current;
+      this.current = new Set();
+    }
+    this.current.add(id);
     return true;
   }
 }

@@ -51,8 +51,10 @@ local P, self = ARGV[1], ARGV[2]
 local maxlen, max, ttl = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local nodes = P .. 'nodes'
 local out = {}
-for i = 6, #ARGV, 4 do
-  local user, destination, exclude, envelope = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+for i = 6, #ARGV, 2 do
+  local exclude, envelope = ARGV[i], ARGV[i + 1]
+  -- envelope: kind (1 byte), user and destination (u16 length + bytes each), then the message
+  local user, destination, messageAt = struct.unpack('>Hc0Hc0', envelope, 2)
   -- { local, stored, remote ids... }
   local r = { 0, 0 }
   for _, id in ipairs(redis.call('SMEMBERS', ${luaKey('P', 'subs', 'user', 'destination')})) do
@@ -73,8 +75,7 @@ for i = 6, #ARGV, 4 do
     end
   end
   if r[1] == 0 and #r == 2 then
-    -- envelope: kind (1 byte), user (u16 length + bytes), destination (u16 length + bytes), message
-    local message = string.sub(envelope, 1 + 2 + #user + 2 + #destination + 1)
+    local message = string.sub(envelope, messageAt)
     append(${luaKey('P', 'inbox', 'user', 'destination')}, ${luaKey('P', 'inboxes', 'user')}, destination, message, max, ttl)
     r[2] = 1
   end
@@ -127,7 +128,8 @@ export class RedisUserRouter implements UserRouter {
 
   private async send(batch: Pending[]): Promise<void> {
     const args: Array<string | number | Buffer> = [this.opts.keyPrefix, this.nodeId, this.opts.maxStreamLength, this.opts.inboxMaxMessages, this.opts.inboxTtlSeconds];
-    for (const { route, envelope } of batch) args.push(route.user, route.destination, route.exclude ?? '', envelope);
+    // User and destination travel inside the envelope only; the script reads them from there.
+    for (const { route, envelope } of batch) args.push(route.exclude ?? '', envelope);
     try {
       const results = await redisCall(this.redis, 'route user messages', () => this.redis.sbRouteUsers(...args));
       for (let i = 0; i < batch.length; i++) {
