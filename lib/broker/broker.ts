@@ -82,7 +82,8 @@ export class Broker {
   /** Cluster-side setup of a destination key, awaited by every later local subscriber. */
   private readonly clusterReady = new Map<string, Promise<void>>();
   private readonly userReady = new Map<string, Promise<void>>();
-  private readonly recent = new RecentIds();
+  /** Envelopes relayed here again within a short window (a retry, a replay) are dropped. */
+  private readonly recent = new RecentIds(16384);
   private readonly dispatching = new Set<string>();
   private readonly redispatch = new Set<string>();
   /**

@@ -9,6 +9,7 @@ import { HEARTBEAT_EOL, serializeFrame, StompParser, type OutgoingFrame, type St
 import { StompCodecError } from '../stomp/errors.js';
 import type { Broker } from './broker.js';
 import type { Connection, TransportContext } from './connection.js';
+import type { Destination } from './destinations.js';
 import { BrokerError, toBrokerError } from './errors.js';
 import { dispatchFrame } from './handlers/index.js';
 import type { HeartbeatClient } from './heartbeat-wheel.js';
@@ -51,6 +52,8 @@ export class Session implements HeartbeatClient {
   /** Unacknowledged deliveries in delivery order. */
   readonly pending = new Map<string, PendingAck>();
   /** Milliseconds between our beats (0: none) and the client's allowed silence (0: unchecked). */
+  /** The last SEND destination and its parse (handlers/send.ts). */
+  lastSendDestination: { name: string; destination: Destination } | undefined;
   sendIntervalMs = 0;
   receiveTimeoutMs = 0;
   lastReceivedAt: number;

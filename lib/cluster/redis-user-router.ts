@@ -51,6 +51,20 @@ local P, self = ARGV[1], ARGV[2]
 local maxlen, max, ttl = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local nodes = P .. 'nodes'
 local out = {}
+-- Liveness of each node id, checked once per batch: 0 gone, 1 live, 2 live with a stream to write to.
+local state = {}
+local function alive(id)
+  local s = state[id]
+  if s == nil then
+    s = 0
+    if redis.call('EXISTS', ${luaKey('P', 'node', 'id')}) == 1 then
+      s = 1
+      if id ~= self and redis.call('ZSCORE', nodes, id) and redis.call('EXISTS', ${luaKey('P', 'stream', 'id')}) == 1 then s = 2 end
+    end
+    state[id] = s
+  end
+  return s
+end
 for i = 6, #ARGV, 2 do
   local exclude, envelope = ARGV[i], ARGV[i + 1]
   -- envelope: kind (1 byte), user and destination (u16 length + bytes each), then the message
@@ -58,19 +72,18 @@ for i = 6, #ARGV, 2 do
   -- { local, stored, remote ids... }
   local r = { 0, 0 }
   for _, id in ipairs(redis.call('SMEMBERS', ${luaKey('P', 'subs', 'user', 'destination')})) do
-    if id ~= exclude and redis.call('EXISTS', ${luaKey('P', 'node', 'id')}) == 1 then
-      if id == self then
+    if id ~= exclude then
+      local s = alive(id)
+      if id == self and s == 1 then
         r[1] = 1
-      else
+      elseif s == 2 then
         local stream = ${luaKey('P', 'stream', 'id')}
-        if redis.call('ZSCORE', nodes, id) and redis.call('EXISTS', stream) == 1 then
-          if maxlen > 0 then
-            redis.call('XADD', stream, 'MAXLEN', '~', maxlen, '*', '${ENTRY_FIELD}', envelope)
-          else
-            redis.call('XADD', stream, '*', '${ENTRY_FIELD}', envelope)
-          end
-          r[#r + 1] = id
+        if maxlen > 0 then
+          redis.call('XADD', stream, 'MAXLEN', '~', maxlen, '*', '${ENTRY_FIELD}', envelope)
+        else
+          redis.call('XADD', stream, '*', '${ENTRY_FIELD}', envelope)
         end
+        r[#r + 1] = id
       end
     end
   end

@@ -15,7 +15,14 @@ const RESERVED = new Set(['destination', 'receipt', 'transaction', 'content-leng
  */
 export function handleSend(session: Session, frame: StompFrame): void {
   const broker = session.broker;
-  const destination = broker.authorizeSend(session.user!, frame.headers.destination);
+  // A sender usually repeats one destination: reuse its parse (Destination values are immutable).
+  const name = frame.headers.destination;
+  const last = session.lastSendDestination;
+  let destination = name !== undefined && last !== undefined && last.name === name ? last.destination : undefined;
+  if (destination === undefined) {
+    destination = broker.authorizeSend(session.user!, name);
+    session.lastSendDestination = { name: name!, destination };
+  }
   const tx = transactionOf(session, frame);
   const headers: Record<string, string> = {};
   for (const name in frame.headers) {
