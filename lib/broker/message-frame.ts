@@ -2,12 +2,12 @@
  * MESSAGE frames (STOMP 1.2 "MESSAGE"), built from two parts:
  * - the head, per delivery: destination (as the client subscribed),
  *   message-id, subscription, and ack when the subscription needs one;
- * - the tail, per message: application headers, sender, content-length,
- *   the body and the NUL — serialised once and kept while the same message
- *   is delivered again, so a fan-out to N subscribers (which delivers one
- *   message to all of them in a row) escapes the headers and scans the body
- *   for UTF-8 once, not N times. One entry, not a map: point-to-point
- *   messages are delivered once and need no cache.
+ * - the tail, per message: application headers, sender and content-length
+ *   — serialised once and kept while the same message is delivered again,
+ *   so a fan-out to N subscribers (which delivers one message to all of
+ *   them in a row) escapes the headers and scans the body for UTF-8 once,
+ *   not N times. One entry, not a map: point-to-point messages are
+ *   delivered once and need no cache.
  */
 import { isUtf8 } from 'node:buffer';
 import { escapeHeader, type StompVersion } from '../stomp/index.js';
@@ -15,7 +15,9 @@ import type { BrokerMessage } from './message.js';
 
 interface Tail {
   version: StompVersion;
-  bytes: Buffer;
+  /** Application headers, sender, content-length and the blank line. */
+  text: string;
+  textLength: number;
   /** The body is not UTF-8: the frame must travel as a binary WebSocket message. */
   binary: boolean;
 }
@@ -31,17 +33,13 @@ function tailOf(message: BrokerMessage, version: StompVersion): Tail {
   if (message.sender !== undefined) text += 'sender:' + escapeHeader(message.sender, version) + '\n';
   const body = message.body;
   text += 'content-length:' + body.length + '\n\n';
-  const textLength = Buffer.byteLength(text, 'utf8');
-  const bytes = Buffer.allocUnsafe(textLength + body.length + 1);
-  bytes.write(text, 0, 'utf8');
-  body.copy(bytes, textLength);
-  bytes[bytes.length - 1] = 0;
-  const tail: Tail = { version, bytes, binary: body.length > 0 && !isUtf8(body) };
+  const tail: Tail = { version, text, textLength: Buffer.byteLength(text, 'utf8'), binary: body.length > 0 && !isUtf8(body) };
   lastMessage = message;
   lastTail = tail;
   return tail;
 }
 
+/** One allocation per delivery: head, tail text, body, NUL. */
 export function messageFrame(
   message: BrokerMessage,
   version: StompVersion,
@@ -59,9 +57,12 @@ export function messageFrame(
     escapeHeader(subscriptionId, version) +
     '\n';
   if (ack !== undefined) head += 'ack:' + ack + '\n';
+  head += tail.text;
   const headLength = Buffer.byteLength(head, 'utf8');
-  const data = Buffer.allocUnsafe(headLength + tail.bytes.length);
+  const body = message.body;
+  const data = Buffer.allocUnsafe(headLength + body.length + 1);
   data.write(head, 0, 'utf8');
-  tail.bytes.copy(data, headLength);
+  body.copy(data, headLength);
+  data[data.length - 1] = 0;
   return { data, binary: tail.binary };
 }
