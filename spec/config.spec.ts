@@ -1,0 +1,30 @@
+import { readFileSync } from 'node:fs';
+import { expect } from 'chai';
+import { ConfigError, configTable, DEFAULT_CONFIG, loadConfig } from '../lib/config.js';
+
+describe('config', () => {
+  it('the README documents every option with its default (regenerate: npx tsx scripts/config-table.ts)', () => {
+    const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+    expect(readme).to.include(configTable());
+  });
+
+  it('reads environment variables over the defaults, and flags over both', () => {
+    const config = loadConfig({ PORT: '9000', REDIS_URL: 'redis://127.0.0.1:7000', AUTH_MODE: 'static' }, ['--port', '9100']);
+    expect(config.port).to.equal(9100);
+    expect(config.redisUrl).to.equal('redis://127.0.0.1:7000');
+    expect(config.authMode).to.equal('static');
+    expect(config.maxBodySize).to.equal(DEFAULT_CONFIG.maxBodySize);
+  });
+
+  it('turns booleans off with --no-<flag> or an env value of false', () => {
+    expect(DEFAULT_CONFIG.wsCoalesceFrames).to.equal(true);
+    expect(loadConfig({}, ['--no-ws-coalesce-frames']).wsCoalesceFrames).to.equal(false);
+    expect(loadConfig({ WS_COALESCE_FRAMES: 'false' }).wsCoalesceFrames).to.equal(false);
+  });
+
+  it('refuses malformed values with a message naming the option', () => {
+    expect(() => loadConfig({ PORT: 'eighty' })).to.throw(ConfigError, /PORT/);
+    expect(() => loadConfig({ AUTH_MODE: 'maybe' })).to.throw(ConfigError, /AUTH_MODE/);
+    expect(() => loadConfig({}, ['--no-such-flag'])).to.throw(TypeError);
+  });
+});
