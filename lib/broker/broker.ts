@@ -247,10 +247,13 @@ export class Broker {
   private async receiveEnvelope(envelope: RelayEnvelope): Promise<void> {
     // A message relayed twice to this node (a retry, a recovery) reaches its sessions once.
     // Its id alone is the key: a SEND addresses one user, so one id is one envelope per node.
-    if (!this.recent.add(envelope.message.id)) return;
+    const id = envelope.message.id;
+    if (this.recent.has(id)) return;
     this.stats.relayReceived++;
     if (envelope.kind === 'topic') this.deliverTopic(envelope.message);
     else await this.deliverUser(envelope.user, envelope.destination, envelope.message, false);
+    // Seen only once handled: a failure makes the relay hand it over again, and that must not be dropped.
+    this.recent.add(id);
   }
 
   // ---- subscriptions ---------------------------------------------------------

@@ -14,6 +14,10 @@ export class RecentIds {
     this.generation = Math.max(1, capacity >> 1);
   }
 
+  has(id: string): boolean {
+    return this.current.has(id) || this.previous.has(id);
+  }
+
   /** True the first time an id is offered (within the window). */
   add(id: string): boolean {
     if (this.current.has(id) || this.previous.has(id)) return false;

@@ -5,7 +5,8 @@
 import { expect } from 'chai';
 import type { MemoryRelay } from '../../lib/cluster/memory-relay.js';
 import { createMessageId } from '../../lib/broker/message.js';
-import { startTestNode, stopTestNodes } from '../helpers/node.js';
+import { BrokerError } from '../../lib/broker/errors.js';
+import { createMemoryBroker, startTestNode, stopTestNodes } from '../helpers/node.js';
 import { StompJsClient } from '../helpers/stomp-client.js';
 
 describe('broker: de-duplication of relayed messages', () => {
@@ -27,5 +28,35 @@ describe('broker: de-duplication of relayed messages', () => {
     // A RECEIPT round trip: nothing else was on its way.
     await bob.publish('/queue/barrier', 'x');
     expect(inbox.messages.size).to.equal(0);
+  });
+});
+
+describe('broker: an envelope whose handling failed', () => {
+  afterEach(stopTestNodes);
+
+  it('is handled again when the relay hands it over again, not dropped as a duplicate', async () => {
+    const broker = await createMemoryBroker();
+    const relay = broker.relay as MemoryRelay;
+    const deliver = relay.hub.relayHandlers.get(broker.nodeId)!;
+    // bob is subscribed nowhere here: the node re-routes, and the store is failing for a moment.
+    const route = broker.router.route.bind(broker.router);
+    const append = broker.inbox.append.bind(broker.inbox);
+    let outage = true;
+    broker.router.route = async (r) => {
+      if (outage) throw new BrokerError('ERR_CLUSTER_UNAVAILABLE', 'store down');
+      return route(r);
+    };
+    broker.inbox.append = async (...args) => {
+      if (outage) throw new BrokerError('ERR_CLUSTER_UNAVAILABLE', 'store down');
+      return append(...args);
+    };
+    const message = { id: createMessageId('elsewhere'), destination: '/user/bob/queue/r', headers: {}, body: Buffer.from('kept'), timestamp: Date.now() };
+    const envelope = { kind: 'user' as const, user: 'bob', destination: '/queue/r', message };
+    let failure: unknown;
+    await Promise.resolve(deliver(envelope)).catch((error: unknown) => (failure = error));
+    expect(failure).to.be.instanceOf(BrokerError);
+    outage = false;
+    await deliver(envelope);
+    expect((await broker.inbox.peek('bob', '/queue/r')).map((m) => m.body.toString())).to.deep.equal(['kept']);
   });
 });

@@ -7,6 +7,8 @@ describe('RecentIds', () => {
     expect(recent.add('a')).to.equal(true);
     expect(recent.add('a')).to.equal(false);
     expect(recent.add('b')).to.equal(true);
+    expect(recent.has('b')).to.equal(true);
+    expect(recent.has('c')).to.equal(false);
   });
 
   it('remembers at least the last capacity/2 ids, and stays bounded', () => {
