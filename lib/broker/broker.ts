@@ -194,7 +194,9 @@ export class Broker {
       // none here, the sender learns of the failure (ERR_CLUSTER_UNAVAILABLE), never a silent loss.
       if (exclude === undefined && this.hasLocalSubscriber(user, target)) {
         this.stats.routedLocal++;
-        await this.deliverUser(user, target, message, true);
+        // Not `deliveredElsewhere`: if no local session takes it, keeping it must be tried, and
+        // its failure (the store is down) reach the sender.
+        await this.deliverUser(user, target, message, false);
         return;
       }
       throw error;
