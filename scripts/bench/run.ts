@@ -15,6 +15,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, release, totalmem, type } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { writeChart } from './chart.js';
 import { formatIdle, runIdle, type IdleReport } from './idle.js';
 import { formatMs, formatReport, resolveOptions, runLoad, type LoadReport } from './loadgen.js';
 import { TargetUnavailable, type BenchTarget, type StartedTarget } from './lib/target.js';
@@ -300,7 +301,8 @@ const USAGE = `Usage: npx tsx scripts/bench/run.ts [options]
   --coalesce              several STOMP frames per WebSocket message (default: one frame per message)
   --rabbit-restart-for-fds  restart RabbitMQ with a higher per-process open-file limit when a shape needs
                           more connections than it holds (otherwise those shapes are skipped for it)
-  --out FILE              JSON record (default docs/bench/results-<date>.json); --no-write to skip
+  --out FILE              JSON record (default docs/bench/results-<date>.json); its chart (scripts/bench/chart.ts)
+                          goes beside it, .json → .svg; --no-write to skip both
   --list                  print targets and shapes
 `;
 
@@ -374,6 +376,11 @@ async function main(argv: string[]): Promise<void> {
     await mkdir(DOCS_DIR, { recursive: true });
     await writeFile(file, JSON.stringify(record, null, 2) + '\n');
     process.stdout.write(`wrote ${file}\n`);
+    // The chart next to it (results-<stamp>.svg); a chart failure does not fail the run.
+    await writeChart(record, file).then(
+      (svg) => process.stdout.write(`wrote ${svg}\n`),
+      (error: unknown) => log(`chart: not written: ${error instanceof Error ? error.message : String(error)}`),
+    );
   }
 }
 
