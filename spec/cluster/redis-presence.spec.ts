@@ -3,25 +3,14 @@ import { Redis } from 'ioredis';
 import { BrokerError } from '../../lib/broker/errors.js';
 import { RedisKeys } from '../../lib/cluster/redis-keys.js';
 import { RedisPresence, type RedisPresenceOptions } from '../../lib/cluster/redis-presence.js';
-import { startRedisServer, uniquePrefix, type RedisServer } from '../helpers/redis-server.js';
+import { uniquePrefix, useRedisServer } from '../helpers/redis-server.js';
 import { presenceContract } from './presence.contract.js';
 import { deferred, eventually, recordingLogger } from './support.js';
 
 const BEAT_MS = 100;
 
 describe('RedisPresence', () => {
-  let server: RedisServer;
-  let admin: Redis;
-
-  before(async () => {
-    server = await startRedisServer();
-    admin = new Redis(server.url);
-  });
-
-  after(async () => {
-    admin.disconnect();
-    await server.stop();
-  });
+  const redis = useRedisServer();
 
   function options(keyPrefix: string, extra: Partial<RedisPresenceOptions> = {}): Partial<RedisPresenceOptions> {
     return { keyPrefix, beatIntervalMs: BEAT_MS, logger: recordingLogger(), reconnectMaxDelayMs: 100, ...extra };
@@ -32,7 +21,7 @@ describe('RedisPresence', () => {
     const nodes: RedisPresence[] = [];
     return {
       async node(id) {
-        const node = new RedisPresence(id, server.url, options(keyPrefix));
+        const node = new RedisPresence(id, redis.server.url, options(keyPrefix));
         await node.start();
         nodes.push(node);
         return node;
@@ -57,7 +46,7 @@ describe('RedisPresence', () => {
     });
 
     async function node(id: string): Promise<RedisPresence> {
-      const presence = new RedisPresence(id, server.url, options(keyPrefix));
+      const presence = new RedisPresence(id, redis.server.url, options(keyPrefix));
       await presence.start();
       nodes.push(presence);
       return presence;
@@ -90,8 +79,8 @@ describe('RedisPresence', () => {
       // Its entries are gone, not merely hidden: the online count is exact again.
       const keys = new RedisKeys(keyPrefix);
       expect(await a.onlineCount()).to.equal(1);
-      expect(await admin.exists(keys.nodeIndex('c'), keys.userNodes('carol'), keys.subs('carol', '/queue/reply'))).to.equal(0);
-      expect(await admin.zscore(keys.nodes(), 'c')).to.equal(null);
+      expect(await redis.admin.exists(keys.nodeIndex('c'), keys.userNodes('carol'), keys.subs('carol', '/queue/reply'))).to.equal(0);
+      expect(await redis.admin.zscore(keys.nodes(), 'c')).to.equal(null);
 
       // Both survivors beat twice more: nobody reports it again.
       const after = Date.now();
@@ -119,7 +108,7 @@ describe('RedisPresence', () => {
       const [a, b] = [await node('a'), await node('b')];
       await a.userOnline('alice');
       await a.subscribed('alice', '/queue/reply');
-      await admin.flushdb();
+      await redis.admin.flushdb();
       await eventually(async () => {
         expect(await b.nodesFor('alice', '/queue/reply')).to.deep.equal(['a']);
         expect(await b.onlineUsers()).to.deep.equal(['alice']);

@@ -8,6 +8,7 @@
  * connections" log line, then a PING that must answer +PONG, both bounded.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { Redis } from 'ioredis';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -166,4 +167,22 @@ async function ping(port: number, deadline: number): Promise<void> {
     // A server still loading its AOF answers -LOADING: poll again shortly, bounded by `deadline`.
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
+}
+
+/**
+ * A private redis-server for the enclosing `describe`, with an admin client
+ * for inspecting keys: started in `before`, stopped in `after`. Read the
+ * fields inside hooks and tests (they are set once `before` ran).
+ */
+export function useRedisServer(options: Partial<RedisServerOptions> = {}): { server: RedisServer; admin: Redis } {
+  const suite = {} as { server: RedisServer; admin: Redis };
+  before(async () => {
+    suite.server = await startRedisServer(options);
+    suite.admin = new Redis(suite.server.url);
+  });
+  after(async () => {
+    suite.admin.disconnect();
+    await suite.server.stop();
+  });
+  return suite;
 }

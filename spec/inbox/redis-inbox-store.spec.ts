@@ -6,22 +6,11 @@ import { RedisPresence } from '../../lib/cluster/redis-presence.js';
 import type { InboxLimits } from '../../lib/inbox/inbox-store.js';
 import { RedisInboxStore } from '../../lib/inbox/redis-inbox-store.js';
 import { eventually, recordingLogger } from '../cluster/support.js';
-import { startRedisServer, uniquePrefix, type RedisServer } from '../helpers/redis-server.js';
+import { uniquePrefix, useRedisServer } from '../helpers/redis-server.js';
 import { inboxContract, inboxMessage } from './inbox.contract.js';
 
 describe('RedisInboxStore', () => {
-  let server: RedisServer;
-  let admin: Redis;
-
-  before(async () => {
-    server = await startRedisServer();
-    admin = new Redis(server.url);
-  });
-
-  after(async () => {
-    admin.disconnect();
-    await server.stop();
-  });
+  const redis = useRedisServer();
 
   function cluster(limits: Partial<InboxLimits> = {}, keyPrefix = uniquePrefix('inbox')) {
     const stores: RedisInboxStore[] = [];
@@ -30,12 +19,12 @@ describe('RedisInboxStore', () => {
     return {
       keys: new RedisKeys(keyPrefix),
       store(extra: { nodeId?: string } = {}) {
-        const store = new RedisInboxStore(server.url, { ...common, ...limits, ...extra });
+        const store = new RedisInboxStore(redis.server.url, { ...common, ...limits, ...extra });
         stores.push(store);
         return store;
       },
       async node(id: string) {
-        const node = new RedisPresence(id, server.url, { ...common, beatIntervalMs: 100 });
+        const node = new RedisPresence(id, redis.server.url, { ...common, beatIntervalMs: 100 });
         await node.start();
         nodes.push(node);
         return node;
@@ -57,11 +46,11 @@ describe('RedisInboxStore', () => {
       c = cluster({ ttlSeconds: 100 });
       const inbox = c.store();
       await inbox.append('alice', '/queue/reply', inboxMessage('m1'));
-      await admin.expire(c.keys.inbox('alice', '/queue/reply'), 10);
+      await redis.admin.expire(c.keys.inbox('alice', '/queue/reply'), 10);
       await inbox.routeOrStore('alice', '/queue/reply', inboxMessage('m2'));
-      const ttl = await admin.pttl(c.keys.inbox('alice', '/queue/reply'));
+      const ttl = await redis.admin.pttl(c.keys.inbox('alice', '/queue/reply'));
       expect(ttl).to.be.within(99_000, 100_000);
-      expect(await admin.pttl(c.keys.inboxes('alice'))).to.be.within(99_000, 100_000);
+      expect(await redis.admin.pttl(c.keys.inboxes('alice'))).to.be.within(99_000, 100_000);
     });
 
     it('counts what the cap dropped', async () => {
@@ -96,8 +85,8 @@ describe('RedisInboxStore', () => {
       expect((await inbox.peek('alice', '/queue/a')).map((m) => m.headers['x-text'])).to.deep.equal(['a1', 'a2']);
       expect((await inbox.peek('bob', '/queue/b')).map((m) => m.headers['x-text'])).to.deep.equal(['b1', 'b2']);
       expect(await inbox.releaseNodeClaims('dead')).to.equal(0);
-      expect(await admin.exists(c.keys.nodeClaims('dead'), c.keys.claim('dead:s1:x'), c.keys.claimOrder('dead:s1:x'), c.keys.claimMeta('dead:s1:x'))).to.equal(0);
-      expect(await admin.sismember(c.keys.nodeClaims('alive'), 'alive:s3:z')).to.equal(1);
+      expect(await redis.admin.exists(c.keys.nodeClaims('dead'), c.keys.claim('dead:s1:x'), c.keys.claimOrder('dead:s1:x'), c.keys.claimMeta('dead:s1:x'))).to.equal(0);
+      expect(await redis.admin.sismember(c.keys.nodeClaims('alive'), 'alive:s3:z')).to.equal(1);
     });
 
     it('releases its own node claims on close when given its node id', async () => {
@@ -114,7 +103,7 @@ describe('RedisInboxStore', () => {
       c = cluster();
       const inbox = c.store();
       await inbox.depth('alice', '/queue/a');
-      await server.stop();
+      await redis.server.stop();
       try {
         for (const call of [
           () => inbox.routeOrStore('alice', '/queue/a', inboxMessage('m')),
@@ -130,7 +119,7 @@ describe('RedisInboxStore', () => {
           }
         }
       } finally {
-        await server.restart();
+        await redis.server.restart();
       }
     });
 

@@ -5,22 +5,11 @@ import { RedisKeys } from '../../lib/cluster/redis-keys.js';
 import type { QueueLimits } from '../../lib/queue/queue-store.js';
 import { RedisQueueStore } from '../../lib/queue/redis-queue-store.js';
 import { eventually, recordingLogger } from '../cluster/support.js';
-import { startRedisServer, uniquePrefix, type RedisServer } from '../helpers/redis-server.js';
+import { uniquePrefix, useRedisServer } from '../helpers/redis-server.js';
 import { announcements, queueContract, queueMessage, texts } from './queue.contract.js';
 
 describe('RedisQueueStore', () => {
-  let server: RedisServer;
-  let admin: Redis;
-
-  before(async () => {
-    server = await startRedisServer();
-    admin = new Redis(server.url);
-  });
-
-  after(async () => {
-    admin.disconnect();
-    await server.stop();
-  });
+  const redis = useRedisServer();
 
   function cluster(limits: Partial<QueueLimits> = {}) {
     const keyPrefix = uniquePrefix('queue');
@@ -30,7 +19,7 @@ describe('RedisQueueStore', () => {
       node(id: string): RedisQueueStore {
         let store = stores.get(id);
         if (!store) {
-          store = new RedisQueueStore(id, server.url, { keyPrefix, logger: recordingLogger(), reconnectMaxDelayMs: 100, ...limits });
+          store = new RedisQueueStore(id, redis.server.url, { keyPrefix, logger: recordingLogger(), reconnectMaxDelayMs: 100, ...limits });
           stores.set(id, store);
         }
         return store;
@@ -66,7 +55,7 @@ describe('RedisQueueStore', () => {
       expect(texts(await b.pop('jobs', 10))).to.deep.equal(['j1', 'j2']);
       expect(texts(await b.pop('mail', 10))).to.deep.equal(['mail1']);
       expect(await b.recoverNode('dead')).to.equal(0);
-      expect(await admin.exists(c.keys.nodeQueues('dead'), c.keys.queueInflight('dead', 'jobs'))).to.equal(0);
+      expect(await redis.admin.exists(c.keys.nodeQueues('dead'), c.keys.queueInflight('dead', 'jobs'))).to.equal(0);
     });
 
     it('keeps in flight only what is neither acked nor requeued', async () => {
@@ -75,11 +64,11 @@ describe('RedisQueueStore', () => {
       for (const text of ['j1', 'j2', 'j3']) await a.push('jobs', queueMessage(text));
       const [j1, j2, j3] = await a.pop('jobs', 3);
       await a.ack('jobs', [j2!.id]);
-      expect(await admin.llen(c.keys.queueInflight('a', 'jobs'))).to.equal(2);
+      expect(await redis.admin.llen(c.keys.queueInflight('a', 'jobs'))).to.equal(2);
       await a.requeue('jobs', [j1!]);
       await a.ack('jobs', [j3!.id]);
-      expect(await admin.exists(c.keys.queueInflight('a', 'jobs'))).to.equal(0);
-      expect(await admin.smembers(c.keys.nodeQueues('a'))).to.deep.equal([]);
+      expect(await redis.admin.exists(c.keys.queueInflight('a', 'jobs'))).to.equal(0);
+      expect(await redis.admin.smembers(c.keys.nodeQueues('a'))).to.deep.equal([]);
       expect(texts(await a.pop('jobs', 10))).to.deep.equal(['j1']);
     });
 
@@ -108,7 +97,7 @@ describe('RedisQueueStore', () => {
       c = cluster();
       const a = c.node('a');
       await a.watch('jobs');
-      await server.stop();
+      await redis.server.stop();
       try {
         for (const call of [() => a.push('jobs', queueMessage('j1')), () => a.pop('jobs', 1)]) {
           try {
@@ -121,7 +110,7 @@ describe('RedisQueueStore', () => {
         }
       } finally {
         const announced = announcements(a, 1);
-        await server.restart();
+        await redis.server.restart();
         expect(await announced).to.deep.equal(['jobs']);
       }
       // The command connection comes back on its own schedule; until then pushes fail fast.
