@@ -71,7 +71,7 @@ export function resolveConnectionOptions(options: Partial<RedisConnectionOptions
 export function createRedisClient(
   url: string,
   role: RedisRole,
-  options: Partial<RedisConnectionOptions> & { name?: string } = {},
+  options: Partial<RedisConnectionOptions> & { name?: string; autoPipelining?: boolean } = {},
 ): Redis {
   const opts = resolveConnectionOptions(options);
   const name = options.name ?? role;
@@ -87,7 +87,7 @@ export function createRedisClient(
   if (role === 'command') {
     redisOptions.commandTimeout = opts.commandTimeoutMs;
     // Commands issued in one tick (many sessions routing at once) leave in one write.
-    redisOptions.enableAutoPipelining = true;
+    redisOptions.enableAutoPipelining = options.autoPipelining ?? true;
   }
   const client = new Redis(url, redisOptions);
   firstConnects.set(client, { timeoutMs: opts.connectTimeoutMs, promise: undefined });

@@ -90,6 +90,7 @@ export const DEFAULT_RELAY_OPTIONS = Object.freeze({
 });
 
 export const ENTRY_FIELD = 'e';
+const TRIM_EVERY_MS = 100;
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
@@ -334,11 +335,9 @@ export class RedisRelay implements Relay {
         }
       }
       if (handled !== undefined) {
-        try {
-          await this.trimHandled(stream, handled);
-        } catch {
-          // Redis went away: the next batch's trim covers these entries too.
-        }
+        // Not awaited: trims only ever move forward, and the next read need not wait for one.
+        // If Redis went away, the next batch's trim covers these entries too.
+        this.trimHandled(stream, handled).catch(() => {});
       }
     }
   }
@@ -391,7 +390,9 @@ export class RedisRelay implements Relay {
   private async trimHandled(stream: string, handled: string): Promise<void> {
     if (this.opts.replayWindowMs <= 0) return this.trim(stream, handled);
     const floor = Number(handled.slice(0, handled.indexOf('-'))) - this.opts.replayWindowMs;
-    if (floor <= 0 || floor <= this.trimmedBelow) return;
+    // At most one trim per TRIM_EVERY_MS of stream time: at low rates a trim per batch would
+    // double the round trips, and the window makes a few more entries harmless.
+    if (floor <= 0 || floor < this.trimmedBelow + TRIM_EVERY_MS) return;
     this.trimmedBelow = floor;
     await redisCall(this.command, 'relay trim', () => this.command.xtrim(stream, 'MINID', `${floor}-0`));
   }

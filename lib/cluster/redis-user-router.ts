@@ -115,7 +115,8 @@ export class RedisUserRouter implements UserRouter {
     options: Partial<RedisUserRouterOptions> & Pick<RedisUserRouterOptions, 'inboxMaxMessages' | 'inboxTtlSeconds'>,
   ) {
     this.opts = { maxStreamLength: 100_000, maxBatch: 256, ...options, ...resolveConnectionOptions(options) };
-    this.redis = createRedisClient(url, 'command', { ...this.opts, name: 'router' });
+    // Batched here already; ioredis auto-pipelining would hold a batch back while the previous one is in flight.
+    this.redis = createRedisClient(url, 'command', { ...this.opts, name: 'router', autoPipelining: false });
     this.redis.defineCommand('sbRouteUsers', { numberOfKeys: 0, lua: ROUTE_SCRIPT });
   }
 
