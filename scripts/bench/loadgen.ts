@@ -28,7 +28,7 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { minPayload } from './lib/body.js';
 import { LatencyHistogram, type LatencySummary } from './lib/histogram.js';
-import { LoadWorker, MAX_DRAIN_MS, type SetupReport, type StopReport, type WorkerApi, type WorkerResult } from './lib/load-worker.js';
+import { LoadWorker, MAX_DRAIN_MS, type DeliveryChecks, type SetupReport, type StopReport, type WorkerApi, type WorkerResult } from './lib/load-worker.js';
 import { DEFAULT_LOAD_OPTIONS, defaultDestination, planWorkers, type LoadMode, type LoadOptions, type Placement } from './lib/options.js';
 import { RemoteWorker } from './lib/worker-ipc.js';
 import { ProcSampler, formatBytes, type ProcStats } from './proc-stats.js';
@@ -36,7 +36,7 @@ import type { Protocol } from './lib/connection.js';
 
 export { DEFAULT_LOAD_OPTIONS, defaultDestination, type LoadOptions, type LoadMode, type Placement } from './lib/options.js';
 
-export interface LoadReport {
+export interface LoadReport extends DeliveryChecks {
   mode: LoadMode;
   protocol: Protocol;
   urls: string[];
@@ -75,15 +75,6 @@ export interface LoadReport {
   /** Load generator CPU during the window, % of one core summed over its processes. */
   clientCpuPercent: number;
   latency: LatencySummary;
-  expected: number;
-  lost: number;
-  duplicates: number;
-  reordered: number;
-  stale: number;
-  misrouted: number;
-  foreign: number;
-  /** Deliveries whose MESSAGE `destination` / `subscription` headers do not match the subscription. */
-  headerMismatches: number;
   rateSkipped: number;
   heartbeatsReceived: number;
   openAtEnd: number;

@@ -1,3 +1,5 @@
+import { expect } from 'chai';
+import { BrokerError } from '../../lib/broker/errors.js';
 /* Shared helpers for the cluster, inbox and queue specs (not a spec file itself). */
 import type { ClusterLogger } from '../../lib/cluster/redis-connection.js';
 
@@ -45,4 +47,17 @@ export function deferred<T = void>(timeoutMs = 5000, what = 'event'): { promise:
     };
   });
   return { promise, resolve };
+}
+
+/** Each call rejects with ERR_CLUSTER_UNAVAILABLE (Redis is down): never resolves, never another error. */
+export async function expectEachUnavailable(calls: ReadonlyArray<() => Promise<unknown>>): Promise<void> {
+  for (const call of calls) {
+    try {
+      await call();
+      expect.fail('resolved while Redis is down');
+    } catch (error) {
+      expect(error).to.be.instanceOf(BrokerError);
+      expect((error as BrokerError).code).to.equal('ERR_CLUSTER_UNAVAILABLE');
+    }
+  }
 }

@@ -1,10 +1,9 @@
 import { expect } from 'chai';
-import { BrokerError } from '../../lib/broker/errors.js';
 import { RedisKeys } from '../../lib/cluster/redis-keys.js';
 import { RedisPresence } from '../../lib/cluster/redis-presence.js';
 import type { InboxLimits } from '../../lib/inbox/inbox-store.js';
 import { RedisInboxStore } from '../../lib/inbox/redis-inbox-store.js';
-import { eventually, recordingLogger } from '../cluster/support.js';
+import { eventually, expectEachUnavailable, recordingLogger } from '../cluster/support.js';
 import { uniquePrefix, useRedisServer } from '../helpers/redis-server.js';
 import { inboxContract, inboxMessage } from './inbox.contract.js';
 
@@ -104,19 +103,11 @@ describe('RedisInboxStore', () => {
       await inbox.depth('alice', '/queue/a');
       await redis.server.stop();
       try {
-        for (const call of [
+        await expectEachUnavailable([
           () => inbox.routeOrStore('alice', '/queue/a', inboxMessage('m')),
           () => inbox.take('alice', '/queue/a'),
           () => inbox.claim('n:s:1', 'alice', '/queue/a'),
-        ]) {
-          try {
-            await call();
-            expect.fail('resolved while Redis is down');
-          } catch (error) {
-            expect(error).to.be.instanceOf(BrokerError);
-            expect((error as BrokerError).code).to.equal('ERR_CLUSTER_UNAVAILABLE');
-          }
-        }
+        ]);
       } finally {
         await redis.server.restart();
       }

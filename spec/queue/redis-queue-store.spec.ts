@@ -3,7 +3,7 @@ import { BrokerError } from '../../lib/broker/errors.js';
 import { RedisKeys } from '../../lib/cluster/redis-keys.js';
 import type { QueueLimits } from '../../lib/queue/queue-store.js';
 import { RedisQueueStore } from '../../lib/queue/redis-queue-store.js';
-import { eventually, recordingLogger } from '../cluster/support.js';
+import { eventually, expectEachUnavailable, recordingLogger } from '../cluster/support.js';
 import { uniquePrefix, useRedisServer } from '../helpers/redis-server.js';
 import { announcements, queueContract, queueMessage, texts } from './queue.contract.js';
 
@@ -98,15 +98,7 @@ describe('RedisQueueStore', () => {
       await a.watch('jobs');
       await redis.server.stop();
       try {
-        for (const call of [() => a.push('jobs', queueMessage('j1')), () => a.pop('jobs', 1)]) {
-          try {
-            await call();
-            expect.fail('resolved while Redis is down');
-          } catch (error) {
-            expect(error).to.be.instanceOf(BrokerError);
-            expect((error as BrokerError).code).to.equal('ERR_CLUSTER_UNAVAILABLE');
-          }
-        }
+        await expectEachUnavailable([() => a.push('jobs', queueMessage('j1')), () => a.pop('jobs', 1)]);
       } finally {
         const announced = announcements(a, 1);
         await redis.server.restart();

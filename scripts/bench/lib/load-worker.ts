@@ -29,7 +29,23 @@ export interface StopReport {
   sentByStream: Array<[number, number]>;
 }
 
-export interface WorkerResult {
+/** What the receivers checked of every delivery: one record, per worker and for the whole run. */
+export interface DeliveryChecks {
+  expected: number;
+  lost: number;
+  duplicates: number;
+  reordered: number;
+  /** Bench messages of another run id (left in a durable queue). */
+  stale: number;
+  /** Delivered to the receiver of another pair. */
+  misrouted: number;
+  /** Bodies without a bench header. */
+  foreign: number;
+  /** Deliveries whose MESSAGE `destination` / `subscription` do not match the subscription (BenchConnection.headerMismatches). */
+  headerMismatches: number;
+}
+
+export interface WorkerResult extends DeliveryChecks {
   worker: number;
   connections: number;
   openAtEnd: number;
@@ -45,18 +61,6 @@ export interface WorkerResult {
   /** This process's own CPU (user + system) during the window, ms: is the client the bottleneck? */
   clientCpuMs: number;
   unique: number;
-  expected: number;
-  lost: number;
-  duplicates: number;
-  reordered: number;
-  /** Bench messages of another run id (left in a durable queue). */
-  stale: number;
-  /** Delivered to the receiver of another pair. */
-  misrouted: number;
-  /** Bodies without a bench header. */
-  foreign: number;
-  /** Deliveries whose MESSAGE `destination` / `subscription` do not match the subscription (BenchConnection.headerMismatches). */
-  headerMismatches: number;
   heartbeatsReceived: number;
   errorCount: number;
   errors: string[];
