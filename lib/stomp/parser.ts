@@ -48,6 +48,8 @@ const NUL = 0x00;
 const COMMAND_PATTERN = /^[A-Za-z]+$/;
 const CONTENT_LENGTH_PATTERN = /^\d{1,15}$/;
 const EMPTY = Buffer.alloc(0);
+/** What the parser holds between frames (never handed out). */
+const NO_HEADERS: StompHeaders = Object.freeze(createHeaders());
 
 export class StompParser {
   /**
@@ -61,7 +63,7 @@ export class StompParser {
   private state = State.FrameStart;
   private partialLine: Buffer | null = null;
   private command = '';
-  private headers: StompHeaders = createHeaders();
+  private headers: StompHeaders = NO_HEADERS;
   private headerCount = 0;
   private unescaped = false;
   private frameBytes = 0;
@@ -212,7 +214,7 @@ export class StompParser {
     this.frameBytes = 0;
     this.headers = createHeaders();
     this.headerCount = 0;
-    this.bodyChunks = [];
+    this.bodyChunks.length = 0;
     this.bodyBytes = 0;
   }
 
@@ -302,7 +304,12 @@ export class StompParser {
     const body = chunks.length === 0 ? EMPTY : chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, this.bodyBytes);
     const frame: StompFrame = { command: this.command, headers: this.headers, body };
     this.state = State.FrameStart;
-    this.bodyChunks = [];
+    // Hold nothing of the frame until the next one starts: a connection that
+    // sends once a second would otherwise keep each frame alive across young
+    // GCs, and every such survivor lengthens the scavenge pause.
+    this.command = '';
+    this.headers = NO_HEADERS;
+    chunks.length = 0;
     this.bodyBytes = 0;
     this.handlers.onFrame(frame);
   }
