@@ -16,19 +16,32 @@ const FLUSH_BYTES = 64 * 1024;
 
 export type WriteMessage = (data: Buffer, binary: boolean) => void;
 
-const dirty = new Set<WriteCoalescer>();
+/*
+ * The connections written to in this turn. An array reused in place, not a
+ * Set: Set.clear() swaps in a fresh table that the old one links to, and at
+ * one clear per turn that chain of tables kept reaching the old generation.
+ */
+const dirty: WriteCoalescer[] = [];
 let scheduled = false;
 
 function flushAll(): void {
   scheduled = false;
-  for (const coalescer of dirty) coalescer.flush();
-  dirty.clear();
+  // A flush may lead to more writes (a drained socket); those wait for the next turn.
+  const count = dirty.length;
+  for (let i = 0; i < count; i++) {
+    const coalescer = dirty[i]!;
+    coalescer.queued = false;
+    coalescer.flush();
+  }
+  dirty.splice(0, count);
 }
 
 export class WriteCoalescer {
   private parts: Buffer[] = [];
   private bytes = 0;
   private binary = false;
+  /** In `dirty`, waiting for the end-of-turn flush. */
+  queued = false;
 
   constructor(private readonly write: WriteMessage) {}
 
@@ -46,7 +59,9 @@ export class WriteCoalescer {
       this.flush();
       return;
     }
-    dirty.add(this);
+    if (this.queued) return;
+    this.queued = true;
+    dirty.push(this);
     if (!scheduled) {
       scheduled = true;
       setImmediate(flushAll);
@@ -56,15 +71,15 @@ export class WriteCoalescer {
   flush(): void {
     if (this.parts.length === 0) return;
     const data = this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts, this.bytes);
-    this.parts = [];
+    this.parts.length = 0;
     this.bytes = 0;
     this.write(data, this.binary);
   }
 
   /** Drops what is held (the socket is gone). */
   discard(): void {
-    this.parts = [];
+    this.parts.length = 0;
     this.bytes = 0;
-    dirty.delete(this);
+    // Left in `dirty` if queued: its flush then finds nothing to write.
   }
 }

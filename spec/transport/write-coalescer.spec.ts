@@ -63,4 +63,28 @@ describe('WriteCoalescer', () => {
     expect(a.writes).to.deep.equal([{ data: 'a', binary: false }]);
     expect(b.writes).to.deep.equal([{ data: 'b', binary: false }]);
   });
+
+  it('writes what is pushed during the end-of-turn flush in the next turn, to every connection', async () => {
+    const writes: string[] = [];
+    const late = new WriteCoalescer((data) => writes.push(`late:${data.toString('latin1')}`));
+    let echoed = false;
+    // A write that leads to another write (a drained socket's next frame) while the flush runs.
+    const first = new WriteCoalescer((data) => {
+      writes.push(`first:${data.toString('latin1')}`);
+      if (!echoed) {
+        echoed = true;
+        first.push(Buffer.from('2'), false);
+        late.push(Buffer.from('x'), false);
+      }
+    });
+    first.push(Buffer.from('1'), false);
+    await nextTurn();
+    expect(writes).to.deep.equal(['first:1']);
+    await nextTurn();
+    expect(writes).to.deep.equal(['first:1', 'first:2', 'late:x']);
+    // Both are out of the queue: a later push is flushed once, in its own turn.
+    first.push(Buffer.from('3'), false);
+    await nextTurn();
+    expect(writes).to.deep.equal(['first:1', 'first:2', 'late:x', 'first:3']);
+  });
 });
