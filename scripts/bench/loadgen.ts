@@ -32,6 +32,7 @@ import { LoadWorker, MAX_DRAIN_MS, type DeliveryChecks, type SetupReport, type S
 import { DEFAULT_LOAD_OPTIONS, defaultDestination, planWorkers, type LoadMode, type LoadOptions, type Placement } from './lib/options.js';
 import { RemoteWorker } from './lib/worker-ipc.js';
 import { ProcSampler, formatBytes, type ProcStats } from './proc-stats.js';
+import { rerunAsQuietInstrument } from './lib/instrument.js';
 import type { Protocol } from './lib/connection.js';
 
 export { DEFAULT_LOAD_OPTIONS, defaultDestination, type LoadOptions, type LoadMode, type Placement } from './lib/options.js';
@@ -460,8 +461,10 @@ async function main(argv: string[]): Promise<void> {
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  main(process.argv.slice(2)).then(
-    () => process.exit(0),
+  const rerun = rerunAsQuietInstrument();
+  const run = rerun ?? main(process.argv.slice(2)).then(() => 0);
+  run.then(
+    (code) => process.exit(code),
     (error: unknown) => {
       console.error(`loadgen: ${error instanceof Error ? error.message : String(error)}`);
       process.exit(1);

@@ -18,6 +18,7 @@ import { parseArgs } from 'node:util';
 import { writeChart } from './chart.js';
 import { formatIdle, runIdle, type IdleReport } from './idle.js';
 import { formatMs, formatReport, resolveOptions, runLoad, type LoadReport } from './loadgen.js';
+import { INSTRUMENT_FLAGS, rerunAsQuietInstrument } from './lib/instrument.js';
 import { TargetUnavailable, type BenchTarget, type StartedTarget } from './lib/target.js';
 import { ProcSampler, formatBytes, type ProcStats } from './proc-stats.js';
 import { SHAPES, findShapes, shapeConnections, type IdleShape, type LoadShape } from './shapes.js';
@@ -45,6 +46,8 @@ export interface RunRecord {
     cpuCount: number;
     totalMemBytes: number;
     node: string;
+    /** V8 flags of the load generator's process (lib/instrument.ts). */
+    instrumentFlags?: string[];
     /** 1-minute load average before and after: this machine may be shared. */
     loadAverageStart: number;
     loadAverageEnd?: number;
@@ -286,6 +289,7 @@ function machineInfo(): RunRecord['machine'] {
     cpuCount: list.length,
     totalMemBytes: totalmem(),
     node: process.version,
+    instrumentFlags: INSTRUMENT_FLAGS,
     loadAverageStart: loadavg()[0]!,
   };
 }
@@ -346,7 +350,7 @@ async function main(argv: string[]): Promise<void> {
   });
   const now = new Date();
   const record: RunRecord = { date: now.toISOString(), machine: machineInfo(), quick: settings.quick, targets: [], results: [] };
-  log(`bench: ${record.machine.cpuCount} × ${record.machine.cpuModel}, ${formatBytes(record.machine.totalMemBytes)}, node ${record.machine.node}`);
+  log(`bench: ${record.machine.cpuCount} × ${record.machine.cpuModel}, ${formatBytes(record.machine.totalMemBytes)}, node ${record.machine.node}; load generator ${INSTRUMENT_FLAGS.join(' ')}`);
   for (const target of targets) await runTarget(target, shapes, settings, record);
   record.machine.loadAverageEnd = loadavg()[0]!;
 
@@ -384,8 +388,8 @@ async function main(argv: string[]): Promise<void> {
   }
 }
 
-main(process.argv.slice(2)).then(
-  () => process.exit(0),
+(rerunAsQuietInstrument() ?? main(process.argv.slice(2)).then(() => 0)).then(
+  (code) => process.exit(code),
   (error: unknown) => {
     console.error(`bench: ${error instanceof Error ? error.message : String(error)}`);
     process.exit(1);
