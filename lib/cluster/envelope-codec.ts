@@ -20,6 +20,10 @@
  *             user:   str16 user, str16 destination
  *             then the message, as above
  *
+ *   batch     (u32 envelope length + envelope bytes), repeated: several
+ *             envelopes in one relay stream entry (field `b`), written by
+ *             the user router's script, which packs it with struct.pack('>I4')
+ *
  * Strings that are names (id, destination, user, sender, header name) are
  * bounded by the STOMP header-line limit and get 16-bit lengths; header
  * values and the body get 32-bit ones. Encoding a name longer than 65535
@@ -101,6 +105,35 @@ export function decodeEnvelope(buf: Buffer): RelayEnvelope {
   }
   reader.end();
   return envelope;
+}
+
+/**
+ * The envelopes of a batch entry, in order. A length running past the end
+ * throws ERR_INTERNAL, like any malformed envelope.
+ */
+export function decodeEnvelopeBatch(buf: Buffer): RelayEnvelope[] {
+  const envelopes: RelayEnvelope[] = [];
+  let at = 0;
+  while (at < buf.length) {
+    if (at + 4 > buf.length) throw malformed('truncated envelope length in a batch');
+    const length = buf.readUInt32BE(at);
+    at += 4;
+    if (at + length > buf.length) throw malformed('envelope runs past the end of its batch');
+    envelopes.push(decodeEnvelope(buf.subarray(at, at + length)));
+    at += length;
+  }
+  return envelopes;
+}
+
+/** A batch as the router's script writes it (for specs and tools; the hot path packs in Lua). */
+export function encodeEnvelopeBatch(envelopes: readonly Buffer[]): Buffer {
+  const parts: Buffer[] = [];
+  for (const envelope of envelopes) {
+    const length = Buffer.allocUnsafe(4);
+    length.writeUInt32BE(envelope.length, 0);
+    parts.push(length, envelope);
+  }
+  return Buffer.concat(parts);
 }
 
 /**

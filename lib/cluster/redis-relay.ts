@@ -41,7 +41,7 @@
 import type { Redis, Result } from 'ioredis';
 import { BrokerError } from '../broker/errors.js';
 import type { BrokerMessage } from '../broker/message.js';
-import { decodeEnvelope, decodeMessage, encodeEnvelope, encodeMessageAfter } from './envelope-codec.js';
+import { decodeEnvelope, decodeEnvelopeBatch, decodeMessage, encodeEnvelope, encodeMessageAfter } from './envelope-codec.js';
 import type { Relay, RelayEnvelope, RelayHandler } from './relay.js';
 import {
   closeClient,
@@ -90,6 +90,10 @@ export const DEFAULT_RELAY_OPTIONS = Object.freeze({
 });
 
 export const ENTRY_FIELD = 'e';
+/** The field of a stream entry holding several envelopes (envelope-codec.ts, "batch"). */
+export const BATCH_FIELD = 'b';
+const ENTRY_BYTE = ENTRY_FIELD.charCodeAt(0);
+const BATCH_BYTE = BATCH_FIELD.charCodeAt(0);
 const TRIM_EVERY_MS = 100;
 
 declare module 'ioredis' {
@@ -256,8 +260,7 @@ export class RedisRelay implements Relay {
       if (entries.length === 0) break;
       try {
         for (const [id, fields] of entries) {
-          const envelope = this.decodeEntry(fields, nodeId);
-          if (envelope) {
+          for (const envelope of this.decodeEntry(fields, nodeId)) {
             await handler(envelope);
             count++;
           }
@@ -342,10 +345,20 @@ export class RedisRelay implements Relay {
     }
   }
 
-  /** Delivers one entry, retrying a failing handler; false when stopped before it was delivered. */
+  /**
+   * Delivers one entry's envelopes in order; false when stopped before all
+   * were delivered (the entry is read again, and the broker's de-duplication
+   * drops the ones already delivered).
+   */
   private async handleEntry(handler: RelayHandler, fields: Buffer[]): Promise<boolean> {
-    const envelope = this.decodeEntry(fields, this.nodeId);
-    if (!envelope) return true;
+    for (const envelope of this.decodeEntry(fields, this.nodeId)) {
+      if (!(await this.handleEnvelope(handler, envelope))) return false;
+    }
+    return true;
+  }
+
+  /** Delivers one envelope, retrying a failing handler; false when stopped before it was delivered. */
+  private async handleEnvelope(handler: RelayHandler, envelope: RelayEnvelope): Promise<boolean> {
     const signal = this.abort.signal;
     for (let attempt = 1; ; attempt++) {
       try {
@@ -372,17 +385,21 @@ export class RedisRelay implements Relay {
     }
   }
 
-  private decodeEntry(fields: Buffer[], streamOwner: string): RelayEnvelope | undefined {
+  /** The envelopes of a stream entry: one (field `e`) or a batch (field `b`); none when undecodable. */
+  private decodeEntry(fields: Buffer[], streamOwner: string): RelayEnvelope[] {
     for (let i = 0; i + 1 < fields.length; i += 2) {
-      if (fields[i]!.toString() !== ENTRY_FIELD) continue;
+      const field = fields[i]!;
+      // Field names are one byte: compare it, not a string made of it.
+      const name = field.length === 1 ? field[0] : -1;
+      if (name !== ENTRY_BYTE && name !== BATCH_BYTE) continue;
       try {
-        return decodeEnvelope(fields[i + 1]!);
+        return name === ENTRY_BYTE ? [decodeEnvelope(fields[i + 1]!)] : decodeEnvelopeBatch(fields[i + 1]!);
       } catch (error) {
         this.opts.logger.error({ module: 'relay', node: this.nodeId, stream: streamOwner, error: String(error) }, 'undecodable relay entry skipped');
-        return undefined;
+        return [];
       }
     }
-    return undefined;
+    return [];
   }
 
   /** Removes entries up to and including `id`. */
@@ -419,8 +436,7 @@ export class RedisRelay implements Relay {
         );
         if (entries.length === 0) break;
         for (const [id, fields] of entries) {
-          const envelope = this.decodeEntry(fields, this.nodeId);
-          if (envelope) await handler(envelope);
+          for (const envelope of this.decodeEntry(fields, this.nodeId)) await handler(envelope);
           this.lastId = id.toString();
         }
         await this.trim(stream, this.lastId);

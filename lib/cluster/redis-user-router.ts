@@ -9,12 +9,19 @@
  *   for each message: the node ids in `{p}subs:<user>:<dest>` whose
  *   `{p}node:<id>` key exists (live), less `exclude`;
  *     this node            → reported back as `local`;
- *     another live node    → XADD of the envelope to `{p}stream:<id>`, if
+ *     another live node    → the envelope goes to `{p}stream:<id>`, if
  *                            the node is registered in `{p}nodes` and its
  *                            stream exists (the relay's rule: nothing lands
  *                            where nobody will read);
  *     none of them         → RPUSH of the message to `{p}inbox:<u>:<dest>`
  *                            (capped, expiring: the inbox's `append`).
+ *
+ * What goes to one node's stream leaves in ONE entry per call (XADD per
+ * message was most of Redis's time at 10 pairs, and each entry costs the
+ * reading node a reply to parse): a lone envelope as the field `e`, several
+ * as one batch in the field `b` (envelope-codec.ts), which the reader splits
+ * in order. Every message is still decided in order and atomically; the
+ * whole call is one script.
  *
  * The message part of a user envelope is the suffix after its user and
  * destination (envelope-codec.ts), so one payload serves both the stream and
@@ -27,7 +34,7 @@ import { INBOX_LUA_LIB } from '../inbox/redis-inbox-store.js';
 import { encodeEnvelope } from './envelope-codec.js';
 import { createRedisClient, closeClient, redisCall, resolveConnectionOptions, type RedisConnectionOptions } from './redis-connection.js';
 import { luaKey } from './redis-keys.js';
-import { ENTRY_FIELD } from './redis-relay.js';
+import { BATCH_FIELD, ENTRY_FIELD } from './redis-relay.js';
 import type { UserRoute, UserRouter, UserRouteResult } from './user-router.js';
 
 export interface RedisUserRouterOptions extends RedisConnectionOptions {
@@ -51,6 +58,8 @@ local P, self = ARGV[1], ARGV[2]
 local maxlen, max, ttl = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local nodes = P .. 'nodes'
 local out = {}
+-- Envelopes for each remote node, in batch order, and those nodes in first-use order.
+local batches, targets = {}, {}
 -- Liveness of each node id, checked once per batch: 0 gone, 1 live, 2 live with a stream to write to.
 local state = {}
 local function alive(id)
@@ -77,12 +86,13 @@ for i = 6, #ARGV, 2 do
       if id == self and s == 1 then
         r[1] = 1
       elseif s == 2 then
-        local stream = ${luaKey('P', 'stream', 'id')}
-        if maxlen > 0 then
-          redis.call('XADD', stream, 'MAXLEN', '~', maxlen, '*', '${ENTRY_FIELD}', envelope)
-        else
-          redis.call('XADD', stream, '*', '${ENTRY_FIELD}', envelope)
+        local list = batches[id]
+        if list == nil then
+          list = {}
+          batches[id] = list
+          targets[#targets + 1] = id
         end
+        list[#list + 1] = envelope
         r[#r + 1] = id
       end
     end
@@ -93,6 +103,21 @@ for i = 6, #ARGV, 2 do
     r[2] = 1
   end
   out[#out + 1] = r
+end
+-- One stream entry per target node: a lone envelope as field ${ENTRY_FIELD}, several packed as field ${BATCH_FIELD}.
+for _, id in ipairs(targets) do
+  local list = batches[id]
+  local field, value = '${ENTRY_FIELD}', list[1]
+  if #list > 1 then
+    for j = 1, #list do list[j] = struct.pack('>I4', #list[j]) .. list[j] end
+    field, value = '${BATCH_FIELD}', table.concat(list)
+  end
+  local stream = ${luaKey('P', 'stream', 'id')}
+  if maxlen > 0 then
+    redis.call('XADD', stream, 'MAXLEN', '~', maxlen, '*', field, value)
+  else
+    redis.call('XADD', stream, '*', field, value)
+  end
 end
 return out`;
 

@@ -4,9 +4,11 @@ import { BrokerError } from '../../lib/broker/errors.js';
 import type { BrokerMessage } from '../../lib/broker/message.js';
 import {
   decodeEnvelope,
+  decodeEnvelopeBatch,
   decodeMessage,
   encodedMessageSize,
   encodeEnvelope,
+  encodeEnvelopeBatch,
   encodeMessage,
   encodeMessageAfter,
 } from '../../lib/cluster/envelope-codec.js';
@@ -124,5 +126,22 @@ describe('envelope codec', () => {
   it('refuses to encode a name longer than 65535 bytes', () => {
     expect(() => encodeMessage(msg({ id: 'x'.repeat(65536) }))).to.throw(RangeError, /65535/);
     expect(() => encodeEnvelope({ kind: 'user', user: 'é'.repeat(40000), destination: '/q', message: msg() })).to.throw(RangeError);
+  });
+
+  it('round-trips a batch of envelopes in order, and refuses one cut inside an envelope', () => {
+    const encoded = ['a', 'b', 'c'].map((id) => encodeEnvelope({ kind: 'user', user: 'bob', destination: '/q', message: msg({ id }) }));
+    const batch = encodeEnvelopeBatch(encoded);
+    expect(decodeEnvelopeBatch(batch).map((e) => e.message.id)).to.deep.equal(['a', 'b', 'c']);
+    expect(decodeEnvelopeBatch(Buffer.alloc(0))).to.deep.equal([]);
+    // Cut between two envelopes, a batch is just shorter; anywhere else it is malformed.
+    const boundaries = new Map<number, number>();
+    let at = 0;
+    encoded.forEach((envelope, i) => boundaries.set((at += 4 + envelope.length), i + 1));
+    for (let length = 1; length < batch.length; length++) {
+      const cut = batch.subarray(0, length);
+      const whole = boundaries.get(length);
+      if (whole === undefined) expectInternal(() => decodeEnvelopeBatch(cut));
+      else expect(decodeEnvelopeBatch(cut)).to.have.length(whole);
+    }
   });
 });

@@ -4,7 +4,8 @@ import { BrokerError } from '../../lib/broker/errors.js';
 import type { RelayEnvelope } from '../../lib/cluster/relay.js';
 import { RedisKeys } from '../../lib/cluster/redis-keys.js';
 import { RedisPresence } from '../../lib/cluster/redis-presence.js';
-import { nextStreamId, RedisRelay, type RedisRelayOptions } from '../../lib/cluster/redis-relay.js';
+import { encodeEnvelope, encodeEnvelopeBatch } from '../../lib/cluster/envelope-codec.js';
+import { BATCH_FIELD, nextStreamId, RedisRelay, type RedisRelayOptions } from '../../lib/cluster/redis-relay.js';
 import { startRedisServer, uniquePrefix, type RedisServer } from '../helpers/redis-server.js';
 import { message, recordingNode, relayContract, userEnvelope, type RelayNode } from './relay.contract.js';
 import { deferred, eventually, recordingLogger } from './support.js';
@@ -188,6 +189,39 @@ describe('RedisRelay', () => {
       // At least once: the envelope b was delivering when it died is handed over too.
       expect(texts(recovered)).to.deep.equal(['m0', 'm1', 'm2']);
       expect(await admin.exists(c.keys.stream('b'))).to.equal(0);
+    });
+
+    it('hands over the envelopes of a batch entry in order, when reading and when recovering a dead node', async () => {
+      c = cluster();
+      const b = await c.node('b');
+      const batch = (...names: string[]) => encodeEnvelopeBatch(names.map((name) => encodeEnvelope(userEnvelope('bob', '/queue/q', name))));
+      await admin.xadd(c.keys.stream('b'), '*', BATCH_FIELD, batch('m0', 'm1', 'm2'));
+      await b.waitFor(3);
+      expect(texts(b.received)).to.deep.equal(['m0', 'm1', 'm2']);
+
+      // A node that never read its stream: recovery splits its entries the same way.
+      await admin.xadd(c.keys.stream('gone'), '*', BATCH_FIELD, batch('r0', 'r1'));
+      await admin.xadd(c.keys.stream('gone'), '*', 'e', encodeEnvelope(userEnvelope('bob', '/queue/q', 'r2')));
+      const recovered: RelayEnvelope[] = [];
+      expect(await b.relay.recoverNode('gone', (envelope) => void recovered.push(envelope))).to.equal(3);
+      expect(texts(recovered)).to.deep.equal(['r0', 'r1', 'r2']);
+    });
+
+    it('skips a malformed batch entry with an error log and goes on reading', async () => {
+      const logger = recordingLogger();
+      c = cluster();
+      const relay = new RedisRelay('b', server.url, { keyPrefix: c.keys.prefix, logger });
+      const received: RelayEnvelope[] = [];
+      await relay.start((envelope) => void received.push(envelope));
+      try {
+        const good = encodeEnvelope(userEnvelope('bob', '/queue/q', 'after'));
+        await admin.xadd(c.keys.stream('b'), '*', BATCH_FIELD, encodeEnvelopeBatch([good]).subarray(0, 6));
+        await admin.xadd(c.keys.stream('b'), '*', 'e', good);
+        await eventually(() => expect(texts(received)).to.deep.equal(['after']));
+        expect(logger.records.filter((r) => r.msg === 'undecodable relay entry skipped')).to.have.length(1);
+      } finally {
+        await relay.close();
+      }
     });
 
     it('refuses to send to a node that already left, unless an onOrphaned handler re-routes it', async () => {
