@@ -60,6 +60,8 @@ local nodes = P .. 'nodes'
 local out = {}
 -- Envelopes for each remote node, in batch order, and those nodes in first-use order.
 local batches, targets = {}, {}
+-- Subscription set key → its members, read once per call.
+local holders = {}
 -- Liveness of each node id, checked once per batch: 0 gone, 1 live, 2 live with a stream to write to.
 local state = {}
 local function alive(id)
@@ -80,7 +82,14 @@ for i = 6, #ARGV, 2 do
   local user, destination, messageAt = struct.unpack('>Hc0Hc0', envelope, 2)
   -- { local, stored, remote ids... }
   local r = { 0, 0 }
-  for _, id in ipairs(redis.call('SMEMBERS', ${luaKey('P', 'subs', 'user', 'destination')})) do
+  -- A batch holds many messages for few subscriptions: read each set once (nothing here changes it).
+  local subs = ${luaKey('P', 'subs', 'user', 'destination')}
+  local members = holders[subs]
+  if members == nil then
+    members = redis.call('SMEMBERS', subs)
+    holders[subs] = members
+  end
+  for _, id in ipairs(members) do
     if id ~= exclude then
       local s = alive(id)
       if id == self and s == 1 then
