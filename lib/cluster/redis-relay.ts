@@ -60,9 +60,10 @@ export interface RedisRelayOptions extends RedisConnectionOptions {
   /** XREAD BLOCK time, ms. @default 5000 */
   blockMs: number;
   /**
-   * Approximate cap on a node's stream (XADD MAXLEN ~), against a node that
-   * is alive but stuck: beyond it the oldest undelivered envelopes are
-   * dropped. 0 for none. @default 100000
+   * Approximate cap on a node's stream (XADD MAXLEN ~), in entries, against
+   * a node that is alive but stuck: beyond it the oldest undelivered entries
+   * are dropped. An entry holds one envelope, or a batch of up to the user
+   * router's maxBatch (256) from one script call. 0 for none. @default 100000
    */
   maxStreamLength: number;
   /**
