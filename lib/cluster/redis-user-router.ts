@@ -18,9 +18,9 @@
  *
  * What goes to one node's stream leaves in ONE entry per call (XADD per
  * message was most of Redis's time at 10 pairs, and each entry costs the
- * reading node a reply to parse): a lone envelope as the field `e`, several
- * as one batch in the field `b` (envelope-codec.ts), which the reader splits
- * in order. Every message is still decided in order and atomically; the
+ * reading node a reply to parse), up to MAX_ENTRY_BYTES: a lone envelope as
+ * the field `e`, several as one batch in the field `b` (envelope-codec.ts),
+ * which the reader splits in order. Every message is still decided in order and atomically; the
  * whole call is one script.
  *
  * The message part of a user envelope is the suffix after its user and
@@ -53,13 +53,35 @@ declare module 'ioredis' {
   }
 }
 
+/** Envelope bytes packed into one stream entry at most (unless one envelope alone is larger). */
+export const MAX_ENTRY_BYTES = 1024 * 1024;
+
 const ROUTE_SCRIPT = `${INBOX_LUA_LIB}
 local P, self = ARGV[1], ARGV[2]
 local maxlen, max, ttl = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local maxEntry = ${MAX_ENTRY_BYTES}
 local nodes = P .. 'nodes'
 local out = {}
--- Envelopes for each remote node, in batch order, and those nodes in first-use order.
-local batches, targets = {}, {}
+-- Envelopes for each remote node not written yet, in batch order, their bytes, and
+-- those nodes in first-use order.
+local batches, sizes, targets = {}, {}, {}
+-- One stream entry of a node's waiting envelopes: a lone one as field ${ENTRY_FIELD}, several packed as field ${BATCH_FIELD}.
+local function write(id)
+  local list = batches[id]
+  if list == nil or #list == 0 then return end
+  local field, value = '${ENTRY_FIELD}', list[1]
+  if #list > 1 then
+    for j = 1, #list do list[j] = struct.pack('>I4', #list[j]) .. list[j] end
+    field, value = '${BATCH_FIELD}', table.concat(list)
+  end
+  local stream = ${luaKey('P', 'stream', 'id')}
+  if maxlen > 0 then
+    redis.call('XADD', stream, 'MAXLEN', '~', maxlen, '*', field, value)
+  else
+    redis.call('XADD', stream, '*', field, value)
+  end
+  batches[id], sizes[id] = {}, 0
+end
 -- Subscription set key → its members, read once per call.
 local holders = {}
 -- Liveness of each node id, checked once per batch: 0 gone, 1 live, 2 live with a stream to write to.
@@ -95,13 +117,16 @@ for i = 6, #ARGV, 2 do
       if id == self and s == 1 then
         r[1] = 1
       elseif s == 2 then
-        local list = batches[id]
-        if list == nil then
-          list = {}
-          batches[id] = list
+        if batches[id] == nil then
+          batches[id], sizes[id] = {}, 0
           targets[#targets + 1] = id
+        elseif sizes[id] + #envelope > maxEntry then
+          -- Large messages gain nothing from packing: an entry stays bounded.
+          write(id)
         end
+        local list = batches[id]
         list[#list + 1] = envelope
+        sizes[id] = sizes[id] + #envelope
         r[#r + 1] = id
       end
     end
@@ -113,21 +138,7 @@ for i = 6, #ARGV, 2 do
   end
   out[#out + 1] = r
 end
--- One stream entry per target node: a lone envelope as field ${ENTRY_FIELD}, several packed as field ${BATCH_FIELD}.
-for _, id in ipairs(targets) do
-  local list = batches[id]
-  local field, value = '${ENTRY_FIELD}', list[1]
-  if #list > 1 then
-    for j = 1, #list do list[j] = struct.pack('>I4', #list[j]) .. list[j] end
-    field, value = '${BATCH_FIELD}', table.concat(list)
-  end
-  local stream = ${luaKey('P', 'stream', 'id')}
-  if maxlen > 0 then
-    redis.call('XADD', stream, 'MAXLEN', '~', maxlen, '*', field, value)
-  else
-    redis.call('XADD', stream, '*', field, value)
-  end
-end
+for _, id in ipairs(targets) do write(id) end
 return out`;
 
 interface Pending {

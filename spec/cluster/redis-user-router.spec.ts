@@ -1,10 +1,11 @@
 import { expect } from 'chai';
 import { Redis } from 'ioredis';
+import type { BrokerMessage } from '../../lib/broker/message.js';
 import { decodeEnvelope, decodeEnvelopeBatch } from '../../lib/cluster/envelope-codec.js';
 import { RedisKeys } from '../../lib/cluster/redis-keys.js';
 import { RedisPresence } from '../../lib/cluster/redis-presence.js';
 import { BATCH_FIELD, ENTRY_FIELD, RedisRelay } from '../../lib/cluster/redis-relay.js';
-import { RedisUserRouter } from '../../lib/cluster/redis-user-router.js';
+import { MAX_ENTRY_BYTES, RedisUserRouter } from '../../lib/cluster/redis-user-router.js';
 import { RedisInboxStore } from '../../lib/inbox/redis-inbox-store.js';
 import { startRedisServer, uniquePrefix, type RedisServer } from '../helpers/redis-server.js';
 import { message, recordingNode } from './relay.contract.js';
@@ -43,31 +44,55 @@ describe('RedisUserRouter', () => {
 
   userRouterContract('RedisUserRouter (one script call per tick)', setup);
 
-  it('writes what one call sends to one node as one stream entry, a batch in call order', async () => {
+  /**
+   * Routes `messages` to bob at `destination` (subscribed on node b) in one
+   * call, waits for b to receive them, and returns what b received and the
+   * stream entries written meanwhile (they stay for the reader's replay window).
+   */
+  async function routeToB(destination: string, messages: BrokerMessage[]) {
     const c = await setup();
     const admin = new Redis(server.url, { lazyConnect: true, maxRetriesPerRequest: 0 });
     try {
       await admin.connect();
-      await c.presenceB.subscribed('bob', '/queue/r');
+      await c.presenceB.subscribed('bob', destination);
       const stream = c.keys.stream('b');
       const before = await admin.xlen(stream);
-      const sent = ['m1', 'm2', 'm3', 'm4', 'm5'].map((text) => message('/user/bob/queue/r', text));
-      await Promise.all(sent.map((m) => c.router.route({ user: 'bob', destination: '/queue/r', message: m })));
-      await c.router.route({ user: 'bob', destination: '/queue/r', message: message('/user/bob/queue/r', 'alone') });
-      await c.b.waitFor(6);
-      expect(c.b.received.map((e) => e.message.body.toString())).to.deep.equal(['m1', 'm2', 'm3', 'm4', 'm5', 'alone']);
-
-      // Entries stay for the reader's replay window: two were written, the first one packed.
-      const entries = await admin.xrangeBuffer(stream, '-', '+');
-      expect(entries.length - before).to.equal(2);
-      const [[, packed], [, lone]] = entries.slice(before);
-      expect(packed[0]!.toString()).to.equal(BATCH_FIELD);
-      expect(decodeEnvelopeBatch(packed[1]!).map((e) => e.message.id)).to.deep.equal(sent.map((m) => m.id));
-      expect(lone[0]!.toString()).to.equal(ENTRY_FIELD);
-      expect(decodeEnvelope(lone[1]!).message.body.toString()).to.equal('alone');
+      await Promise.all(messages.map((m) => c.router.route({ user: 'bob', destination, message: m })));
+      await c.b.waitFor(messages.length);
+      const entries = (await admin.xrangeBuffer(stream, '-', '+')).slice(before);
+      return { received: c.b.received, entries };
     } finally {
       admin.disconnect();
       await c.close();
     }
+  }
+
+  it('writes what one call sends to one node as one stream entry, a batch in call order', async () => {
+    const sent = ['m1', 'm2', 'm3', 'm4', 'm5'].map((text) => message('/user/bob/queue/r', text));
+    const { received, entries } = await routeToB('/queue/r', sent);
+    expect(received.map((e) => e.message.body.toString())).to.deep.equal(['m1', 'm2', 'm3', 'm4', 'm5']);
+    expect(entries).to.have.length(1);
+    const [[, packed]] = entries;
+    expect(packed[0]!.toString()).to.equal(BATCH_FIELD);
+    expect(decodeEnvelopeBatch(packed[1]!).map((e) => e.message.id)).to.deep.equal(sent.map((m) => m.id));
+  });
+
+  it('writes a message routed alone as a plain entry', async () => {
+    const { entries } = await routeToB('/queue/r', [message('/user/bob/queue/r', 'alone')]);
+    expect(entries).to.have.length(1);
+    const [[, lone]] = entries;
+    expect(lone[0]!.toString()).to.equal(ENTRY_FIELD);
+    expect(decodeEnvelope(lone[1]!).message.body.toString()).to.equal('alone');
+  });
+
+  it('starts a new entry before one would pass MAX_ENTRY_BYTES, keeping the order', async () => {
+    // Two fit in one entry, the third does not; the small one after it joins it.
+    const big = Buffer.alloc(Math.floor(MAX_ENTRY_BYTES * 0.4), 0x61);
+    const sent = ['a', 'b', 'c'].map((name) => message('/user/bob/queue/big', name, { body: Buffer.concat([Buffer.from(name), big]) }));
+    sent.push(message('/user/bob/queue/big', 'd'));
+    const { received, entries } = await routeToB('/queue/big', sent);
+    expect(received.map((e) => e.message.body.subarray(0, 1).toString())).to.deep.equal(['a', 'b', 'c', 'd']);
+    expect(entries.map(([, fields]) => fields[0]!.toString())).to.deep.equal([BATCH_FIELD, BATCH_FIELD]);
+    expect(entries.map(([, fields]) => decodeEnvelopeBatch(fields[1]!).length)).to.deep.equal([2, 2]);
   });
 });
