@@ -27,6 +27,8 @@ export interface Config {
   nodeBeatMs: number;
   /** A node silent this long drops out of presence. @default 6000 */
   nodeTimeoutMs: number;
+  /** Envelope bytes waiting for one node in its relay stream before sends to it are refused. @default 67108864 */
+  relayMaxStreamBytes: number;
   /** open | static | jwt. @default open */
   authMode: AuthMode;
   /** For static mode: `user:password,user2:password2`. */
@@ -110,6 +112,7 @@ export const DEFAULT_CONFIG: Readonly<Config> = Object.freeze({
   nodeId: undefined,
   nodeBeatMs: 2000,
   nodeTimeoutMs: 6000,
+  relayMaxStreamBytes: 64 * 1024 * 1024,
   authMode: 'open',
   authUsers: undefined,
   allowOpenPublic: false,
@@ -154,6 +157,12 @@ export const OPTIONS: Readonly<Record<keyof Config, OptionSpec>> = {
   nodeId: { env: 'NODE_ID', flag: 'node-id', kind: 'optional', help: 'node id in the cluster (default: random)' },
   nodeBeatMs: { env: 'NODE_BEAT_MS', flag: 'node-beat-ms', kind: 'int', help: 'presence beat interval, ms' },
   nodeTimeoutMs: { env: 'NODE_TIMEOUT_MS', flag: 'node-timeout-ms', kind: 'int', help: 'a node silent this long leaves presence, ms' },
+  relayMaxStreamBytes: {
+    env: 'RELAY_MAX_STREAM_BYTES',
+    flag: 'relay-max-stream-bytes',
+    kind: 'int',
+    help: 'bytes waiting for one node in its relay stream; past it sends to that node get ERR_RELAY_FULL',
+  },
   authMode: { env: 'AUTH_MODE', flag: 'auth-mode', kind: 'string', choices: ['open', 'static', 'jwt'], help: 'open | static | jwt' },
   authUsers: { env: 'AUTH_USERS', flag: 'auth-users', kind: 'optional', help: 'static mode users: name:password,...' },
   allowOpenPublic: { env: 'ALLOW_OPEN_PUBLIC', flag: 'allow-open-public', kind: 'bool', help: 'allow open mode on a non-loopback address' },

@@ -13,7 +13,8 @@
 import type { Logger } from '../log.js';
 import type { Config } from '../config.js';
 import type { PresenceRegistry } from '../cluster/presence.js';
-import type { Relay, RelayEnvelope } from '../cluster/relay.js';
+import type { RejoinCause } from '../cluster/presence.js';
+import type { Relay, RelayEnvelope, RelayHold } from '../cluster/relay.js';
 import { ComposedUserRouter, type UserRouter, type UserRouteResult } from '../cluster/user-router.js';
 import type { InboxStore } from '../inbox/inbox-store.js';
 import type { QueueStore } from '../queue/queue-store.js';
@@ -101,6 +102,10 @@ export class Broker {
     },
   };
   private closing = false;
+  /** Set once sessions are released: retries of returns stop there. */
+  private closed = false;
+  private readonly inFlight = new Set<Promise<void>>();
+  private readonly settledWaiters = new Set<() => void>();
 
   constructor(parts: BrokerParts) {
     this.config = parts.config;
@@ -127,10 +132,11 @@ export class Broker {
   async start(): Promise<void> {
     this.wheel.start();
     this.queues.onAvailable((queue) => void this.dispatchQueue(queue));
-    this.presence.onNodeDown((nodeId) => void this.recoverNode(nodeId));
+    this.presence.onRecover((tag) => this.recoverNode(tag));
+    this.presence.onRejoined((cause) => void this.rejoined(cause));
     await this.presence.start();
     this.relay.onOrphaned((envelope) => this.rerouteEnvelope(envelope));
-    await this.relay.start((envelope) => this.receiveEnvelope(envelope));
+    await this.relay.start((envelope, hold) => this.receiveEnvelope(envelope, hold));
   }
 
   get accepting(): boolean {
@@ -184,11 +190,14 @@ export class Broker {
     }
   }
 
-  /** Sends to every session of `user` subscribed to `target` (`/queue/x`), anywhere, or to the inbox. */
-  async routeUser(user: string, target: string, message: BrokerMessage, exclude?: string): Promise<void> {
+  /**
+   * Sends to every session of `user` subscribed to `target` (`/queue/x`), anywhere, or to the inbox.
+   * `kept`: the message was accepted already (a re-route): it is never refused, only kept.
+   */
+  async routeUser(user: string, target: string, message: BrokerMessage, exclude?: string, kept = false): Promise<void> {
     let result: UserRouteResult;
     try {
-      result = await this.router.route({ user, destination: target, message, exclude });
+      result = await this.router.route({ user, destination: target, message, exclude, kept });
     } catch (error) {
       // The cluster store is unreachable: local sessions of the user still get it; with
       // none here, the sender learns of the failure (ERR_CLUSTER_UNAVAILABLE), never a silent loss.
@@ -226,34 +235,34 @@ export class Broker {
    * Delivers to the local sessions of `user` subscribed to `target`. When none
    * takes it (the last one left while the message was in flight, or was a
    * slow consumer), the message is kept: re-routed to other nodes, or stored.
+   * `hold` (a relayed message) keeps its stream entry while a client-ack
+   * delivery or a backlog still owes it.
    */
-  private async deliverUser(user: string, target: string, message: BrokerMessage, deliveredElsewhere: boolean): Promise<void> {
+  private async deliverUser(user: string, target: string, message: BrokerMessage, deliveredElsewhere: boolean, hold?: RelayHold): Promise<void> {
     const subscribers = this.registry.userSubscribers(user, target);
     let delivered = false;
     if (subscribers) {
       for (const sub of subscribers) {
         if (sub.backlog) {
-          sub.backlog.push(message);
+          sub.backlog.push({ message, release: hold?.() });
           delivered = true;
-        } else if (sub.session.deliver(sub, message, 'user')) {
+        } else if (sub.session.deliver(sub, message, 'user', hold)) {
           delivered = true;
         }
       }
     }
     if (delivered || deliveredElsewhere) return;
-    await this.routeUser(user, target, message, this.nodeId).catch(async () => {
-      await this.inbox.append(user, target, message);
-    });
+    await this.routeUser(user, target, message, this.nodeId, true);
   }
 
-  private async receiveEnvelope(envelope: RelayEnvelope): Promise<void> {
+  private async receiveEnvelope(envelope: RelayEnvelope, hold?: RelayHold): Promise<void> {
     // A message relayed twice to this node (a retry, a recovery) reaches its sessions once.
     // Its id alone is the key: a SEND addresses one user, so one id is one envelope per node.
     const id = envelope.message.id;
     if (this.recent.has(id)) return;
     this.stats.relayReceived++;
     if (envelope.kind === 'topic') this.deliverTopic(envelope.message);
-    else await this.deliverUser(envelope.user, envelope.destination, envelope.message, false);
+    else await this.deliverUser(envelope.user, envelope.destination, envelope.message, false, hold);
     // Seen only once handled: a failure makes the relay hand it over again, and that must not be dropped.
     this.recent.add(id);
   }
@@ -266,6 +275,8 @@ export class Broker {
    * order, before any message that arrived meanwhile.
    */
   async subscribe(sub: Subscription, inPlace: () => void): Promise<void> {
+    // Past presence.leave(), a new subscription would register this node again.
+    if (this.closing) throw new BrokerError('ERR_SHUTTING_DOWN', 'the node is shutting down');
     const t = sub.target;
     if (t.kind === 'user') sub.backlog = [];
     const first = this.registry.add(sub);
@@ -331,8 +342,17 @@ export class Broker {
       const backlog = sub.backlog ?? [];
       sub.backlog = null;
       let i = 0;
-      while (i < backlog.length && session.deliver(sub, backlog[i]!, 'user')) i++;
-      if (i < backlog.length) await this.inbox.prepend(user, target, backlog.slice(i));
+      for (; i < backlog.length; i++) {
+        const { message, release } = backlog[i]!;
+        // The hold passes to the pending delivery (client ack), or ends with the write (auto).
+        if (!session.deliver(sub, message, 'user', release && (() => release))) break;
+        if (sub.ackMode === 'auto') release?.();
+      }
+      if (i < backlog.length) {
+        const rest = backlog.slice(i);
+        await this.inbox.prepend(user, target, rest.map((item) => item.message));
+        for (const item of rest) item.release?.();
+      }
       // Ended meanwhile: what is still claimed goes back ahead of the backlog.
       if (session.state === 'closed') await this.inbox.release(claimId);
     }
@@ -412,11 +432,13 @@ export class Broker {
       const t = entry.subscription.target;
       if (entry.source === 'queue' && t.kind === 'queue') push(byQueue, t.name, entry.message.id);
       else if (entry.source === 'inbox' && entry.subscription.claimId) await this.inbox.ack(entry.subscription.claimId, [entry.message.id]);
+      entry.release?.();
     }
     for (const [queue, ids] of byQueue) {
       await this.queues.ack(queue, ids);
       void this.dispatchQueue(queue);
     }
+    this.checkSettled();
   }
 
   /** NACK: a queue message goes to another consumer; a user message back to the inbox. */
@@ -424,19 +446,35 @@ export class Broker {
     await this.returnUnacked(session, entries);
   }
 
-  /** What a session held unacknowledged goes back: queue head, or the user's inbox head. */
+  /**
+   * What a session held unacknowledged goes back: queue head, or the user's
+   * inbox head (out of its claim and back in one step). Only then does the
+   * relay forget the messages' entries; a return that fails (Redis down) is
+   * tried again until it succeeds, and the entries stay held meanwhile.
+   */
   private async returnUnacked(session: Session, entries: readonly PendingAck[]): Promise<void> {
     if (entries.length === 0) return;
     session.settle(entries);
+    try {
+      await this.returnToStore(entries);
+    } catch (error) {
+      this.log.warn({ err: error, session: session.id, count: entries.length }, 'could not return unacked messages yet; retrying');
+      this.retryReturn(entries);
+    } finally {
+      this.checkSettled();
+    }
+  }
+
+  private async returnToStore(entries: readonly PendingAck[]): Promise<void> {
     const byQueue = new Map<string, BrokerMessage[]>();
-    const byInbox = new Map<string, { user: string; target: string; messages: BrokerMessage[] }>();
+    const byInbox = new Map<string, { user: string; target: string; messages: BrokerMessage[]; claimId: string | undefined }>();
     for (const entry of entries) {
       const t = entry.subscription.target;
       if (t.kind === 'queue' && entry.source === 'queue') push(byQueue, t.name, entry.message);
       else if (t.kind === 'user') {
-        if (entry.source === 'inbox' && entry.subscription.claimId) await this.inbox.ack(entry.subscription.claimId, [entry.message.id]);
-        const key = userKey(t.user, t.target);
-        const box = byInbox.get(key) ?? { user: t.user, target: t.target, messages: [] };
+        const claimId = entry.source === 'inbox' ? entry.subscription.claimId : undefined;
+        const key = `${userKey(t.user, t.target)}\0${claimId ?? ''}`;
+        const box = byInbox.get(key) ?? { user: t.user, target: t.target, messages: [], claimId };
         box.messages.push(entry.message);
         byInbox.set(key, box);
       }
@@ -445,7 +483,27 @@ export class Broker {
       await this.queues.requeue(queue, messages);
       void this.dispatchQueue(queue);
     }
-    for (const box of byInbox.values()) await this.inbox.prepend(box.user, box.target, box.messages);
+    for (const box of byInbox.values()) {
+      if (box.claimId !== undefined) await this.inbox.ack(box.claimId, box.messages.map((m) => m.id));
+      await this.inbox.prepend(box.user, box.target, box.messages);
+    }
+    for (const entry of entries) entry.release?.();
+  }
+
+  /** Returns `entries` to their stores once the cluster store answers again; stops when the node closes. */
+  private retryReturn(entries: readonly PendingAck[]): void {
+    const attempt = async (): Promise<void> => {
+      for (let delay = 100; !this.closed; delay = Math.min(delay * 2, 2000)) {
+        await new Promise<void>((resolve) => setTimeout(resolve, delay).unref());
+        try {
+          await this.returnToStore(entries);
+          return;
+        } catch {
+          // still down: try again
+        }
+      }
+    };
+    this.track(attempt());
   }
 
   // ---- session lifecycle ----------------------------------------------------------
@@ -467,8 +525,16 @@ export class Broker {
   /** Called once per session when it ends; returns what it held and withdraws its subscriptions. */
   sessionEnded(session: Session, wasConnected: boolean): void {
     this.sessions.delete(session);
-    if (!wasConnected) return;
-    void this.releaseSession(session).catch((error: unknown) => this.log.error({ err: error, session: session.id }, 'failed to release a session'));
+    if (wasConnected) {
+      this.track(this.releaseSession(session).catch((error: unknown) => this.log.error({ err: error, session: session.id }, 'failed to release a session')));
+    }
+    this.checkSettled();
+  }
+
+  /** Work that shutdown must await (session releases, returns being retried). */
+  private track(work: Promise<void>): void {
+    this.inFlight.add(work);
+    void work.finally(() => this.inFlight.delete(work));
   }
 
   private async releaseSession(session: Session): Promise<void> {
@@ -491,32 +557,108 @@ export class Broker {
 
   // ---- cluster -------------------------------------------------------------------
 
-  /** A node died (this node won the reap): hand over what it left undelivered. */
-  private async recoverNode(nodeId: string): Promise<void> {
-    try {
-      const relayed = await this.relay.recoverNode(nodeId, (envelope) => this.rerouteEnvelope(envelope, nodeId));
-      const queued = await this.queues.recoverNode(nodeId);
-      const claims = (await this.inbox.releaseNodeClaims?.(nodeId)) ?? 0;
-      this.log.warn({ deadNode: nodeId, relayed, queued, claims }, 'recovered a node that stopped beating');
-    } catch (error) {
-      this.log.error({ err: error, deadNode: nodeId }, 'recovery of a dead node failed');
-    }
+  /**
+   * Recovers what a dead node left under `tag` (presence runs this on one
+   * live node at a time, again after a partial run): its relay stream
+   * re-routed (to wherever the users are now, or their inboxes), its
+   * in-flight queue messages back to their queues, its inbox claims back to
+   * their inboxes. Each step forgets only what it handed over.
+   */
+  private async recoverNode(tag: string): Promise<void> {
+    const relayed = await this.relay.recoverNode(tag, (envelope) => this.rerouteEnvelope(envelope));
+    const queued = await this.queues.recoverNode(tag);
+    const claims = (await this.inbox.releaseNodeClaims?.(tag)) ?? 0;
+    this.log.warn({ tag, relayed, queued, claims }, 'recovered what a dead node left');
   }
 
-  private async rerouteEnvelope(envelope: RelayEnvelope, deadNode?: string): Promise<void> {
-    if (envelope.kind === 'user') await this.routeUser(envelope.user, envelope.destination, envelope.message, deadNode);
+  private async rerouteEnvelope(envelope: RelayEnvelope): Promise<void> {
+    if (envelope.kind === 'user') await this.routeUser(envelope.user, envelope.destination, envelope.message, undefined, true);
+  }
+
+  /**
+   * This node had dropped out of routing (its key expired during an outage
+   * or a pause, or it was reaped): messages for its subscribers went to
+   * their inboxes meanwhile. Once it is sendable again, each local user
+   * subscription takes its inbox again, ahead of what arrives live.
+   */
+  private async rejoined(cause: RejoinCause): Promise<void> {
+    if (this.closing) return;
+    for (let delay = 100; ; delay = Math.min(delay * 2, 2000)) {
+      try {
+        await this.relay.reopen();
+        break;
+      } catch {
+        if (this.closing) return;
+        await new Promise<void>((resolve) => setTimeout(resolve, delay).unref());
+      }
+    }
+    let drained = 0;
+    for (const sub of this.registry.allUserSubscriptions()) {
+      const t = sub.target;
+      if (t.kind !== 'user' || sub.backlog !== null || sub.session.state !== 'connected') continue;
+      sub.backlog = [];
+      drained++;
+      this.track(this.drainInbox(sub, t.user, t.target).catch((error: unknown) => this.log.warn({ err: error, user: t.user }, 'could not take back an inbox after rejoining')));
+    }
+    this.log.warn({ cause, subscriptions: drained }, 'rejoined the cluster; took back the inboxes of local subscriptions');
   }
 
   // ---- shutdown ------------------------------------------------------------------
 
-  /** Ends every session with an ERROR naming the reason, then leaves the cluster. */
+  /**
+   * Graceful: leave presence (nothing more is routed here), deliver what is
+   * already on its way here, give clients a moment to acknowledge what they
+   * have, then end every session with an ERROR naming the reason and wait
+   * until what they held is back in its store; only then close the parts.
+   */
   async shutdown(reason = 'the node is shutting down'): Promise<void> {
     if (this.closing) return;
     this.closing = true;
+    const bound = this.config.shutdownTimeoutMs;
+    await this.step('leave presence', () => this.presence.leave());
+    await this.step('drain the relay', () => this.relay.drain());
+    await this.settled(Math.floor(bound / 2));
     for (const session of [...this.sessions]) session.fail(new BrokerError('ERR_SHUTTING_DOWN', reason));
+    await this.step('release sessions', () => Promise.all([...this.inFlight]).then(() => undefined));
+    this.closed = true;
     this.wheel.stop();
-    await settleAll([this.relay.close(), this.presence.close(), this.queues.close(), this.inbox.close()]);
-    await this.closeParts?.();
+    // The relay drains again (what raced in goes to its users' inboxes or other nodes), then the
+    // stores hand back what this node held; presence last, handing over anything left.
+    await this.step('close the relay', () => this.relay.close());
+    await this.step('close the queues', () => this.queues.close());
+    await this.step('close the inbox', () => this.inbox.close());
+    await this.step('close the router', () => this.closeParts?.() ?? Promise.resolve());
+    await this.step('close presence', () => this.presence.close());
+  }
+
+  private async step(what: string, run: () => Promise<unknown>): Promise<void> {
+    try {
+      await run();
+    } catch (error) {
+      this.log.warn({ err: error }, `shutdown: could not ${what}`);
+    }
+  }
+
+  /** Resolves once no session holds an unacknowledged delivery, or after `timeoutMs`. */
+  private settled(timeoutMs: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(done, timeoutMs);
+      timer.unref();
+      const self = this;
+      function done(): void {
+        clearTimeout(timer);
+        self.settledWaiters.delete(done);
+        resolve();
+      }
+      this.settledWaiters.add(done);
+      this.checkSettled();
+    });
+  }
+
+  private checkSettled(): void {
+    if (this.settledWaiters.size === 0) return;
+    for (const session of this.sessions) if (session.state !== 'closed' && session.pending.size > 0) return;
+    for (const done of [...this.settledWaiters]) done();
   }
 }
 
@@ -538,6 +680,4 @@ function clusterError(error: unknown): BrokerError {
   return new BrokerError('ERR_CLUSTER_UNAVAILABLE', `the cluster store is unavailable: ${error instanceof Error ? error.message : String(error)}`);
 }
 
-async function settleAll(promises: Array<Promise<unknown>>): Promise<void> {
-  await Promise.allSettled(promises);
-}
+

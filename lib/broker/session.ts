@@ -16,6 +16,7 @@ import type { HeartbeatClient } from './heartbeat-wheel.js';
 import { messageFrame } from './message-frame.js';
 import type { BrokerMessage } from './message.js';
 import type { Subscription } from './subscription.js';
+import type { RelayHold } from '../cluster/relay.js';
 
 export type SessionState = 'connecting' | 'connected' | 'closed';
 
@@ -27,6 +28,8 @@ export interface PendingAck {
   readonly subscription: Subscription;
   readonly message: BrokerMessage;
   readonly source: DeliverySource;
+  /** Lets the relay forget the message's stream entry: called once it is acked or kept elsewhere. */
+  readonly release?: () => void;
 }
 
 /** A SEND, ACK or NACK held until its transaction commits (STOMP 1.2 "BEGIN"). */
@@ -199,7 +202,7 @@ export class Session implements HeartbeatClient {
    * this session is a slow consumer (its outgoing buffer is past the bound):
    * the caller then keeps the message elsewhere and the session is ended.
    */
-  deliver(subscription: Subscription, message: BrokerMessage, source: DeliverySource): boolean {
+  deliver(subscription: Subscription, message: BrokerMessage, source: DeliverySource, hold?: RelayHold): boolean {
     if (this.state !== 'connected') return false;
     if (this.connection.bufferedAmount > this.broker.config.maxOutgoingBuffer) {
       this.fail(
@@ -211,7 +214,7 @@ export class Session implements HeartbeatClient {
     if (subscription.ackMode !== 'auto') {
       const key = this.version === '1.2' ? String(++this.ackCounter) : `${subscription.id}\0${message.id}`;
       if (this.version === '1.2') ack = key;
-      this.pending.set(key, { key, subscription, message, source });
+      this.pending.set(key, { key, subscription, message, source, release: hold?.() });
       subscription.unacked++;
     }
     const frame = messageFrame(message, this.version, subscription.destination, subscription.id, ack);

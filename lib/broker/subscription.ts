@@ -10,6 +10,12 @@ export type SubscriptionTarget =
   | { kind: 'queue'; name: string }
   | { kind: 'user'; user: string; target: string };
 
+/** A live message waiting behind an inbox drain; `release` lets the relay forget its entry once it is delivered or kept. */
+export interface BacklogItem {
+  readonly message: BrokerMessage;
+  readonly release?: () => void;
+}
+
 export interface Subscription {
   readonly id: string;
   readonly session: Session;
@@ -25,7 +31,7 @@ export interface Subscription {
    * While the inbox is being drained into a new user subscription, live
    * messages wait here so that stored ones arrive first, in order.
    */
-  backlog: BrokerMessage[] | null;
+  backlog: BacklogItem[] | null;
   /** Inbox claim holding the drained messages until ACK (client modes). */
   claimId?: string;
 }
@@ -96,6 +102,11 @@ export class SubscriptionRegistry {
 
   userSubscribers(user: string, target: string): Set<Subscription> | undefined {
     return this.users.get(userKey(user, target));
+  }
+
+  /** Every user-destination subscription on this node. */
+  *allUserSubscriptions(): Iterable<Subscription> {
+    for (const set of this.users.values()) yield* set;
   }
 
   /** Next queue consumer with room, round robin; undefined when all are full. */

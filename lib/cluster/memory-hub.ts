@@ -15,7 +15,6 @@ export class MemoryHub {
   /** topic destination → nodes with local subscribers */
   readonly topicNodes = new Map<string, Set<string>>();
   readonly relayHandlers = new Map<string, RelayHandler>();
-  readonly nodeDownListeners = new Set<(nodeId: string) => void>();
 }
 
 export function subscriptionKey(user: string, destination: string): string {

@@ -1,5 +1,5 @@
 import { addToSetMap, MemoryHub, removeFromSetMap, subscriptionKey } from './memory-hub.js';
-import type { NodeInfo, NodeStats, PresenceRegistry } from './presence.js';
+import type { NodeInfo, NodeStats, PresenceRegistry, RecoveryHandler, RejoinCause } from './presence.js';
 
 /** Presence held in process memory: exact and immediate; nodes never die unannounced. */
 export class MemoryPresence implements PresenceRegistry {
@@ -11,6 +11,10 @@ export class MemoryPresence implements PresenceRegistry {
   async start(): Promise<void> {
     const now = Date.now();
     this.hub.nodes.set(this.nodeId, { id: this.nodeId, startedAt: now, lastBeat: now, connections: 0, sessions: 0 });
+  }
+
+  async leave(): Promise<void> {
+    await this.close();
   }
 
   async close(): Promise<void> {
@@ -71,7 +75,18 @@ export class MemoryPresence implements PresenceRegistry {
     return [...this.hub.nodes.values()].map((node) => ({ ...node }));
   }
 
-  onNodeDown(listener: (nodeId: string) => void): void {
-    this.hub.nodeDownListeners.add(listener);
+  /** Nodes in one process never die unannounced: nothing to recover. */
+  onRecover(_handler: RecoveryHandler): void {}
+
+  onRejoined(_listener: (cause: RejoinCause) => void): void {}
+
+  leaseValid(): boolean {
+    return true;
+  }
+
+  async awaitLease(): Promise<void> {}
+
+  async pendingRecoveries(): Promise<string[]> {
+    return [];
   }
 }

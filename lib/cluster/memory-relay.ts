@@ -40,6 +40,10 @@ export class MemoryRelay implements Relay {
     return 0;
   }
 
+  async reopen(): Promise<void> {}
+
+  async drain(): Promise<void> {}
+
   onOrphaned(): void {
     // A memory node leaves only by close(), after which nothing routes to it.
   }

@@ -8,7 +8,9 @@
  * `{p}` below is the key prefix (default `sb:`). Names are joined with ':';
  * user destinations always start with '/', which keeps `<user>:<destination>`
  * unambiguous for user names without ":/". Node ids contain no ':' (a claim
- * id's node is the part before its first ':').
+ * id's node is the part before its first ':') and no '!' (a reaped node's
+ * keys move under its recovery tag `<id>!<n>`, which the live node, if it
+ * was only paused, can never spell).
  *
  * The prefix is applied here rather than through ioredis' `keyPrefix`
  * option, because Lua scripts build keys from ids they read (node ids from a
@@ -33,6 +35,16 @@ export const KEY = Object.freeze({
   nodeIndex: 'node-index:',
   /** `{p}reap:<id>` string, the node reaping `<id>` (SET NX PX). */
   reap: 'reap:',
+  /** `{p}reap-seq` counter numbering reaps: a reaped node's keys move under `<id>!<n>`. */
+  reapSeq: 'reap-seq',
+  /** `{p}dead-nodes` SET of recovery tags (`<id>!<n>`) whose stream, claims or in-flight messages wait to be recovered. */
+  deadNodes: 'dead-nodes',
+  /** `{p}recover:<tag>` string, the node recovering `<tag>` now (SET NX PX, renewed while it works). */
+  recoverLock: 'recover:',
+  /** `{p}stream-bytes:<id>` counter of envelope bytes in `{p}stream:<id>` not yet trimmed. */
+  streamBytes: 'stream-bytes:',
+  /** `{p}dead-letter` STREAM of relay entries that could not be decoded or delivered. */
+  deadLetter: 'dead-letter',
   /** `{p}stream:<id>` STREAM of user envelopes not yet delivered by node `<id>`. */
   stream: 'stream:',
   /** `{p}topic:<destination>` pub/sub channel. */
@@ -83,8 +95,23 @@ export class RedisKeys {
   reap(id: string): string {
     return this.prefix + KEY.reap + id;
   }
+  reapSeq(): string {
+    return this.prefix + KEY.reapSeq;
+  }
+  deadNodes(): string {
+    return this.prefix + KEY.deadNodes;
+  }
+  recoverLock(tag: string): string {
+    return this.prefix + KEY.recoverLock + tag;
+  }
   stream(id: string): string {
     return this.prefix + KEY.stream + id;
+  }
+  streamBytes(id: string): string {
+    return this.prefix + KEY.streamBytes + id;
+  }
+  deadLetter(): string {
+    return this.prefix + KEY.deadLetter;
   }
   topic(destination: string): string {
     return this.prefix + KEY.topic + destination;

@@ -14,13 +14,19 @@ import { RedisUserRouter } from './redis-user-router.js';
 
 export async function createRedisParts(config: Config, log: Logger, nodeId: string): Promise<Omit<BrokerParts, 'config' | 'log' | 'auth'>> {
   const url = config.redisUrl!;
-  if (nodeId.includes(':')) throw new Error(`NODE_ID must not contain ":" (got "${nodeId}")`);
+  if (nodeId.includes(':') || nodeId.includes('!')) throw new Error(`NODE_ID must contain neither ":" nor "!" (got "${nodeId}")`);
   const connection = { keyPrefix: config.redisPrefix, logger: log };
   const presence = new RedisPresence(nodeId, url, { ...connection, beatIntervalMs: config.nodeBeatMs, nodeTimeoutMs: config.nodeTimeoutMs });
-  const relay = new RedisRelay(nodeId, url, connection);
+  const relay = new RedisRelay(nodeId, url, { ...connection, maxStreamBytes: config.relayMaxStreamBytes });
+  relay.setLease(presence);
   const inbox = new RedisInboxStore(url, { ...connection, nodeId, maxMessages: config.inboxMaxMessages, ttlSeconds: config.inboxTtlSeconds });
   const queues = new RedisQueueStore(nodeId, url, { ...connection, maxMessages: config.queueMaxMessages });
-  const router = new RedisUserRouter(nodeId, url, { ...connection, inboxMaxMessages: config.inboxMaxMessages, inboxTtlSeconds: config.inboxTtlSeconds });
+  const router = new RedisUserRouter(nodeId, url, {
+    ...connection,
+    maxStreamBytes: config.relayMaxStreamBytes,
+    inboxMaxMessages: config.inboxMaxMessages,
+    inboxTtlSeconds: config.inboxTtlSeconds,
+  });
   // Readiness probe: its own connection, so a busy part never delays /readyz.
   const probe = createRedisClient(url, 'command', { ...connection, name: 'readiness' });
   return {

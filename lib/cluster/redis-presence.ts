@@ -48,7 +48,7 @@
  */
 import type { Redis, Result } from 'ioredis';
 import { BrokerError } from '../broker/errors.js';
-import type { NodeInfo, NodeStats, PresenceRegistry } from './presence.js';
+import type { NodeInfo, NodeStats, PresenceRegistry, RecoveryHandler, RejoinCause } from './presence.js';
 import {
   closeClient,
   connected,
@@ -66,14 +66,25 @@ export interface RedisPresenceOptions extends RedisConnectionOptions {
   nodeTimeoutMs: number;
   /** How long a reaper holds the reap lock of a dead node. @default 60000 */
   reapLockMs: number;
+  /** Lock on recovering one dead node, renewed while the recovery runs. @default 15000 */
+  recoverLockMs: number;
 }
 
 export const DEFAULT_BEAT_INTERVAL_MS = 2000;
 export const DEFAULT_REAP_LOCK_MS = 60_000;
+export const DEFAULT_RECOVER_LOCK_MS = 15_000;
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    sbPresenceBeat(nodeKey: string, nodesKey: string, id: string, info: string, ttlMs: number, prefix: string): Result<[number, ...string[]], Context>;
+    sbPresenceBeat(
+      nodeKey: string,
+      nodesKey: string,
+      deadNodesKey: string,
+      id: string,
+      info: string,
+      ttlMs: number,
+      prefix: string,
+    ): Result<[known: number, present: number, dead: string[], tags: string[]], Context>;
     sbPresenceUserOnline(userNodesKey: string, onlineKey: string, indexKey: string, id: string, user: string): Result<number, Context>;
     sbPresenceUserOffline(userNodesKey: string, onlineKey: string, indexKey: string, id: string, user: string): Result<number, Context>;
     sbPresenceSubscribed(subsKey: string, indexKey: string, id: string): Result<number, Context>;
@@ -85,10 +96,14 @@ declare module 'ioredis' {
       indexKey: string,
       onlineKey: string,
       reapKey: string,
+      deadNodesKey: string,
       id: string,
       prefix: string,
       force: '0' | '1',
-    ): Result<number, Context>;
+      handover: '0' | '1',
+    ): Result<[status: number, tag: string], Context>;
+    sbPresenceRenewLock(lockKey: string, owner: string, ttlMs: number): Result<number, Context>;
+    sbPresenceFinishRecovery(lockKey: string, deadNodesKey: string, owner: string, tag: string, prefix: string): Result<number, Context>;
   }
 }
 
@@ -101,21 +116,23 @@ end
 `;
 
 const SCRIPTS = {
-  // KEYS node, nodes; ARGV id, info, ttlMs, prefix → { known (0/1), dead ids... }
+  // KEYS node, nodes, dead-nodes; ARGV id, info, ttlMs, prefix
+  // → { known (0/1: in `nodes`), present (0/1: node key existed), { dead ids... }, { recovery tags... } }
   sbPresenceBeat: {
-    numberOfKeys: 2,
+    numberOfKeys: 3,
     lua: `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local known = redis.call('ZSCORE', KEYS[2], ARGV[1]) and 1 or 0
+local present = redis.call('EXISTS', KEYS[1])
 redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
 redis.call('ZADD', KEYS[2], now, ARGV[1])
 local P = ARGV[4]
-local result = { known }
+local dead = {}
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', '(' .. (now - tonumber(ARGV[3])))) do
-  if redis.call('EXISTS', ${luaKey('P', 'node', 'id')}) == 0 then result[#result + 1] = id end
+  if redis.call('EXISTS', ${luaKey('P', 'node', 'id')}) == 0 then dead[#dead + 1] = id end
 end
-return result`,
+return { known, present, dead, redis.call('SMEMBERS', KEYS[3]) }`,
   },
   // KEYS user-nodes, online, node-index; ARGV id, user
   sbPresenceUserOnline: {
@@ -157,28 +174,78 @@ for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
 end
 return live`,
   },
-  // KEYS node, nodes, node-index, online, reap; ARGV id, prefix, force
-  // → 1 reaped, 0 already gone, -1 alive again (not reaped; lock released)
+  // KEYS node, nodes, node-index, online, reap, dead-nodes; ARGV id, prefix, force, handover
+  // → { 1 reaped | 0 already gone | -1 alive again (not reaped; lock released), recovery tag or '' }
+  // With handover, what the node left to deliver (stream, inbox claims, in-flight queue messages)
+  // moves under a fresh tag `<id>!<n>` listed in dead-nodes, for any node to recover; the node,
+  // if it was only paused, starts afresh under its own names and can never touch the moved keys.
   sbPresenceReap: {
-    numberOfKeys: 5,
+    numberOfKeys: 6,
     lua: `${LUA_COUNT_USER}
 if ARGV[3] ~= '1' and redis.call('EXISTS', KEYS[1]) == 1 then
   redis.call('DEL', KEYS[5])
-  return -1
+  return { -1, '' }
 end
-local P = ARGV[2]
+local P, id = ARGV[2], ARGV[1]
 for _, entry in ipairs(redis.call('SMEMBERS', KEYS[3])) do
   local kind, rest = string.sub(entry, 1, 2), string.sub(entry, 3)
   if kind == 'u:' then
     local set = ${luaKey('P', 'userNodes', 'rest')}
-    redis.call('SREM', set, ARGV[1])
+    redis.call('SREM', set, id)
     count_user(set, KEYS[4], rest)
   elseif kind == 'k:' then
-    redis.call('SREM', rest, ARGV[1])
+    redis.call('SREM', rest, id)
   end
 end
 redis.call('DEL', KEYS[3], KEYS[1])
-return redis.call('ZREM', KEYS[2], ARGV[1])`,
+local removed = redis.call('ZREM', KEYS[2], id)
+if ARGV[4] ~= '1' then return { removed, '' } end
+local tag = id .. '!' .. redis.call('INCR', ${luaKey('P', 'reapSeq')})
+local moved = false
+local function move(from, to)
+  if redis.call('EXISTS', from) == 0 then return false end
+  redis.call('RENAME', from, to)
+  return true
+end
+local stream = ${luaKey('P', 'stream', 'id')}
+if redis.call('EXISTS', stream) == 1 and redis.call('XLEN', stream) == 0 then
+  redis.call('DEL', stream, ${luaKey('P', 'streamBytes', 'id')})
+elseif move(stream, ${luaKey('P', 'stream', 'tag')}) then
+  move(${luaKey('P', 'streamBytes', 'id')}, ${luaKey('P', 'streamBytes', 'tag')})
+  moved = true
+end
+if move(${luaKey('P', 'nodeClaims', 'id')}, ${luaKey('P', 'nodeClaims', 'tag')}) then moved = true end
+local queues = ${luaKey('P', 'nodeQueues', 'id')}
+if redis.call('EXISTS', queues) == 1 then
+  for _, queue in ipairs(redis.call('SMEMBERS', queues)) do
+    move(${luaKey('P', 'queueInflight', 'id', 'queue')}, ${luaKey('P', 'queueInflight', 'tag', 'queue')})
+  end
+  move(queues, ${luaKey('P', 'nodeQueues', 'tag')})
+  moved = true
+end
+if not moved then return { removed, '' } end
+redis.call('SADD', KEYS[6], tag)
+return { removed, tag }`,
+  },
+  // KEYS recover-lock; ARGV owner, ttlMs → 1 renewed, 0 not ours
+  sbPresenceRenewLock: {
+    numberOfKeys: 1,
+    lua: `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+return redis.call('PEXPIRE', KEYS[1], ARGV[2])`,
+  },
+  // KEYS recover-lock, dead-nodes; ARGV owner, tag, prefix → 1 when nothing of the tag is left
+  // (it leaves dead-nodes), 0 when something is (another round, by any node, recovers the rest)
+  sbPresenceFinishRecovery: {
+    numberOfKeys: 2,
+    lua: `
+local P, tag = ARGV[3], ARGV[2]
+local left = redis.call('EXISTS', ${luaKey('P', 'stream', 'tag')}, ${luaKey('P', 'nodeClaims', 'tag')}, ${luaKey('P', 'nodeQueues', 'tag')})
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+if left > 0 then return 0 end
+redis.call('DEL', ${luaKey('P', 'streamBytes', 'tag')})
+redis.call('SREM', KEYS[2], tag)
+return 1`,
   },
 } as const;
 
@@ -188,7 +255,8 @@ export class RedisPresence implements PresenceRegistry {
   private readonly redis: Redis;
   private readonly keys: RedisKeys;
   private readonly opts: RedisPresenceOptions;
-  private readonly listeners: Array<(nodeId: string) => void> = [];
+  private readonly recoverers: RecoveryHandler[] = [];
+  private readonly rejoinListeners: Array<(cause: RejoinCause) => void> = [];
   /** What this node registered, to register again after losing it (see header). */
   private readonly localUsers = new Set<string>();
   private readonly localSubs = new Map<string, { user: string; destination: string }>();
@@ -197,12 +265,25 @@ export class RedisPresence implements PresenceRegistry {
   private state: State = 'new';
   private timer: NodeJS.Timeout | undefined;
   private beating: Promise<void> | undefined;
+  private recovering: Promise<void> | undefined;
+  /**
+   * Local time since which every beat succeeded within the node timeout of
+   * the previous one; undefined after a failure, a dropped connection or a
+   * pause. Evidence that another node is dead is only gathered while this has
+   * lasted a full timeout (see `mayReap`).
+   */
+  private continuousSince: number | undefined;
+  private lastBeatSentAt = 0;
+  /** Local time until which this node's key surely exists (sent time of the last good beat + timeout). */
+  private leaseUntil = 0;
+  private leaseWaiters: Array<() => void> = [];
 
   constructor(
     readonly nodeId: string,
     url: string,
     options: Partial<RedisPresenceOptions> = {},
   ) {
+    if (nodeId.includes(':') || nodeId.includes('!')) throw new Error(`a node id must contain neither ":" nor "!" (got "${nodeId}")`);
     const connection = resolveConnectionOptions(options);
     const beatIntervalMs = options.beatIntervalMs ?? DEFAULT_BEAT_INTERVAL_MS;
     this.opts = {
@@ -210,36 +291,69 @@ export class RedisPresence implements PresenceRegistry {
       beatIntervalMs,
       nodeTimeoutMs: options.nodeTimeoutMs ?? 3 * beatIntervalMs,
       reapLockMs: options.reapLockMs ?? DEFAULT_REAP_LOCK_MS,
+      recoverLockMs: options.recoverLockMs ?? DEFAULT_RECOVER_LOCK_MS,
     };
     this.keys = new RedisKeys(this.opts.keyPrefix);
     this.redis = createRedisClient(url, 'command', { ...this.opts, name: 'presence' });
     for (const [name, definition] of Object.entries(SCRIPTS)) this.redis.defineCommand(name, definition);
+    // A dropped connection is a gap in the evidence (Redis restarting, failing over, or cut off):
+    // no reaping until a full timeout of beats has passed again, and a beat as soon as it is back.
+    this.redis.on('close', () => (this.continuousSince = undefined));
+    this.redis.on('ready', () => {
+      if (this.state === 'started') this.tick();
+    });
   }
 
   async start(): Promise<void> {
     if (this.state !== 'new') throw new BrokerError('ERR_INTERNAL', `presence of ${this.nodeId} already started`);
     await redisCall(this.redis, 'presence start', () => connected(this.redis, this.opts.connectTimeoutMs));
     this.startedAt = Date.now();
-    // Entries left by an earlier process with this id that died unreaped: its sessions are gone.
-    const stale = await this.call('presence start', () => this.reapScript(this.nodeId, '1'));
-    if (stale === 1) this.opts.logger.warn({ module: 'presence', node: this.nodeId }, 'removed entries of an earlier node with this id');
+    // Entries left by an earlier process with this id that died unreaped: its sessions are gone,
+    // and what it left undelivered is handed over for recovery like a dead node's.
+    const [stale, tag] = await this.call('presence start', () => this.reapScript(this.nodeId, '1', '1'));
+    if (stale === 1 || tag !== '') this.opts.logger.warn({ module: 'presence', node: this.nodeId, tag }, 'removed entries of an earlier node with this id');
     this.state = 'started';
     await this.call('presence beat', () => this.beat());
     this.timer = setInterval(() => this.tick(), this.opts.beatIntervalMs);
     this.timer.unref();
   }
 
-  async close(): Promise<void> {
-    if (this.state === 'closed') return;
-    const started = this.state === 'started';
+  /**
+   * Leaves the cluster: stops beating and removes this node's entries, so
+   * that nobody routes to it any more; what it still holds (its stream,
+   * claims, in-flight messages) stays under its own names for the node to
+   * drain. Then `close()`.
+   */
+  async leave(): Promise<void> {
+    if (this.state !== 'started') return;
     this.stop();
     await this.beating;
+    await this.recovering;
     try {
-      if (started) await this.call('presence close', () => this.reapScript(this.nodeId, '1'));
+      await this.call('presence leave', () => this.reapScript(this.nodeId, '1', '0'));
     } catch (error) {
       // It will drop out when its node key expires, and be reaped then.
       this.opts.logger.warn({ module: 'presence', node: this.nodeId, error: String(error) }, 'could not remove this node from presence');
+    }
+  }
+
+  /**
+   * Leaves (if not yet) and hands over whatever the node could not drain
+   * itself (a failed shutdown step) for recovery by the others; disconnects.
+   */
+  async close(): Promise<void> {
+    if (this.state === 'closed' && this.redis.status === 'end') return;
+    const started = this.state === 'started';
+    await this.leave();
+    try {
+      if (started || this.startedAt > 0) {
+        const [, tag] = await this.call('presence close', () => this.reapScript(this.nodeId, '1', '1'));
+        if (tag !== '') this.opts.logger.warn({ module: 'presence', node: this.nodeId, tag }, 'left undelivered work for recovery by another node');
+      }
+    } catch (error) {
+      this.opts.logger.warn({ module: 'presence', node: this.nodeId, error: String(error) }, 'could not hand over what this node left');
     } finally {
+      this.wakeLeaseWaiters();
       await closeClient(this.redis);
     }
   }
@@ -250,6 +364,7 @@ export class RedisPresence implements PresenceRegistry {
    */
   crash(): void {
     this.stop();
+    this.wakeLeaseWaiters();
     this.redis.disconnect();
   }
 
@@ -330,9 +445,28 @@ export class RedisPresence implements PresenceRegistry {
     });
   }
 
-  /** Runs on the one node that reaped `nodeId` (see the header). */
-  onNodeDown(listener: (nodeId: string) => void): void {
-    this.listeners.push(listener);
+  /** Tags of dead nodes whose recovery is not finished (normally empty). */
+  async pendingRecoveries(): Promise<string[]> {
+    return this.call('presence pendingRecoveries', async () => (await this.redis.smembers(this.keys.deadNodes())).sort());
+  }
+
+  onRecover(handler: RecoveryHandler): void {
+    this.recoverers.push(handler);
+  }
+
+  onRejoined(listener: (cause: RejoinCause) => void): void {
+    this.rejoinListeners.push(listener);
+  }
+
+  /** Whether this node's key surely still exists, by local time (see `leaseUntil`). */
+  leaseValid(): boolean {
+    return this.state === 'started' && Date.now() < this.leaseUntil;
+  }
+
+  /** Resolves at the next good beat (at once while the lease holds), or when closing. */
+  async awaitLease(): Promise<void> {
+    if (this.leaseValid() || this.state !== 'started') return;
+    await new Promise<void>((resolve) => this.leaseWaiters.push(resolve));
   }
 
   private stop(): void {
@@ -341,10 +475,17 @@ export class RedisPresence implements PresenceRegistry {
     this.timer = undefined;
   }
 
+  private wakeLeaseWaiters(): void {
+    const waiters = this.leaseWaiters;
+    this.leaseWaiters = [];
+    for (const wake of waiters) wake();
+  }
+
   private tick(): void {
     if (this.beating || this.state !== 'started') return;
     this.beating = this.call('presence beat', () => this.beat())
       .catch((error: unknown) => {
+        this.continuousSince = undefined;
         // An outage is logged once by the connection; anything else is worth a line per beat.
         if (!(error instanceof BrokerError && error.code === 'ERR_CLUSTER_UNAVAILABLE')) {
           this.opts.logger.error({ module: 'presence', node: this.nodeId, error: String(error) }, 'beat failed');
@@ -355,22 +496,66 @@ export class RedisPresence implements PresenceRegistry {
       });
   }
 
+  /**
+   * Whether this node may declare others dead: only on evidence gathered
+   * while it could reach Redis without a break for a whole node timeout. After
+   * an outage, a Redis restart or a pause of this process, every node first
+   * gets a full timeout to beat again.
+   */
+  private mayReap(now: number): boolean {
+    return this.continuousSince !== undefined && now - this.continuousSince >= this.opts.nodeTimeoutMs;
+  }
+
   private async beat(): Promise<void> {
-    const info: NodeInfo = { ...this.stats, id: this.nodeId, startedAt: this.startedAt, lastBeat: Date.now() };
-    const [known, ...dead] = await this.redis.sbPresenceBeat(
+    const sentAt = Date.now();
+    // A beat later than the timeout after the previous one (this process was paused, or its
+    // beats failed) breaks the evidence as a dropped connection does.
+    if (sentAt - this.lastBeatSentAt > this.opts.nodeTimeoutMs) this.continuousSince = undefined;
+    const info: NodeInfo = { ...this.stats, id: this.nodeId, startedAt: this.startedAt, lastBeat: sentAt };
+    const [known, present, dead, tags] = await this.redis.sbPresenceBeat(
       this.keys.node(this.nodeId),
       this.keys.nodes(),
+      this.keys.deadNodes(),
       this.nodeId,
       JSON.stringify(info),
       this.opts.nodeTimeoutMs,
       this.keys.prefix,
     );
-    if (known === 0 && (this.localUsers.size > 0 || this.localSubs.size > 0)) {
+    const first = this.lastBeatSentAt === 0;
+    this.lastBeatSentAt = sentAt;
+    this.continuousSince ??= sentAt;
+    this.leaseUntil = sentAt + this.opts.nodeTimeoutMs;
+    if (known === 0 && !first) {
       this.opts.logger.warn({ module: 'presence', node: this.nodeId }, 'this node had been dropped from presence; registering again');
       await this.register();
+      this.rejoined('reaped');
+    } else if (present === 0 && !first) {
+      // Our key had expired (an outage, a pause): meanwhile others took us for gone and stored our users' messages.
+      this.opts.logger.warn({ module: 'presence', node: this.nodeId }, 'this node had dropped out of routing; taking back what was stored meanwhile');
+      this.rejoined('expired');
     }
+    this.wakeLeaseWaiters();
+    if (this.state !== 'started' || !this.mayReap(Date.now())) return;
     for (const id of dead) {
-      if (id !== this.nodeId && this.state === 'started') await this.reap(id);
+      if (id !== this.nodeId && this.state === 'started') {
+        const tag = await this.reap(id);
+        if (tag !== '') tags.push(tag);
+      }
+    }
+    if (tags.length > 0 && this.recovering === undefined && this.recoverers.length > 0) {
+      this.recovering = this.recover([...new Set(tags)]).finally(() => {
+        this.recovering = undefined;
+      });
+    }
+  }
+
+  private rejoined(cause: RejoinCause): void {
+    for (const listener of this.rejoinListeners) {
+      try {
+        listener(cause);
+      } catch (error) {
+        this.opts.logger.error({ module: 'presence', node: this.nodeId, error: String(error) }, 'rejoin listener failed');
+      }
     }
   }
 
@@ -383,30 +568,60 @@ export class RedisPresence implements PresenceRegistry {
     ]);
   }
 
-  private async reap(id: string): Promise<void> {
+  /** Reaps `id` if this node wins its lock and it is still gone; returns its recovery tag ('' for none). */
+  private async reap(id: string): Promise<string> {
     const won = await this.redis.set(this.keys.reap(id), this.nodeId, 'PX', this.opts.reapLockMs, 'NX');
-    if (won !== 'OK') return;
-    if ((await this.reapScript(id, '0')) !== 1) return;
-    this.opts.logger.warn({ module: 'presence', node: this.nodeId, dead: id }, 'node down; reaped its presence');
-    for (const listener of this.listeners) {
+    if (won !== 'OK') return '';
+    const [status, tag] = await this.reapScript(id, '0', '1');
+    if (status !== 1) return '';
+    this.opts.logger.warn({ module: 'presence', node: this.nodeId, dead: id, tag }, 'node down; reaped its presence');
+    return tag;
+  }
+
+  /**
+   * Recovers each tag this node can lock: the handlers hand over its stream,
+   * claims and in-flight messages; the tag leaves `dead-nodes` only once none
+   * is left. A node that dies half-way leaves the lock to expire, and the
+   * next beat of any live node resumes where it stopped.
+   */
+  private async recover(tags: string[]): Promise<void> {
+    for (const tag of tags) {
+      if (this.state !== 'started') return;
+      const lock = this.keys.recoverLock(tag);
+      const won = await this.call('presence recover', () => this.redis.set(lock, this.nodeId, 'PX', this.opts.recoverLockMs, 'NX')).catch(() => null);
+      if (won !== 'OK') continue;
+      const renew = setInterval(() => {
+        this.redis.sbPresenceRenewLock(lock, this.nodeId, this.opts.recoverLockMs).catch(() => {});
+      }, Math.max(50, Math.floor(this.opts.recoverLockMs / 3)));
+      renew.unref();
+      const deadNode = tag.slice(0, tag.lastIndexOf('!'));
       try {
-        listener(id);
+        for (const handler of this.recoverers) await handler(tag, deadNode);
+        const done = await this.call('presence recover', () =>
+          this.redis.sbPresenceFinishRecovery(lock, this.keys.deadNodes(), this.nodeId, tag, this.keys.prefix),
+        );
+        if (done === 1) this.opts.logger.warn({ module: 'presence', node: this.nodeId, dead: deadNode, tag }, 'recovery of a dead node finished');
       } catch (error) {
-        this.opts.logger.error({ module: 'presence', node: this.nodeId, dead: id, error: String(error) }, 'onNodeDown listener failed');
+        // Left in dead-nodes; the lock expires and a later beat (here or elsewhere) resumes it.
+        this.opts.logger.error({ module: 'presence', node: this.nodeId, tag, error: String(error) }, 'recovery of a dead node failed; will resume');
+      } finally {
+        clearInterval(renew);
       }
     }
   }
 
-  private reapScript(id: string, force: '0' | '1'): Promise<number> {
+  private reapScript(id: string, force: '0' | '1', handover: '0' | '1'): Promise<[number, string]> {
     return this.redis.sbPresenceReap(
       this.keys.node(id),
       this.keys.nodes(),
       this.keys.nodeIndex(id),
       this.keys.online(),
       this.keys.reap(id),
+      this.keys.deadNodes(),
       id,
       this.keys.prefix,
       force,
+      handover,
     );
   }
 

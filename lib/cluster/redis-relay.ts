@@ -42,7 +42,7 @@ import type { Redis, Result } from 'ioredis';
 import { BrokerError } from '../broker/errors.js';
 import type { BrokerMessage } from '../broker/message.js';
 import { decodeEnvelope, decodeEnvelopeBatch, decodeMessage, encodeEnvelope, encodeMessageAfter } from './envelope-codec.js';
-import type { Relay, RelayEnvelope, RelayHandler } from './relay.js';
+import type { Relay, RelayEnvelope, RelayHandler, RelayHold } from './relay.js';
 import {
   closeClient,
   connected,
@@ -55,21 +55,21 @@ import {
 import { RedisKeys } from './redis-keys.js';
 
 export interface RedisRelayOptions extends RedisConnectionOptions {
-  /** Stream entries read (and then trimmed) per batch: one XREAD round trip each. @default 1000 */
+  /** Stream entries read per batch: one XREAD round trip each. @default 1000 */
   readBatch: number;
   /** XREAD BLOCK time, ms. @default 5000 */
   blockMs: number;
   /**
-   * Approximate cap on a node's stream (XADD MAXLEN ~), in entries, against
-   * a node that is alive but stuck: beyond it the oldest undelivered entries
-   * are dropped. An entry holds one envelope, or a batch of up to the user
-   * router's maxBatch (256) from one script call. 0 for none. @default 100000
+   * Bound on the envelope bytes waiting in one node's stream (unread, held
+   * for unacked deliveries, or inside the replay window). A send that would
+   * pass it is refused with ERR_RELAY_FULL (the node cannot keep up): the
+   * stream is never trimmed past what its node has not handled. @default 64 MiB
    */
-  maxStreamLength: number;
+  maxStreamBytes: number;
   /**
-   * Tries at handling one envelope before it is logged and skipped. Failures
-   * with ERR_CLUSTER_UNAVAILABLE do not count: the envelope waits in the
-   * stream until Redis is back. @default 5
+   * Tries at handling one envelope before it goes to the dead-letter stream.
+   * Failures with ERR_CLUSTER_UNAVAILABLE do not count: the envelope waits in
+   * the stream until Redis is back. @default 5
    */
   maxHandlerAttempts: number;
   /**
@@ -77,6 +77,7 @@ export interface RedisRelayOptions extends RedisConnectionOptions {
    * MESSAGE frames were handed to the sockets, not that they left the
    * process: if the node is killed in between, recovery re-routes these too
    * (duplicates carry the same message-id, so clients can drop them).
+   * Deliveries still owed an ACK hold their entry longer (RelayHold).
    * @default 2000
    */
   replayWindowMs: number;
@@ -85,7 +86,7 @@ export interface RedisRelayOptions extends RedisConnectionOptions {
 export const DEFAULT_RELAY_OPTIONS = Object.freeze({
   readBatch: 1000,
   blockMs: 5000,
-  maxStreamLength: 100_000,
+  maxStreamBytes: 64 * 1024 * 1024,
   maxHandlerAttempts: 5,
   replayWindowMs: 2000,
 });
@@ -97,40 +98,49 @@ const ENTRY_BYTE = ENTRY_FIELD.charCodeAt(0);
 const BATCH_BYTE = BATCH_FIELD.charCodeAt(0);
 const TRIM_EVERY_MS = 100;
 
+/** What the relay needs of presence: whether this node is surely still registered. */
+export interface RelayLease {
+  leaseValid(): boolean;
+  awaitLease(): Promise<void>;
+}
+
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    sbRelaySend(numberOfKeys: number, ...keysAndArgs: Array<string | Buffer | number>): Result<string[], Context>;
-    sbRelayDropIfEmpty(streamKey: string): Result<number, Context>;
+    sbRelaySend(numberOfKeys: number, ...keysAndArgs: Array<string | Buffer | number>): Result<Array<string | number>, Context>;
+    sbRelayDropIfEmpty(streamKey: string, bytesKey: string): Result<number, Context>;
     sbRelayOpen(streamKey: string): Result<number, Context>;
+    sbRelayTrim(streamKey: string, bytesKey: string, minId: string, bytes: number): Result<number, Context>;
   }
 }
 
 const SCRIPTS = {
-  // KEYS nodes, stream of each target; ARGV payload, maxlen, id of each target → ids of targets already gone
+  // KEYS nodes, then stream and stream-bytes of each target; ARGV payload, maxBytes, id of each target
+  // → { 0, ids of targets already gone } or { 1 } when a target's stream is full (nothing written)
   sbRelaySend: {
     lua: `
-local gone = {}
-local maxlen = tonumber(ARGV[2])
-for i = 2, #KEYS do
-  local id = ARGV[i + 1]
-  if redis.call('ZSCORE', KEYS[1], id) and redis.call('EXISTS', KEYS[i]) == 1 then
-    if maxlen > 0 then
-      redis.call('XADD', KEYS[i], 'MAXLEN', '~', maxlen, '*', '${ENTRY_FIELD}', ARGV[1])
-    else
-      redis.call('XADD', KEYS[i], '*', '${ENTRY_FIELD}', ARGV[1])
-    end
+local gone, live = {}, {}
+local maxBytes, size = tonumber(ARGV[2]), #ARGV[1]
+for i = 1, (#KEYS - 1) / 2 do
+  local stream, bytes, id = KEYS[2 * i], KEYS[2 * i + 1], ARGV[i + 2]
+  if redis.call('ZSCORE', KEYS[1], id) and redis.call('EXISTS', stream) == 1 then
+    if maxBytes > 0 and tonumber(redis.call('GET', bytes) or '0') + size > maxBytes then return { 1 } end
+    live[#live + 1] = i
   else
     gone[#gone + 1] = id
   end
 end
-return gone`,
+for _, i in ipairs(live) do
+  redis.call('XADD', KEYS[2 * i], '*', '${ENTRY_FIELD}', ARGV[1])
+  redis.call('INCRBY', KEYS[2 * i + 1], size)
+end
+return { 0, unpack(gone) }`,
   },
-  // KEYS stream → 1 when the stream is gone, 0 when entries arrived meanwhile
+  // KEYS stream, stream-bytes → 1 when the stream is gone, 0 when entries are left
   sbRelayDropIfEmpty: {
-    numberOfKeys: 1,
+    numberOfKeys: 2,
     lua: `
 if redis.call('XLEN', KEYS[1]) > 0 then return 0 end
-redis.call('DEL', KEYS[1])
+redis.call('DEL', KEYS[1], KEYS[2])
 return 1`,
   },
   // KEYS stream: creates it empty (a stream key outlives its last entry) unless it exists
@@ -142,11 +152,29 @@ redis.call('XADD', KEYS[1], '*', '${ENTRY_FIELD}', '')
 redis.call('XTRIM', KEYS[1], 'MAXLEN', 0)
 return 1`,
   },
+  // KEYS stream, stream-bytes; ARGV min id, bytes removed → entries removed
+  sbRelayTrim: {
+    numberOfKeys: 2,
+    lua: `
+local removed = redis.call('XTRIM', KEYS[1], 'MINID', ARGV[1])
+if redis.call('DECRBY', KEYS[2], ARGV[2]) < 0 then redis.call('SET', KEYS[2], 0) end
+return removed`,
+  },
 } as const;
 
 type StreamEntry = [id: Buffer, fields: Buffer[]];
 
+/** An entry of this node's stream that was read: trimmed once past the window and held by nobody. */
+interface ReadEntry {
+  readonly id: string;
+  readonly ms: number;
+  readonly bytes: number;
+  holds: number;
+}
+
 export class RedisRelay implements Relay {
+  /** Relay entries or envelopes written to the dead-letter stream by this node. */
+  deadLettered = 0;
   private readonly command: Redis;
   private readonly reader: Redis;
   private readonly subscriber: Redis;
@@ -161,11 +189,15 @@ export class RedisRelay implements Relay {
   private handler: RelayHandler | undefined;
   private loop: Promise<void> | undefined;
   private orphanHandler: RelayHandler | undefined;
+  private lease: RelayLease | undefined;
   private lastId = '0';
   private topicChain: Promise<void> = Promise.resolve();
   private closed = false;
-  /** Stream ids below `<trimmedBelow>-0` are trimmed already. */
-  private trimmedBelow = 0;
+  /** Read entries not yet trimmed, oldest first (`readHead` is the first live one). */
+  private readEntries: ReadEntry[] = [];
+  private readHead = 0;
+  private lastTrimAt = 0;
+  private trimming: Promise<void> | undefined;
 
   constructor(
     readonly nodeId: string,
@@ -181,6 +213,14 @@ export class RedisRelay implements Relay {
     this.reader = createRedisClient(url, 'blocking', { ...this.opts, name: 'relay' });
     this.subscriber = createRedisClient(url, 'subscriber', { ...this.opts, name: 'relay' });
     for (const [name, definition] of Object.entries(SCRIPTS)) this.command.defineCommand(name, definition);
+  }
+
+  /**
+   * Presence's lease: while it has lapsed (this process was paused, or could
+   * not beat), read entries wait, since another node may be recovering them.
+   */
+  setLease(lease: RelayLease): void {
+    this.lease = lease;
   }
 
   async start(handler: RelayHandler): Promise<void> {
@@ -199,10 +239,11 @@ export class RedisRelay implements Relay {
     if (nodeIds.length === 0) return;
     const targets = [...new Set(nodeIds)];
     const payload = encodeEnvelope(envelope);
-    const keys = [this.keys.nodes(), ...targets.map((id) => this.keys.stream(id))];
-    const gone = await redisCall(this.command, 'relay send', () =>
-      this.command.sbRelaySend(keys.length, ...keys, payload, this.opts.maxStreamLength, ...targets),
+    const keys = [this.keys.nodes(), ...targets.flatMap((id) => [this.keys.stream(id), this.keys.streamBytes(id)])];
+    const [status, ...gone] = await redisCall(this.command, 'relay send', () =>
+      this.command.sbRelaySend(keys.length, ...keys, payload, this.opts.maxStreamBytes, ...targets),
     );
+    if (status === 1) throw relayFull(this.opts.maxStreamBytes);
     if (gone.length === 0) return;
     if (this.orphanHandler) {
       await this.orphanHandler(envelope);
@@ -250,8 +291,8 @@ export class RedisRelay implements Relay {
     }
   }
 
-  async recoverNode(nodeId: string, handler: RelayHandler): Promise<number> {
-    const stream = this.keys.stream(nodeId);
+  async recoverNode(tag: string, handler: RelayHandler): Promise<number> {
+    const stream = this.keys.stream(tag);
     let count = 0;
     let after: string | undefined;
     for (;;) {
@@ -259,41 +300,56 @@ export class RedisRelay implements Relay {
         this.command.xrangeBuffer(stream, after === undefined ? '-' : `(${after}`, '+', 'COUNT', this.opts.readBatch),
       );
       if (entries.length === 0) break;
+      let bytes = 0;
       try {
         for (const [id, fields] of entries) {
-          for (const envelope of this.decodeEntry(fields, nodeId)) {
+          const envelopes = await this.decodeOrDeadLetter(fields, tag);
+          for (const envelope of envelopes) {
             await handler(envelope);
             count++;
           }
           after = id.toString();
+          bytes += entryBytes(fields);
         }
       } finally {
         // What was handed over is not handed over twice, even if the next one fails.
-        if (after !== undefined) await this.trim(stream, after);
+        if (after !== undefined) await this.trim(stream, this.keys.streamBytes(tag), nextStreamId(after), bytes);
       }
     }
-    await redisCall(this.command, 'relay recover', () => this.command.del(stream));
-    if (count > 0) this.opts.logger.info({ module: 'relay', node: this.nodeId, dead: nodeId, count }, 'recovered envelopes of a dead node');
+    await redisCall(this.command, 'relay recover', () => this.command.sbRelayDropIfEmpty(stream, this.keys.streamBytes(tag)));
+    if (count > 0) this.opts.logger.info({ module: 'relay', node: this.nodeId, tag, count }, 'recovered envelopes of a dead node');
     return count;
+  }
+
+  async reopen(): Promise<void> {
+    await this.openStream();
+  }
+
+  async drain(): Promise<void> {
+    if (!this.abort.signal.aborted) {
+      this.abort.abort();
+      this.reader.disconnect();
+      await this.loop;
+    }
+    if (this.handler && this.command.status === 'ready') await this.drainStream(this.handler);
   }
 
   /**
    * Stops reading, hands what is left in this node's stream to the handler
-   * (close presence first, so that nothing more is sent here), and
-   * disconnects.
+   * (leave presence first, so that nothing more is sent here), deletes the
+   * stream once nothing in it is held, and disconnects. What is still held
+   * (a return to the inbox that failed) stays, and presence hands it over.
    */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.abort.abort();
-    this.reader.disconnect();
-    await this.loop;
-    if (this.handler && this.command.status === 'ready') {
-      try {
-        await this.drain(this.handler);
-      } catch (error) {
-        this.opts.logger.warn({ module: 'relay', node: this.nodeId, error: String(error) }, 'could not drain the relay stream on close');
+    try {
+      await this.drain();
+      if (this.command.status === 'ready') {
+        await redisCall(this.command, 'relay close', () => this.command.sbRelayDropIfEmpty(this.keys.stream(this.nodeId), this.keys.streamBytes(this.nodeId)));
       }
+    } catch (error) {
+      this.opts.logger.warn({ module: 'relay', node: this.nodeId, error: String(error) }, 'could not drain the relay stream on close');
     }
     await this.topicChain;
     await Promise.all([closeClient(this.subscriber), closeClient(this.command)]);
@@ -329,21 +385,49 @@ export class RedisRelay implements Relay {
       if (!reply) {
         // Idle: a stream deleted meanwhile (this node was taken for dead while paused) is recreated.
         await this.openStream().catch(() => {});
+        this.scheduleTrim();
         continue;
       }
-      let handled: string | undefined;
-      for (const [, entries] of reply) {
-        for (const [id, fields] of entries) {
-          if (signal.aborted || !(await this.handleEntry(handler, fields))) break;
-          handled = this.lastId = id.toString();
-        }
+      const entries = reply.flatMap(([, list]) => list);
+      if (entries.length === 0) continue;
+      if (!(await this.stillOurs(stream, entries[0]![0].toString(), signal))) continue;
+      for (const [id, fields] of entries) {
+        const entry: ReadEntry = { id: id.toString(), ms: streamIdMs(id.toString()), bytes: entryBytes(fields), holds: 0 };
+        if (signal.aborted || !(await this.handleEntry(handler, fields, entry))) break;
+        this.readEntries.push(entry);
+        this.lastId = entry.id;
       }
-      if (handled !== undefined) {
-        // Not awaited: trims only ever move forward, and the next read need not wait for one.
-        // If Redis went away, the next batch's trim covers these entries too.
-        this.trimHandled(stream, handled).catch(() => {});
+      this.scheduleTrim();
+    }
+  }
+
+  /**
+   * Whether entries just read are still this node's to deliver. While the
+   * presence lease has lapsed (a pause, an outage) another node may have
+   * reaped this one and be recovering them: wait for the next beat, then
+   * look whether the stream still holds the first of them.
+   */
+  private async stillOurs(stream: string, firstId: string, signal: AbortSignal): Promise<boolean> {
+    if (!this.lease || this.lease.leaseValid()) return true;
+    await this.lease.awaitLease();
+    if (signal.aborted) return false;
+    for (;;) {
+      try {
+        const found = await redisCall(this.command, 'relay check', () => this.command.xrange(stream, firstId, firstId));
+        if (found.length > 0) return true;
+        break;
+      } catch {
+        await pause(this.opts.reconnectMaxDelayMs, signal);
+        await waitReady(this.command, signal);
+        if (signal.aborted) return false;
       }
     }
+    // Reaped: what was read is another node's to recover now, and this stream starts afresh.
+    this.opts.logger.warn({ module: 'relay', node: this.nodeId, from: firstId }, 'relay entries were taken over while this node was away; skipping them here');
+    this.readEntries = [];
+    this.readHead = 0;
+    await this.openStream().catch(() => {});
+    return false;
   }
 
   /**
@@ -351,19 +435,29 @@ export class RedisRelay implements Relay {
    * were delivered (the entry is read again, and the broker's de-duplication
    * drops the ones already delivered).
    */
-  private async handleEntry(handler: RelayHandler, fields: Buffer[]): Promise<boolean> {
-    for (const envelope of this.decodeEntry(fields, this.nodeId)) {
-      if (!(await this.handleEnvelope(handler, envelope))) return false;
+  private async handleEntry(handler: RelayHandler, fields: Buffer[], entry: ReadEntry): Promise<boolean> {
+    const hold: RelayHold = () => {
+      entry.holds++;
+      let released = false;
+      return () => {
+        if (released) return;
+        released = true;
+        entry.holds--;
+        if (entry.holds === 0) this.scheduleTrim();
+      };
+    };
+    for (const envelope of await this.decodeOrDeadLetter(fields, this.nodeId)) {
+      if (!(await this.handleEnvelope(handler, envelope, hold))) return false;
     }
     return true;
   }
 
   /** Delivers one envelope, retrying a failing handler; false when stopped before it was delivered. */
-  private async handleEnvelope(handler: RelayHandler, envelope: RelayEnvelope): Promise<boolean> {
+  private async handleEnvelope(handler: RelayHandler, envelope: RelayEnvelope, hold: RelayHold): Promise<boolean> {
     const signal = this.abort.signal;
     for (let attempt = 1; ; attempt++) {
       try {
-        await handler(envelope);
+        await handler(envelope, hold);
         return true;
       } catch (error) {
         if (error instanceof BrokerError && error.code === 'ERR_CLUSTER_UNAVAILABLE') {
@@ -376,8 +470,8 @@ export class RedisRelay implements Relay {
         }
         const context = { module: 'relay', node: this.nodeId, messageId: envelope.message.id, attempt, error: String(error) };
         if (attempt >= this.opts.maxHandlerAttempts) {
-          this.opts.logger.error(context, 'relay handler keeps failing; envelope skipped');
-          return true;
+          this.opts.logger.error(context, 'relay handler keeps failing; envelope moved to the dead-letter stream');
+          return this.deadLetter('handler failed: ' + String(error), encodeEnvelope(envelope), this.nodeId, signal);
         }
         this.opts.logger.warn(context, 'relay handler failed; retrying');
         await pause(Math.min(50 * 2 ** attempt, 2000), signal);
@@ -386,37 +480,92 @@ export class RedisRelay implements Relay {
     }
   }
 
-  /** The envelopes of a stream entry: one (field `e`) or a batch (field `b`); none when undecodable. */
-  private decodeEntry(fields: Buffer[], streamOwner: string): RelayEnvelope[] {
+  /** The envelopes of a stream entry: one (field `e`) or a batch (field `b`); an undecodable entry goes to the dead letters. */
+  private async decodeOrDeadLetter(fields: Buffer[], streamOwner: string): Promise<RelayEnvelope[]> {
     for (let i = 0; i + 1 < fields.length; i += 2) {
       const field = fields[i]!;
       // Field names are one byte: compare it, not a string made of it.
       const name = field.length === 1 ? field[0] : -1;
       if (name !== ENTRY_BYTE && name !== BATCH_BYTE) continue;
+      const value = fields[i + 1]!;
+      // The empty entry that creates a stream (sbRelayOpen) is trimmed at once, but may be read.
+      if (value.length === 0) return [];
       try {
-        return name === ENTRY_BYTE ? [decodeEnvelope(fields[i + 1]!)] : decodeEnvelopeBatch(fields[i + 1]!);
+        return name === ENTRY_BYTE ? [decodeEnvelope(value)] : decodeEnvelopeBatch(value);
       } catch (error) {
-        this.opts.logger.error({ module: 'relay', node: this.nodeId, stream: streamOwner, error: String(error) }, 'undecodable relay entry skipped');
+        this.opts.logger.error({ module: 'relay', node: this.nodeId, stream: streamOwner, error: String(error) }, 'undecodable relay entry moved to the dead-letter stream');
+        await this.deadLetter('undecodable: ' + String(error), value, streamOwner, this.abort.signal);
         return [];
       }
     }
     return [];
   }
 
-  /** Removes entries up to and including `id`. */
-  /** Trims handled entries older than the replay window. */
-  private async trimHandled(stream: string, handled: string): Promise<void> {
-    if (this.opts.replayWindowMs <= 0) return this.trim(stream, handled);
-    const floor = Number(handled.slice(0, handled.indexOf('-'))) - this.opts.replayWindowMs;
-    // At most one trim per TRIM_EVERY_MS of stream time: at low rates a trim per batch would
-    // double the round trips, and the window makes a few more entries harmless.
-    if (floor <= 0 || floor < this.trimmedBelow + TRIM_EVERY_MS) return;
-    this.trimmedBelow = floor;
-    await redisCall(this.command, 'relay trim', () => this.command.xtrim(stream, 'MINID', `${floor}-0`));
+  /**
+   * Keeps what could not be decoded or delivered in `{p}dead-letter`, with
+   * why and from where, rather than dropping it; counted (metrics, admin
+   * page). Waits for Redis if it is down; false only when stopped first.
+   */
+  private async deadLetter(reason: string, payload: Buffer, stream: string, signal: AbortSignal): Promise<boolean> {
+    for (;;) {
+      try {
+        await redisCall(this.command, 'relay dead-letter', () =>
+          this.command.xadd(this.keys.deadLetter(), '*', 'node', this.nodeId, 'stream', stream, 'reason', reason.slice(0, 500), 'payload', payload),
+        );
+        this.deadLettered++;
+        return true;
+      } catch {
+        if (signal.aborted) return false;
+        await pause(this.opts.reconnectMaxDelayMs, signal);
+        await waitReady(this.command, signal);
+      }
+    }
   }
 
-  private async trim(stream: string, id: string): Promise<void> {
-    await redisCall(this.command, 'relay trim', () => this.command.xtrim(stream, 'MINID', nextStreamId(id)));
+  /** At most one trim per TRIM_EVERY_MS; never awaited by the read loop. */
+  private scheduleTrim(): void {
+    if (this.trimming || this.closed) return;
+    const wait = Math.max(0, this.lastTrimAt + TRIM_EVERY_MS - Date.now());
+    this.trimming = pause(wait, this.abort.signal)
+      .then(() => this.trimHandled(this.opts.replayWindowMs))
+      .catch(() => {})
+      .finally(() => {
+        this.trimming = undefined;
+        this.lastTrimAt = Date.now();
+      });
+  }
+
+  /**
+   * Trims the handled entries that are older than the window and held by no
+   * unacked delivery, oldest first up to the first held or young one: the
+   * stream keeps everything this node may still owe anyone.
+   */
+  private async trimHandled(windowMs: number): Promise<void> {
+    const entries = this.readEntries;
+    if (entries.length === this.readHead) return;
+    const newest = entries[entries.length - 1]!.ms;
+    const floor = windowMs > 0 ? Math.max(newest, Date.now()) - windowMs : Infinity;
+    let bytes = 0;
+    let last: ReadEntry | undefined;
+    let i = this.readHead;
+    while (i < entries.length && entries[i]!.holds === 0 && entries[i]!.ms < floor) {
+      bytes += entries[i]!.bytes;
+      last = entries[i]!;
+      i++;
+    }
+    if (last === undefined) return;
+    await this.trim(this.keys.stream(this.nodeId), this.keys.streamBytes(this.nodeId), nextStreamId(last.id), bytes);
+    if (this.readEntries !== entries) return;
+    this.readHead = i;
+    // Compact now and then, not per trim.
+    if (this.readHead > 1024 && this.readHead * 2 > entries.length) {
+      this.readEntries = entries.slice(this.readHead);
+      this.readHead = 0;
+    }
+  }
+
+  private async trim(stream: string, bytesKey: string, minId: string, bytes: number): Promise<void> {
+    await redisCall(this.command, 'relay trim', () => this.command.sbRelayTrim(stream, bytesKey, minId, bytes));
   }
 
   /** Creates this node's stream if missing: senders only append to streams that exist. */
@@ -425,26 +574,24 @@ export class RedisRelay implements Relay {
   }
 
   /**
-   * On close: deliver what arrived after the last read, then delete the
-   * stream once it is empty, so that nothing more can be sent here.
+   * Delivers what arrived after the last read and trims what nobody holds.
+   * Senders stop once presence has left; a bounded number of rounds catches
+   * the ones that decided just before.
    */
-  private async drain(handler: RelayHandler): Promise<void> {
+  private async drainStream(handler: RelayHandler): Promise<void> {
     const stream = this.keys.stream(this.nodeId);
-    for (let round = 0; ; round++) {
-      for (;;) {
-        const entries: StreamEntry[] = await redisCall(this.command, 'relay drain', () =>
-          this.command.xrangeBuffer(stream, `(${this.lastId === '0' ? '0-0' : this.lastId}`, '+', 'COUNT', this.opts.readBatch),
-        );
-        if (entries.length === 0) break;
-        for (const [id, fields] of entries) {
-          for (const envelope of this.decodeEntry(fields, this.nodeId)) await handler(envelope);
-          this.lastId = id.toString();
-        }
-        await this.trim(stream, this.lastId);
+    for (let round = 0; round < 3; round++) {
+      const entries: StreamEntry[] = await redisCall(this.command, 'relay drain', () =>
+        this.command.xrangeBuffer(stream, `(${this.lastId === '0' ? '0-0' : this.lastId}`, '+', 'COUNT', this.opts.readBatch),
+      );
+      for (const [id, fields] of entries) {
+        const entry: ReadEntry = { id: id.toString(), ms: streamIdMs(id.toString()), bytes: entryBytes(fields), holds: 0 };
+        if (!(await this.handleEntry(handler, fields, entry))) return;
+        this.readEntries.push(entry);
+        this.lastId = entry.id;
       }
-      if ((await redisCall(this.command, 'relay drain', () => this.command.sbRelayDropIfEmpty(stream))) === 1) return;
-      // Senders kept sending (presence still lists this node): drain again, a bounded number of times.
-      if (round >= 10) throw new BrokerError('ERR_INTERNAL', 'the relay stream kept filling while closing; close presence first');
+      await this.trimHandled(0);
+      if (entries.length < this.opts.readBatch) return;
     }
   }
 
@@ -481,6 +628,23 @@ export class RedisRelay implements Relay {
       for (const channel of channels) this.staleChannels.add(channel);
     });
   }
+}
+
+/** The ERROR a sender gets when a target node's stream is full: that node is not keeping up. */
+export function relayFull(maxBytes: number): BrokerError {
+  return new BrokerError('ERR_RELAY_FULL', `a receiving node is not keeping up: its relay stream holds ${maxBytes} bytes (limit RELAY_MAX_STREAM_BYTES); send again later`);
+}
+
+/** Envelope bytes of a stream entry (what the sender counted into stream-bytes). */
+function entryBytes(fields: Buffer[]): number {
+  let bytes = 0;
+  for (let i = 1; i < fields.length; i += 2) bytes += fields[i]!.length;
+  return bytes;
+}
+
+function streamIdMs(id: string): number {
+  const dash = id.indexOf('-');
+  return Number(dash < 0 ? id : id.slice(0, dash));
 }
 
 /** The smallest stream id after `id` (`<ms>-<seq>`), for XTRIM MINID. */

@@ -34,12 +34,12 @@ import { INBOX_LUA_LIB } from '../inbox/redis-inbox-store.js';
 import { encodeEnvelope } from './envelope-codec.js';
 import { createRedisClient, closeClient, redisCall, resolveConnectionOptions, type RedisConnectionOptions } from './redis-connection.js';
 import { luaKey } from './redis-keys.js';
-import { BATCH_FIELD, ENTRY_FIELD } from './redis-relay.js';
+import { BATCH_FIELD, DEFAULT_RELAY_OPTIONS, ENTRY_FIELD, relayFull } from './redis-relay.js';
 import type { UserRoute, UserRouter, UserRouteResult } from './user-router.js';
 
 export interface RedisUserRouterOptions extends RedisConnectionOptions {
-  /** As RedisRelayOptions.maxStreamLength. @default 100000 */
-  maxStreamLength: number;
+  /** As RedisRelayOptions.maxStreamBytes. @default 64 MiB */
+  maxStreamBytes: number;
   /** As InboxLimits. */
   inboxMaxMessages: number;
   inboxTtlSeconds: number;
@@ -56,15 +56,18 @@ declare module 'ioredis' {
 /** Envelope bytes packed into one stream entry at most (unless one envelope alone is larger). */
 export const MAX_ENTRY_BYTES = 1024 * 1024;
 
+/** `stored` of a message's result when it was refused because a target node's stream is full. */
+const REFUSED_RELAY_FULL = -2;
+
 const ROUTE_SCRIPT = `${INBOX_LUA_LIB}
 local P, self = ARGV[1], ARGV[2]
-local maxlen, max, ttl = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local maxBytes, max, ttl = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local maxEntry = ${MAX_ENTRY_BYTES}
 local nodes = P .. 'nodes'
 local out = {}
 -- Envelopes for each remote node not written yet, in batch order, their bytes, and
--- those nodes in first-use order.
-local batches, sizes, targets = {}, {}, {}
+-- those nodes in first-use order; bytes already in each node's stream (read once).
+local batches, sizes, targets, queued = {}, {}, {}, {}
 -- One stream entry of a node's waiting envelopes: a lone one as field ${ENTRY_FIELD}, several packed as field ${BATCH_FIELD}.
 local function write(id)
   local list = batches[id]
@@ -74,12 +77,9 @@ local function write(id)
     for j = 1, #list do list[j] = struct.pack('>I4', #list[j]) .. list[j] end
     field, value = '${BATCH_FIELD}', table.concat(list)
   end
-  local stream = ${luaKey('P', 'stream', 'id')}
-  if maxlen > 0 then
-    redis.call('XADD', stream, 'MAXLEN', '~', maxlen, '*', field, value)
-  else
-    redis.call('XADD', stream, '*', field, value)
-  end
+  -- Never MAXLEN: a stream is trimmed only by its reader, past what it handled.
+  redis.call('XADD', ${luaKey('P', 'stream', 'id')}, '*', field, value)
+  redis.call('INCRBY', ${luaKey('P', 'streamBytes', 'id')}, sizes[id])
   batches[id], sizes[id] = {}, 0
 end
 -- Subscription set key → its members, read once per call.
@@ -92,14 +92,18 @@ local function alive(id)
     s = 0
     if redis.call('EXISTS', ${luaKey('P', 'node', 'id')}) == 1 then
       s = 1
-      if id ~= self and redis.call('ZSCORE', nodes, id) and redis.call('EXISTS', ${luaKey('P', 'stream', 'id')}) == 1 then s = 2 end
+      if id ~= self and redis.call('ZSCORE', nodes, id) and redis.call('EXISTS', ${luaKey('P', 'stream', 'id')}) == 1 then
+        s = 2
+        queued[id] = tonumber(redis.call('GET', ${luaKey('P', 'streamBytes', 'id')}) or '0')
+      end
     end
     state[id] = s
   end
   return s
 end
-for i = 6, #ARGV, 2 do
-  local exclude, envelope = ARGV[i], ARGV[i + 1]
+for i = 6, #ARGV, 3 do
+  -- kept: accepted already (a re-route), so never refused
+  local exclude, kept, envelope = ARGV[i], ARGV[i + 1] == '1', ARGV[i + 2]
   -- envelope: kind (1 byte), user and destination (u16 length + bytes each), then the message
   local user, destination, messageAt = struct.unpack('>Hc0Hc0', envelope, 2)
   -- { local, stored, remote ids... }
@@ -111,30 +115,41 @@ for i = 6, #ARGV, 2 do
     members = redis.call('SMEMBERS', subs)
     holders[subs] = members
   end
+  local remote, full = {}, false
   for _, id in ipairs(members) do
     if id ~= exclude then
       local s = alive(id)
       if id == self and s == 1 then
         r[1] = 1
       elseif s == 2 then
-        if batches[id] == nil then
-          batches[id], sizes[id] = {}, 0
-          targets[#targets + 1] = id
-        elseif sizes[id] + #envelope > maxEntry then
-          -- Large messages gain nothing from packing: an entry stays bounded.
-          write(id)
-        end
-        local list = batches[id]
-        list[#list + 1] = envelope
-        sizes[id] = sizes[id] + #envelope
-        r[#r + 1] = id
+        if maxBytes > 0 and not kept and queued[id] + #envelope > maxBytes then full = true end
+        remote[#remote + 1] = id
       end
     end
   end
-  if r[1] == 0 and #r == 2 then
-    local message = string.sub(envelope, messageAt)
-    append(${luaKey('P', 'inbox', 'user', 'destination')}, ${luaKey('P', 'inboxes', 'user')}, destination, message, max, ttl)
-    r[2] = 1
+  if full then
+    -- A receiving node is not keeping up: the message is refused whole, nowhere delivered.
+    r = { 0, ${REFUSED_RELAY_FULL} }
+  else
+    for _, id in ipairs(remote) do
+      if batches[id] == nil then
+        batches[id], sizes[id] = {}, 0
+        targets[#targets + 1] = id
+      elseif sizes[id] + #envelope > maxEntry then
+        -- Large messages gain nothing from packing: an entry stays bounded.
+        write(id)
+      end
+      local list = batches[id]
+      list[#list + 1] = envelope
+      sizes[id] = sizes[id] + #envelope
+      queued[id] = queued[id] + #envelope
+      r[#r + 1] = id
+    end
+    if r[1] == 0 and #r == 2 then
+      local message = string.sub(envelope, messageAt)
+      append(${luaKey('P', 'inbox', 'user', 'destination')}, ${luaKey('P', 'inboxes', 'user')}, destination, message, max, ttl)
+      r[2] = 1
+    end
   end
   out[#out + 1] = r
 end
@@ -159,7 +174,7 @@ export class RedisUserRouter implements UserRouter {
     url: string,
     options: Partial<RedisUserRouterOptions> & Pick<RedisUserRouterOptions, 'inboxMaxMessages' | 'inboxTtlSeconds'>,
   ) {
-    this.opts = { maxStreamLength: 100_000, maxBatch: 256, ...options, ...resolveConnectionOptions(options) };
+    this.opts = { maxStreamBytes: DEFAULT_RELAY_OPTIONS.maxStreamBytes, maxBatch: 256, ...options, ...resolveConnectionOptions(options) };
     // Batched here already; ioredis auto-pipelining would hold a batch back while the previous one is in flight.
     this.redis = createRedisClient(url, 'command', { ...this.opts, name: 'router', autoPipelining: false });
     this.redis.defineCommand('sbRouteUsers', { numberOfKeys: 0, lua: ROUTE_SCRIPT });
@@ -186,14 +201,15 @@ export class RedisUserRouter implements UserRouter {
   }
 
   private async send(batch: Pending[]): Promise<void> {
-    const args: Array<string | number | Buffer> = [this.opts.keyPrefix, this.nodeId, this.opts.maxStreamLength, this.opts.inboxMaxMessages, this.opts.inboxTtlSeconds];
+    const args: Array<string | number | Buffer> = [this.opts.keyPrefix, this.nodeId, this.opts.maxStreamBytes, this.opts.inboxMaxMessages, this.opts.inboxTtlSeconds];
     // User and destination travel inside the envelope only; the script reads them from there.
-    for (const { route, envelope } of batch) args.push(route.exclude ?? '', envelope);
+    for (const { route, envelope } of batch) args.push(route.exclude ?? '', route.kept ? '1' : '0', envelope);
     try {
       const results = await redisCall(this.redis, 'route user messages', () => this.redis.sbRouteUsers(...args));
       for (let i = 0; i < batch.length; i++) {
         const r = results[i]!;
-        batch[i]!.resolve({ local: r[0] === 1, stored: r[1] === 1, remote: r.slice(2).map(String) });
+        if (r[1] === REFUSED_RELAY_FULL) batch[i]!.reject(relayFull(this.opts.maxStreamBytes));
+        else batch[i]!.resolve({ local: r[0] === 1, stored: r[1] === 1, remote: r.slice(2).map(String) });
       }
     } catch (error) {
       for (const pending of batch) pending.reject(error);

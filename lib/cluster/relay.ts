@@ -11,10 +11,20 @@ export type RelayEnvelope =
   | { kind: 'topic'; message: BrokerMessage };
 
 /**
- * Delivers envelopes to this node; resolves once local delivery is done (or
- * the message is stored), so a durable relay may then forget it.
+ * Keeps the relay from forgetting the envelope being handled: call it once
+ * per delivery still owed to a client (a client-ack MESSAGE not yet acked),
+ * and call what it returns once that delivery is settled (acked, or kept
+ * elsewhere durably). Until then a durable relay keeps the envelope, so a
+ * crash of this node hands it over instead of losing it.
  */
-export type RelayHandler = (envelope: RelayEnvelope) => Promise<void> | void;
+export type RelayHold = () => () => void;
+
+/**
+ * Delivers envelopes to this node; resolves once local delivery is done (or
+ * the message is stored), so a durable relay may then forget it — unless
+ * `hold` was taken (see RelayHold).
+ */
+export type RelayHandler = (envelope: RelayEnvelope, hold?: RelayHold) => Promise<void> | void;
 
 /**
  * The relay between nodes.
@@ -37,10 +47,19 @@ export interface Relay {
   /** Last local subscriber gone. */
   unsubscribeTopic(destination: string): Promise<void>;
   /**
-   * Takes over what a dead node left undelivered, handing each envelope to
-   * `handler` (which re-routes it). Called by the node that saw it die.
+   * Takes over what a dead node left undelivered under its recovery tag,
+   * handing each envelope to `handler` (which re-routes it), forgetting each
+   * batch once handed over: resumable by another node if this one dies.
    */
-  recoverNode(nodeId: string, handler: RelayHandler): Promise<number>;
+  recoverNode(tag: string, handler: RelayHandler): Promise<number>;
+  /** Makes this node receivable again at once (after it was dropped from the cluster and rejoined). */
+  reopen(): Promise<void>;
+  /**
+   * Stops reading and delivers what is left for this node to the handler
+   * (leave presence first, so that nothing more is sent here). `close()`
+   * drains again and disconnects.
+   */
+  drain(): Promise<void>;
   /**
    * Receives envelopes whose target node left between routing and sending
    * (so they are never written where nobody reads); the broker re-routes them.

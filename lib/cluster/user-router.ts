@@ -14,8 +14,13 @@ export interface UserRoute {
   /** The user destination without its prefix, e.g. `/queue/reply`. */
   destination: string;
   message: BrokerMessage;
-  /** A node to leave out (this node, when its own delivery just failed; or a dead one). */
+  /** A node to leave out (this node, when its own delivery just failed). */
   exclude?: string;
+  /**
+   * The message was accepted already (a re-route after a failed delivery or
+   * a node's death): it must be kept, never refused (full inbox, full stream).
+   */
+  kept?: boolean;
 }
 
 export interface UserRouteResult {
@@ -44,6 +49,7 @@ export class ComposedUserRouter implements UserRouter {
   ) {}
 
   async route({ user, destination, message, exclude }: UserRoute): Promise<UserRouteResult> {
+    // (`kept` needs nothing here yet: neither the memory inbox nor the memory relay refuses.)
     const nodes = await this.inbox.routeOrStore(user, destination, message);
     if (nodes.length === 0) return { local: false, remote: [], stored: true };
     const live = exclude === undefined ? nodes : nodes.filter((id) => id !== exclude);

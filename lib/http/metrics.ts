@@ -15,7 +15,7 @@
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Broker } from '../broker/broker.js';
-import type { Relay, RelayEnvelope, RelayHandler } from '../cluster/relay.js';
+import type { Relay, RelayEnvelope, RelayHandler, RelayHold } from '../cluster/relay.js';
 
 export interface MetricSources {
   broker: Broker;
@@ -165,9 +165,9 @@ export class NodeMetrics {
     // Labelled children looked up once: this runs for every relayed envelope.
     const latency = { user: this.relayLatency.labels('user'), topic: this.relayLatency.labels('topic') };
     relay.start = (handler: RelayHandler) =>
-      start((envelope: RelayEnvelope) => {
+      start((envelope: RelayEnvelope, hold?: RelayHold) => {
         latency[envelope.kind].observe(Math.max(0, Date.now() - envelope.message.timestamp) / 1000);
-        return handler(envelope);
+        return handler(envelope, hold);
       });
     relay.sendToNodes = async (nodeIds, envelope) => {
       const end = this.relaySend.startTimer();

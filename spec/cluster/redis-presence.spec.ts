@@ -51,16 +51,22 @@ describe('RedisPresence', () => {
       return presence;
     }
 
-    it('drops it from every answer within the timeout and reports it down on exactly one survivor', async () => {
+    it('drops it from every answer within the timeout and has exactly one survivor recover it', async () => {
       const [a, b, c] = [await node('a'), await node('b'), await node('c')];
       const downs: Array<{ on: string; dead: string }> = [];
-      const first = deferred<void>(3000, 'onNodeDown');
+      const first = deferred<void>(3000, 'onRecover');
+      const keys0 = new RedisKeys(keyPrefix);
       for (const survivor of [a, b]) {
-        survivor.onNodeDown((dead) => {
+        survivor.onRecover(async (tag, dead) => {
           downs.push({ on: survivor.nodeId, dead });
+          // What a recovery does with it (RedisQueueStore.recoverNode), reduced to its effect.
+          await redis.admin.del(keys0.nodeQueues(tag), keys0.queueInflight(tag, 'jobs'));
           first.resolve();
         });
       }
+      // Something of c's to recover: an in-flight queue list (its keys move under a recovery tag).
+      await redis.admin.sadd(keys0.nodeQueues('c'), 'jobs');
+      await redis.admin.rpush(keys0.queueInflight('c', 'jobs'), 'x');
       await c.userOnline('carol');
       await c.subscribed('carol', '/queue/reply');
       await a.userOnline('alice');
@@ -93,7 +99,7 @@ describe('RedisPresence', () => {
     it('does not reap a node that merely closed', async () => {
       const [a, b] = [await node('a'), await node('b')];
       let downs = 0;
-      a.onNodeDown(() => downs++);
+      a.onRecover(async () => void downs++);
       await b.close();
       const after = Date.now();
       await eventually(async () => {

@@ -67,9 +67,10 @@ describe('RedisRelay', () => {
         members.get(id)!.relay.crash();
       },
       async close() {
-        // Presence first: then nothing more is sent to a closing node's stream.
-        await Promise.all([...members.values()].map((m) => m.presence.close()));
+        // Leave presence first: then nothing more is sent to a closing node's stream.
+        await Promise.all([...members.values()].map((m) => m.presence.leave()));
         await Promise.all([...members.values()].map((m) => m.relay.close()));
+        await Promise.all([...members.values()].map((m) => m.presence.close()));
       },
     };
   }
@@ -101,8 +102,8 @@ describe('RedisRelay', () => {
       const recovered: RelayEnvelope[] = [];
       const done = deferred<number>(5000, 'recovery');
       for (const survivor of [a, s]) {
-        survivor.presence.onNodeDown((dead) => {
-          void survivor.relay.recoverNode(dead, (envelope) => void recovered.push(envelope)).then(done.resolve);
+        survivor.presence.onRecover(async (tag) => {
+          done.resolve(await survivor.relay.recoverNode(tag, (envelope) => void recovered.push(envelope)));
         });
       }
       b.presence.crash();
@@ -154,7 +155,7 @@ describe('RedisRelay', () => {
       await a.relay.sendToNodes(['b'], userEnvelope('bob', '/queue/q', 'm0'));
       await entered.promise;
       for (const text of ['m1', 'm2', 'm3']) await a.relay.sendToNodes(['b'], userEnvelope('bob', '/queue/q', text));
-      await b.presence.close();
+      await b.presence.leave();
       const closing = b.relay.close();
       gate.resolve();
       await closing;
@@ -162,7 +163,7 @@ describe('RedisRelay', () => {
       expect(await admin.exists(c.keys.stream('b'))).to.equal(0);
     });
 
-    it('gives the reaping node what a killed node left, through onNodeDown and recoverNode', async () => {
+    it('gives a live node what a killed node left, through onRecover and recoverNode', async () => {
       c = cluster();
       const entered = deferred<void>(5000, 'handler entered');
       const a = await c.node('a');
@@ -175,8 +176,8 @@ describe('RedisRelay', () => {
       const recovered: RelayEnvelope[] = [];
       const done = deferred<number>(5000, 'recovery');
       for (const survivor of [a, s]) {
-        survivor.presence.onNodeDown((dead) => {
-          void survivor.relay.recoverNode(dead, (envelope) => void recovered.push(envelope)).then(done.resolve);
+        survivor.presence.onRecover(async (tag) => {
+          done.resolve(await survivor.relay.recoverNode(tag, (envelope) => void recovered.push(envelope)));
         });
       }
       await a.relay.sendToNodes(['b'], userEnvelope('bob', '/queue/q', 'm0'));
@@ -207,7 +208,7 @@ describe('RedisRelay', () => {
       expect(texts(recovered)).to.deep.equal(['r0', 'r1', 'r2']);
     });
 
-    it('skips a malformed batch entry with an error log and goes on reading', async () => {
+    it('moves a malformed batch entry to the dead-letter stream with an error log and goes on reading', async () => {
       const logger = recordingLogger();
       c = cluster();
       const relay = new RedisRelay('b', server.url, { keyPrefix: c.keys.prefix, logger });
@@ -218,7 +219,9 @@ describe('RedisRelay', () => {
         await admin.xadd(c.keys.stream('b'), '*', BATCH_FIELD, encodeEnvelopeBatch([good]).subarray(0, 6));
         await admin.xadd(c.keys.stream('b'), '*', 'e', good);
         await eventually(() => expect(texts(received)).to.deep.equal(['after']));
-        expect(logger.records.filter((r) => r.msg === 'undecodable relay entry skipped')).to.have.length(1);
+        expect(logger.records.filter((r) => r.msg === 'undecodable relay entry moved to the dead-letter stream')).to.have.length(1);
+        expect(await admin.xlen(c.keys.deadLetter())).to.equal(1);
+        expect(relay.deadLettered).to.equal(1);
       } finally {
         await relay.close();
       }
