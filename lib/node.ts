@@ -4,7 +4,7 @@
  * the Redis ones (a cluster member).
  */
 import { randomBytes } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { OpenAuthenticator, StaticAuthenticator, type Authenticator } from './broker/auth.js';
@@ -24,7 +24,7 @@ import { MemoryInboxStore } from './inbox/memory-inbox-store.js';
 import { createLogger, type Logger } from './log.js';
 import { MemoryQueueStore } from './queue/memory-queue-store.js';
 import { SockJsTransport } from './transport/sockjs-server.js';
-import { WebSocketTransport } from './transport/websocket-server.js';
+import { WebSocketTransport, type UpgradeGate } from './transport/websocket-server.js';
 
 export interface RunningNode {
   readonly config: Config;
@@ -106,15 +106,20 @@ export async function startNode(config: Config, log?: Logger): Promise<RunningNo
   const parts = await createParts(config, logger, nodeId);
   metrics.instrumentRelay(parts.relay);
   const broker = new Broker({ ...parts, config, log: logger, auth });
-  await broker.start();
+  // The node joins the cluster only once it listens (a node that cannot bind must never have
+  // registered): until then every request and handshake is answered 503 ERR_STARTING.
+  let started = false;
 
   const app = createApp({ broker, log: logger, identity, origins, metrics });
   const handleHttp = app.callback();
   // SockJS requests go to the SockJS transport before koa sees them; the rest to koa.
   const server = createServer((request, response) => {
+    if (!started) return void refuseStarting(response);
     if (!sockjs.handleRequest(request, response)) void handleHttp(request, response);
   });
-  const gate = createUpgradeGate(identity, origins, logger);
+  const identityGate = createUpgradeGate(identity, origins, logger);
+  const gate: UpgradeGate = async (request) =>
+    started ? identityGate(request) : { accept: false, status: 503, code: 'ERR_STARTING', reason: 'the node is starting' };
   const transport = new WebSocketTransport(server, broker, logger, {
     path: config.wsPath,
     alwaysBinary: config.wsBinaryFrames === 'always',
@@ -145,6 +150,14 @@ export async function startNode(config: Config, log?: Logger): Promise<RunningNo
       resolve();
     });
   });
+  try {
+    await broker.start();
+  } catch (error) {
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await broker.shutdown('the node could not join the cluster').catch(() => {});
+    throw error;
+  }
+  started = true;
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `http://${host}:${address.port}`;
@@ -168,14 +181,22 @@ export async function startNode(config: Config, log?: Logger): Promise<RunningNo
     stop(reason?: string) {
       stopping ??= (async () => {
         clearInterval(statsTimer);
+        const startedAt = Date.now();
+        // No new connections; open sessions are ended by the broker once what they hold is settled.
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         await broker.shutdown(reason);
         await sockjs.close();
-        await transport.close(config.shutdownTimeoutMs);
+        await transport.close(Math.max(500, config.shutdownTimeoutMs - (Date.now() - startedAt)));
         server.closeAllConnections();
         await closed;
       })();
       return stopping;
     },
   };
+}
+
+function refuseStarting(response: ServerResponse): void {
+  const body = JSON.stringify({ error: { code: 'ERR_STARTING', message: 'the node is starting; try again' } });
+  response.writeHead(503, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body), 'Retry-After': '1' });
+  response.end(body);
 }

@@ -375,8 +375,17 @@ export class Broker {
           heldBack = true;
           break;
         }
+        // A node whose lease lapsed (paused, cut off) may have been taken for dead, its in-flight
+        // messages handed to other consumers: it pops and delivers only while surely registered.
+        if (!this.presence.leaseValid()) await this.presence.awaitLease();
         const batch = await this.queues.pop(queue, room);
         if (batch.length === 0) break;
+        if (!this.presence.leaseValid()) {
+          await this.presence.awaitLease();
+          // Back to the queue unless recovery already took them (requeue is fenced): delivered once.
+          await this.queues.requeue(queue, batch);
+          continue;
+        }
         const autoAcked: string[] = [];
         let undelivered: BrokerMessage[] = [];
         for (let i = 0; i < batch.length; i++) {

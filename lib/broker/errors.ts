@@ -28,6 +28,7 @@ export type BrokerErrorCode =
   | 'ERR_TOO_MANY_SUBSCRIPTIONS'
   | 'ERR_CLUSTER_UNAVAILABLE'
   | 'ERR_SHUTTING_DOWN'
+  | 'ERR_STARTING'
   | 'ERR_BAD_REQUEST'
   | 'ERR_NOT_FOUND'
   | 'ERR_PAYLOAD_TOO_LARGE'
@@ -72,6 +73,7 @@ export const ERROR_DISPOSITIONS: Readonly<Record<ErrorCode, ErrorDisposition>> =
   ERR_TOO_MANY_SUBSCRIPTIONS: { http: 429 },
   ERR_CLUSTER_UNAVAILABLE: { http: 503 },
   ERR_SHUTTING_DOWN: { http: 503 },
+  ERR_STARTING: { http: 503 },
   ERR_BAD_REQUEST: { http: 400 },
   ERR_NOT_FOUND: { http: 404 },
   ERR_PAYLOAD_TOO_LARGE: { http: 413 },

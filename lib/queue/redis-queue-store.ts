@@ -100,19 +100,28 @@ for i = 2, #ARGV do ids[ARGV[i]] = true end
 forget(KEYS[1], KEYS[2], ARGV[1], ids)
 return 1`,
   },
-  // KEYS queue, inflight, node-queues; ARGV queue, channel, payloads (oldest first)
+  // KEYS queue, inflight, node-queues; ARGV queue, channel, payloads (oldest first) → messages requeued
+  // Only what is still in this node's in-flight list goes back: after this node was taken for dead
+  // (a pause), its list moved away and was requeued by the recovery; pushing again would duplicate.
   sbQueueRequeue: {
     numberOfKeys: 3,
     lua: `${LUA_FORGET}
-local ids = {}
+local ids, idOf = {}, {}
 for i = 3, #ARGV do
   local item = ARGV[i]
-  ids[${luaMessageId('item')}] = true
+  local id = ${luaMessageId('item')}
+  ids[id], idOf[i] = true, id
 end
 forget(KEYS[2], KEYS[3], ARGV[1], ids)
-for i = #ARGV, 3, -1 do redis.call('LPUSH', KEYS[1], ARGV[i]) end
-redis.call('PUBLISH', ARGV[2], '1')
-return #ARGV - 2`,
+local n = 0
+for i = #ARGV, 3, -1 do
+  if not ids[idOf[i]] then
+    redis.call('LPUSH', KEYS[1], ARGV[i])
+    n = n + 1
+  end
+end
+if n > 0 then redis.call('PUBLISH', ARGV[2], '1') end
+return n`,
   },
   // KEYS node-queues; ARGV prefix, node id → messages moved back
   sbQueueRecover: {
