@@ -36,8 +36,9 @@ describe('RedisUserRouter', () => {
       b,
       keys: new RedisKeys(common.keyPrefix),
       async close() {
-        await Promise.all([presenceA.close(), presenceB.close()]);
+        await Promise.all([presenceA.leave(), presenceB.leave()]);
         await Promise.all([relayB.close(), inbox.close(), router.close()]);
+        await Promise.all([presenceA.close(), presenceB.close()]);
       },
     };
   }
@@ -94,5 +95,42 @@ describe('RedisUserRouter', () => {
     expect(received.map((e) => e.message.body.subarray(0, 1).toString())).to.deep.equal(['a', 'b', 'c', 'd']);
     expect(entries.map(([, fields]) => fields[0]!.toString())).to.deep.equal([BATCH_FIELD, BATCH_FIELD]);
     expect(entries.map(([, fields]) => decodeEnvelopeBatch(fields[1]!).length)).to.deep.equal([2, 2]);
+  });
+
+  it('refuses a message whole with ERR_RELAY_FULL once the target stream holds maxStreamBytes, but never a re-route', async () => {
+    const common = { keyPrefix: uniquePrefix('full'), logger: recordingLogger() };
+    const keys = new RedisKeys(common.keyPrefix);
+    const admin = new Redis(server.url, { maxRetriesPerRequest: 0 });
+    const presenceB = new RedisPresence('b', server.url, common);
+    // b is registered with a stream, but reads nothing: a node that does not keep up.
+    await presenceB.start();
+    await presenceB.subscribed('bob', '/queue/r');
+    await admin.xadd(keys.stream('b'), '*', ENTRY_FIELD, '');
+    await admin.xtrim(keys.stream('b'), 'MAXLEN', 0);
+    const router = new RedisUserRouter('a', server.url, { ...common, maxStreamBytes: 5000, inboxMaxMessages: 100, inboxTtlSeconds: 60 });
+    try {
+      const body = Buffer.alloc(1000, 0x62);
+      let accepted = 0;
+      let refusal: unknown;
+      for (let i = 0; i < 10 && refusal === undefined; i++) {
+        await router.route({ user: 'bob', destination: '/queue/r', message: message('/user/bob/queue/r', `m${i}`, { body }) }).then(
+          () => void accepted++,
+          (error: unknown) => void (refusal = error),
+        );
+      }
+      expect(accepted).to.equal(4);
+      expect((refusal as { code?: string }).code).to.equal('ERR_RELAY_FULL');
+      // Nothing of the refused message was written, nor stored in the inbox.
+      expect(await admin.xlen(keys.stream('b'))).to.equal(4);
+      expect(await admin.llen(keys.inbox('bob', '/queue/r'))).to.equal(0);
+      expect(Number(await admin.get(keys.streamBytes('b')))).to.be.within(4000, 5000);
+      // A message accepted before (re-routed after a node died) is kept whatever the bound.
+      await router.route({ user: 'bob', destination: '/queue/r', message: message('/user/bob/queue/r', 'kept', { body }), kept: true });
+      expect(await admin.xlen(keys.stream('b'))).to.equal(5);
+    } finally {
+      admin.disconnect();
+      await router.close();
+      await presenceB.close();
+    }
   });
 });
