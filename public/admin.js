@@ -135,6 +135,8 @@
     $('i-stored-rate').textContent = rates ? rate(rates.storedInbox) : '–';
     const dropped = metrics ? metricSum(metrics, 'stompbox_inbox_dropped_total') : null;
     $('i-dropped').textContent = dropped === null ? '–' : String(dropped);
+    $('i-dead-letters').textContent = typeof cluster.deadLetters === 'number' ? String(cluster.deadLetters) : '–';
+    $('i-recovering').textContent = Array.isArray(cluster.recovering) ? String(cluster.recovering.length) : '–';
     const depths = ((inbox && inbox.destinations) || []).filter((d) => d.depth > 0);
     $('inbox-user').textContent = inbox && inbox.user ? `(${inbox.user})` : '';
     $('inboxes').tBodies[0].replaceChildren(

@@ -40,6 +40,13 @@ export class MemoryRelay implements Relay {
     return 0;
   }
 
+  /** Memory delivery is a direct call: nothing is ever undecodable. */
+  readonly deadLettered = 0;
+
+  async deadLetterCount(): Promise<number> {
+    return 0;
+  }
+
   async reopen(): Promise<void> {}
 
   async drain(): Promise<void> {}

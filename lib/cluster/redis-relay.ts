@@ -109,7 +109,7 @@ declare module 'ioredis' {
     sbRelaySend(numberOfKeys: number, ...keysAndArgs: Array<string | Buffer | number>): Result<Array<string | number>, Context>;
     sbRelayDropIfEmpty(streamKey: string, bytesKey: string): Result<number, Context>;
     sbRelayOpen(streamKey: string): Result<number, Context>;
-    sbRelayTrim(streamKey: string, bytesKey: string, minId: string, bytes: number): Result<number, Context>;
+    sbRelayTrim(streamKey: string, bytesKey: string, minId: string, bytes: number, ...ids: string[]): Result<number, Context>;
   }
 }
 
@@ -152,11 +152,14 @@ redis.call('XADD', KEYS[1], '*', '${ENTRY_FIELD}', '')
 redis.call('XTRIM', KEYS[1], 'MAXLEN', 0)
 return 1`,
   },
-  // KEYS stream, stream-bytes; ARGV min id, bytes removed → entries removed
+  // KEYS stream, stream-bytes; ARGV min id ('' for none), bytes removed, ids to delete one by one
+  // (handled entries behind a held one) → entries removed
   sbRelayTrim: {
     numberOfKeys: 2,
     lua: `
-local removed = redis.call('XTRIM', KEYS[1], 'MINID', ARGV[1])
+local removed = 0
+if ARGV[1] ~= '' then removed = redis.call('XTRIM', KEYS[1], 'MINID', ARGV[1]) end
+if #ARGV > 2 then removed = removed + redis.call('XDEL', KEYS[1], unpack(ARGV, 3)) end
 if redis.call('DECRBY', KEYS[2], ARGV[2]) < 0 then redis.call('SET', KEYS[2], 0) end
 return removed`,
   },
@@ -170,6 +173,8 @@ interface ReadEntry {
   readonly ms: number;
   readonly bytes: number;
   holds: number;
+  /** Deleted on its own (XDEL) while an older entry was still held. */
+  deleted?: boolean;
 }
 
 export class RedisRelay implements Relay {
@@ -319,6 +324,10 @@ export class RedisRelay implements Relay {
     await redisCall(this.command, 'relay recover', () => this.command.sbRelayDropIfEmpty(stream, this.keys.streamBytes(tag)));
     if (count > 0) this.opts.logger.info({ module: 'relay', node: this.nodeId, tag, count }, 'recovered envelopes of a dead node');
     return count;
+  }
+
+  async deadLetterCount(): Promise<number> {
+    return redisCall(this.command, 'relay dead letters', () => this.command.xlen(this.keys.deadLetter()));
   }
 
   async reopen(): Promise<void> {
@@ -536,26 +545,43 @@ export class RedisRelay implements Relay {
   }
 
   /**
-   * Trims the handled entries that are older than the window and held by no
-   * unacked delivery, oldest first up to the first held or young one: the
-   * stream keeps everything this node may still owe anyone.
+   * Removes the handled entries that are older than the window and held by
+   * no unacked delivery: the run of them at the head with XTRIM MINID, later
+   * ones (behind a held entry) one by one with XDEL, so one unacked message
+   * never keeps the rest. The stream keeps everything this node may still
+   * owe anyone.
    */
   private async trimHandled(windowMs: number): Promise<void> {
     const entries = this.readEntries;
     if (entries.length === this.readHead) return;
     const newest = entries[entries.length - 1]!.ms;
     const floor = windowMs > 0 ? Math.max(newest, Date.now()) - windowMs : Infinity;
+    const done = (entry: ReadEntry): boolean => entry.deleted === true || (entry.holds === 0 && entry.ms < floor);
     let bytes = 0;
-    let last: ReadEntry | undefined;
+    let head: ReadEntry | undefined;
     let i = this.readHead;
-    while (i < entries.length && entries[i]!.holds === 0 && entries[i]!.ms < floor) {
-      bytes += entries[i]!.bytes;
-      last = entries[i]!;
-      i++;
+    for (; i < entries.length && done(entries[i]!); i++) {
+      if (!entries[i]!.deleted) bytes += entries[i]!.bytes;
+      head = entries[i]!;
     }
-    if (last === undefined) return;
-    await this.trim(this.keys.stream(this.nodeId), this.keys.streamBytes(this.nodeId), nextStreamId(last.id), bytes);
+    const single: ReadEntry[] = [];
+    for (let j = i; j < entries.length && entries[j]!.ms < floor; j++) {
+      const entry = entries[j]!;
+      if (!entry.deleted && entry.holds === 0) {
+        single.push(entry);
+        bytes += entry.bytes;
+      }
+    }
+    if (head === undefined && single.length === 0) return;
+    await this.trim(
+      this.keys.stream(this.nodeId),
+      this.keys.streamBytes(this.nodeId),
+      head ? nextStreamId(head.id) : '',
+      bytes,
+      single.map((entry) => entry.id),
+    );
     if (this.readEntries !== entries) return;
+    for (const entry of single) entry.deleted = true;
     this.readHead = i;
     // Compact now and then, not per trim.
     if (this.readHead > 1024 && this.readHead * 2 > entries.length) {
@@ -564,8 +590,8 @@ export class RedisRelay implements Relay {
     }
   }
 
-  private async trim(stream: string, bytesKey: string, minId: string, bytes: number): Promise<void> {
-    await redisCall(this.command, 'relay trim', () => this.command.sbRelayTrim(stream, bytesKey, minId, bytes));
+  private async trim(stream: string, bytesKey: string, minId: string, bytes: number, ids: readonly string[] = []): Promise<void> {
+    await redisCall(this.command, 'relay trim', () => this.command.sbRelayTrim(stream, bytesKey, minId, bytes, ...ids));
   }
 
   /** Creates this node's stream if missing: senders only append to streams that exist. */

@@ -65,5 +65,9 @@ export interface Relay {
    * (so they are never written where nobody reads); the broker re-routes them.
    */
   onOrphaned(handler: RelayHandler): void;
+  /** Entries written by this node to the dead-letter stream (undecodable, or failing past every retry). */
+  readonly deadLettered: number;
+  /** Entries in the cluster's dead-letter stream, kept for an operator to inspect. */
+  deadLetterCount(): Promise<number>;
   close(): Promise<void>;
 }

@@ -63,24 +63,26 @@ export class NodeMetrics {
         this.set(broker()?.userSessions.size ?? 0);
       },
     });
-    new Gauge({
-      name: `${PREFIX}online_users`,
-      help: 'Users online in the cluster (presence registry)',
-      registers,
-      async collect() {
-        const b = broker();
-        this.set(b ? await b.presence.onlineCount().catch(() => 0) : 0);
-      },
-    });
-    new Gauge({
-      name: `${PREFIX}cluster_nodes`,
-      help: 'Live nodes in the cluster (presence registry)',
-      registers,
-      async collect() {
-        const b = broker();
-        this.set(b ? await b.presence.liveNodes().then((nodes) => nodes.length, () => 0) : 0);
-      },
-    });
+    /** A gauge read from the cluster store at scrape time (0 while it is unreachable). */
+    const clusterGauge = (name: string, help: string, read: (b: Broker) => Promise<number>): void => {
+      new Gauge({
+        name: `${PREFIX}${name}`,
+        help,
+        registers,
+        async collect() {
+          const b = broker();
+          this.set(b ? await read(b).catch(() => 0) : 0);
+        },
+      });
+    };
+    clusterGauge('online_users', 'Users online in the cluster (presence registry)', (b) => b.presence.onlineCount());
+    clusterGauge('cluster_nodes', 'Live nodes in the cluster (presence registry)', async (b) => (await b.presence.liveNodes()).length);
+    clusterGauge('dead_letter_stream_length', 'Entries in the cluster dead-letter stream, waiting for an operator', (b) => b.relay.deadLetterCount());
+    clusterGauge(
+      'recoveries_pending',
+      'Dead nodes whose stream, claims or in-flight messages are not yet fully recovered',
+      async (b) => (await b.presence.pendingRecoveries()).length,
+    );
 
     const counter = (name: string, help: string, read: (b: Broker) => number): void => {
       new Counter({
@@ -101,6 +103,8 @@ export class NodeMetrics {
     counter('messages_delivered_total', 'MESSAGE frames written to sessions', (b) => b.stats.messagesDelivered);
     counter('relay_received_total', 'Envelopes this node received from the relay', (b) => b.stats.relayReceived);
     counter('messages_dropped_total', 'Messages that could not be delivered nor kept', (b) => b.stats.droppedUndeliverable);
+    counter('dead_letters_total', 'Relay entries this node moved to the dead-letter stream (undecodable, or failing past every retry)', (b) => b.relay.deadLettered);
+
     new Counter({
       name: `${PREFIX}messages_routed_total`,
       help: 'User messages routed: to a local session, to other nodes (per node), or stored in the inbox',

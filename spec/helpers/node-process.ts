@@ -22,6 +22,8 @@ export interface NodeProcess {
   kill(): Promise<void>;
   /** SIGTERM: graceful shutdown. */
   stop(): Promise<number | null>;
+  /** Resolves with the first log record (already printed, or to come) that matches; rejects after `timeoutMs`. */
+  waitForLog(match: (record: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
 }
 
 const running = new Set<NodeProcess>();
@@ -42,6 +44,7 @@ export async function spawnNode(options: { id: string; redisUrl?: string; env?: 
   };
   const child = spawn(process.execPath, ['--import', 'tsx', 'lib/main.ts'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   const logs: Array<Record<string, unknown>> = [];
+  const logWaiters = new Set<(record: Record<string, unknown>) => void>();
   let stderr = '';
   child.stderr!.on('data', (chunk: Buffer) => {
     stderr = (stderr + chunk.toString()).slice(-4000);
@@ -57,6 +60,7 @@ export async function spawnNode(options: { id: string; redisUrl?: string; env?: 
         return;
       }
       logs.push(record);
+      for (const wake of [...logWaiters]) wake(record);
       if (record.msg === 'stompbox node listening' && typeof record.url === 'string') {
         clearTimeout(timer);
         resolve(record.url);
@@ -84,6 +88,23 @@ export async function spawnNode(options: { id: string; redisUrl?: string; env?: 
       const code = await exited;
       running.delete(node);
       return code;
+    },
+    waitForLog(match, timeoutMs = 15_000) {
+      const found = logs.find(match);
+      if (found) return Promise.resolve(found);
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => {
+          logWaiters.delete(wake);
+          reject(new Error(`node ${options.id}: no matching log record in ${timeoutMs} ms`));
+        }, timeoutMs);
+        const wake = (record: Record<string, unknown>): void => {
+          if (!match(record)) return;
+          clearTimeout(timer);
+          logWaiters.delete(wake);
+          resolve(record);
+        };
+        logWaiters.add(wake);
+      });
     },
   };
   running.add(node);

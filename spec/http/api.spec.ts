@@ -234,6 +234,9 @@ describe('HTTP API', () => {
       expect(answer.status).to.equal(200);
       expect(answer.json.self).to.equal(node.broker.nodeId);
       expect(answer.json.online).to.equal(1);
+      // Nothing undeliverable, no dead node being recovered (in memory: never).
+      expect(answer.json.deadLetters).to.equal(0);
+      expect(answer.json.recovering).to.deep.equal([]);
       expect(answer.json.nodes).to.have.length(1);
       const self = answer.json.nodes[0];
       expect(self).to.have.keys(['id', 'connections', 'sessions', 'startedAt', 'lastBeat', 'url']);

@@ -64,14 +64,18 @@ export class ClusterClient {
     return wrapper;
   }
 
-  /** Subscribes and resolves on the RECEIPT: the subscription is in place cluster-wide. */
-  async subscribe(destination: string, headers: StompHeaders = {}): Promise<string> {
+  /**
+   * Subscribes and resolves on the RECEIPT: the subscription is in place cluster-wide.
+   * `ackEach`: with a client ack mode, ACK every message as it arrives, as an application would.
+   */
+  async subscribe(destination: string, headers: StompHeaders = {}, ackEach = false): Promise<string> {
     const receipt = `sub-${++receiptCounter}`;
     const done = this.expectReceipt(receipt);
     const sub = this.client.subscribe(
       destination,
       (message) => {
         this.messages.push(message);
+        if (ackEach) message.ack();
         wakeAll();
       },
       { ...headers, receipt },

@@ -30,12 +30,19 @@ export function registerPresenceRoutes(router: RouterInstance, broker: Broker): 
 
   router.get('/api/cluster', async (ctx) => {
     requireUser(ctx);
-    const [nodes, online] = await Promise.all([broker.presence.liveNodes(), broker.presence.onlineCount()]);
+    const [nodes, online, deadLetters, recovering] = await Promise.all([
+      broker.presence.liveNodes(),
+      broker.presence.onlineCount(),
+      broker.relay.deadLetterCount(),
+      broker.presence.pendingRecoveries(),
+    ]);
     const s = broker.stats;
     ctx.set('Cache-Control', 'no-store');
     ctx.body = {
       self: broker.nodeId,
       online,
+      deadLetters,
+      recovering,
       nodes: nodes
         .map((node) => ({
           id: node.id,
