@@ -56,6 +56,18 @@ describe('cluster faults', function () {
     await redis.stop();
   });
 
+  it('a node that cannot bind its port never joins the cluster', async () => {
+    const [b1] = await Promise.all(['b1'].map((id) => spawnNode({ id, redisUrl: redis.url })));
+    const port = new URL(b1!.url).port;
+    let failure: Error | undefined;
+    await spawnNode({ id: 'b2', redisUrl: redis.url, env: { PORT: port } }).catch((error: Error) => (failure = error));
+    expect(failure?.message).to.match(/exited with 1 before it was ready.*EADDRINUSE/s);
+    // Never registered: nothing for the others to reap, no stream, no trace.
+    const keys = new RedisKeys('sb:');
+    expect(await admin.zscore(keys.nodes(), 'b2')).to.equal(null);
+    expect(await admin.exists(keys.node('b2'), keys.stream('b2'), keys.nodeIndex('b2'))).to.equal(0);
+  });
+
   it('a node paused past the node timeout is taken for dead, rejoins, and its subscriber still gets everything', async () => {
     const [p1, p2] = await Promise.all(['p1', 'p2'].map((id) => spawnNode({ id, redisUrl: redis.url })));
     const receiver = await connect(p2!, 'bob-pause');
