@@ -7,6 +7,10 @@ import { parseArgs } from 'node:util';
 
 export type AuthMode = 'open' | 'static' | 'jwt';
 export type BinaryFrames = 'auto' | 'always';
+export type InboxOverflow = 'refuse' | 'drop-oldest';
+
+/** Longest visibility timeout of an inbox claim (INBOX_CLAIM_TIMEOUT_MS and per request), ms: one hour. */
+export const MAX_INBOX_CLAIM_TIMEOUT_MS = 3_600_000;
 
 export interface Config {
   /** HTTP and WebSocket port. @default 8080 */
@@ -59,6 +63,10 @@ export interface Config {
   inboxMaxMessages: number;
   /** Inbox expiry after its last message, seconds. @default 604800 */
   inboxTtlSeconds: number;
+  /** A new message for a full inbox: refuse (ERR_INBOX_FULL) or drop-oldest (counted). @default refuse */
+  inboxOverflow: InboxOverflow;
+  /** Visibility timeout of a claim through POST /api/inbox/claim, ms (at most MAX_INBOX_CLAIM_TIMEOUT_MS). @default 30000 */
+  inboxClaimTimeoutMs: number;
   /** auto: binary WebSocket messages only for non-UTF-8 bodies; always: every frame. @default auto */
   wsBinaryFrames: BinaryFrames;
   /** Frames written in one event-loop turn share one WebSocket message. @default true */
@@ -99,6 +107,8 @@ interface OptionSpec {
   flag: string;
   kind: Kind;
   choices?: readonly string[];
+  /** For 'int': the largest value accepted. */
+  max?: number;
   help: string;
 }
 
@@ -128,6 +138,8 @@ export const DEFAULT_CONFIG: Readonly<Config> = Object.freeze({
   queueMaxMessages: 10000,
   inboxMaxMessages: 1000,
   inboxTtlSeconds: 7 * 24 * 3600,
+  inboxOverflow: 'refuse',
+  inboxClaimTimeoutMs: 30_000,
   wsBinaryFrames: 'auto',
   wsCoalesceFrames: true,
   topicPrefix: '/topic/',
@@ -178,6 +190,20 @@ export const OPTIONS: Readonly<Record<keyof Config, OptionSpec>> = {
   queueMaxMessages: { env: 'QUEUE_MAX_MESSAGES', flag: 'queue-max-messages', kind: 'int', help: 'messages kept per queue' },
   inboxMaxMessages: { env: 'INBOX_MAX_MESSAGES', flag: 'inbox-max-messages', kind: 'int', help: 'messages kept per inbox' },
   inboxTtlSeconds: { env: 'INBOX_TTL_SECONDS', flag: 'inbox-ttl-seconds', kind: 'int', help: 'inbox expiry, seconds' },
+  inboxOverflow: {
+    env: 'INBOX_OVERFLOW',
+    flag: 'inbox-overflow',
+    kind: 'string',
+    choices: ['refuse', 'drop-oldest'],
+    help: 'a new message for a full inbox: refuse (ERROR / HTTP 507 ERR_INBOX_FULL) or drop-oldest (counted in stompbox_inbox_dropped_total)',
+  },
+  inboxClaimTimeoutMs: {
+    env: 'INBOX_CLAIM_TIMEOUT_MS',
+    flag: 'inbox-claim-timeout-ms',
+    kind: 'int',
+    max: MAX_INBOX_CLAIM_TIMEOUT_MS,
+    help: `default visibility timeout of POST /api/inbox/claim, ms (at most ${MAX_INBOX_CLAIM_TIMEOUT_MS})`,
+  },
   wsCoalesceFrames: { env: 'WS_COALESCE_FRAMES', flag: 'ws-coalesce-frames', kind: 'bool', help: 'several frames per WebSocket message under load (false: one each)' },
   wsBinaryFrames: { env: 'WS_BINARY_FRAMES', flag: 'ws-binary-frames', kind: 'string', choices: ['auto', 'always'], help: 'auto | always' },
   topicPrefix: { env: 'TOPIC_PREFIX', flag: 'topic-prefix', kind: 'string', help: 'topic destination prefix' },
@@ -234,6 +260,7 @@ function convert(spec: OptionSpec, raw: string | boolean): string | number | boo
   const text = String(raw);
   if (spec.kind === 'int') {
     if (!/^\d+$/.test(text)) throw new ConfigError(`${spec.env} / --${spec.flag} must be a non-negative integer, got "${text}"`);
+    if (spec.max !== undefined && Number(text) > spec.max) throw new ConfigError(`${spec.env} / --${spec.flag} must be at most ${spec.max}, got "${text}"`);
     return Number(text);
   }
   if (spec.choices && !spec.choices.includes(text)) {

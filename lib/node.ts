@@ -91,7 +91,7 @@ async function createParts(config: Config, log: Logger, nodeId: string): Promise
     nodeId,
     presence,
     relay: new MemoryRelay(nodeId, hub),
-    inbox: new MemoryInboxStore(presence, { maxMessages: config.inboxMaxMessages, ttlSeconds: config.inboxTtlSeconds }),
+    inbox: new MemoryInboxStore(presence, { maxMessages: config.inboxMaxMessages, ttlSeconds: config.inboxTtlSeconds, overflow: config.inboxOverflow }),
     queues: new MemoryQueueStore({ maxMessages: config.queueMaxMessages }),
   };
 }

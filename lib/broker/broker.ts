@@ -476,6 +476,7 @@ export class Broker {
 
   private async returnToStore(entries: readonly PendingAck[]): Promise<void> {
     const byQueue = new Map<string, BrokerMessage[]>();
+    // Per inbox and claim: out of the claim and back at the inbox head in one atomic step.
     const byInbox = new Map<string, { user: string; target: string; messages: BrokerMessage[]; claimId: string | undefined }>();
     for (const entry of entries) {
       const t = entry.subscription.target;
@@ -492,10 +493,7 @@ export class Broker {
       await this.queues.requeue(queue, messages);
       void this.dispatchQueue(queue);
     }
-    for (const box of byInbox.values()) {
-      if (box.claimId !== undefined) await this.inbox.ack(box.claimId, box.messages.map((m) => m.id));
-      await this.inbox.prepend(box.user, box.target, box.messages);
-    }
+    for (const box of byInbox.values()) await this.inbox.returnToHead(box.user, box.target, box.messages, box.claimId);
     for (const entry of entries) entry.release?.();
   }
 

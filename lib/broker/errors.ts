@@ -25,6 +25,7 @@ export type BrokerErrorCode =
   | 'ERR_SLOW_CONSUMER'
   | 'ERR_QUEUE_FULL'
   | 'ERR_RELAY_FULL'
+  | 'ERR_INBOX_FULL'
   | 'ERR_TOO_MANY_SUBSCRIPTIONS'
   | 'ERR_CLUSTER_UNAVAILABLE'
   | 'ERR_SHUTTING_DOWN'
@@ -70,6 +71,7 @@ export const ERROR_DISPOSITIONS: Readonly<Record<ErrorCode, ErrorDisposition>> =
   ERR_SLOW_CONSUMER: { http: 429 },
   ERR_QUEUE_FULL: { http: 507 },
   ERR_RELAY_FULL: { http: 503 },
+  ERR_INBOX_FULL: { http: 507 },
   ERR_TOO_MANY_SUBSCRIPTIONS: { http: 429 },
   ERR_CLUSTER_UNAVAILABLE: { http: 503 },
   ERR_SHUTTING_DOWN: { http: 503 },

@@ -61,6 +61,8 @@ export const KEY = Object.freeze({
   claimMeta: 'claim-meta:',
   /** `{p}node-claims:<nodeId>` SET of the node's claim ids. */
   nodeClaims: 'node-claims:',
+  /** `{p}claim-deadlines` ZSET timed claim id → deadline (Redis server time, ms). */
+  claimDeadlines: 'claim-deadlines',
   /** `{p}queue:<name>` LIST of encoded messages, oldest first. */
   queue: 'queue:',
   /** `{p}queue-inflight:<nodeId>:<queue>` LIST of encoded messages the node popped. */
@@ -133,6 +135,9 @@ export class RedisKeys {
   }
   nodeClaims(nodeId: string): string {
     return this.prefix + KEY.nodeClaims + nodeId;
+  }
+  claimDeadlines(): string {
+    return this.prefix + KEY.claimDeadlines;
   }
   queue(name: string): string {
     return this.prefix + KEY.queue + name;

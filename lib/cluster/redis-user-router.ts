@@ -30,7 +30,8 @@
  * theirs.
  */
 import type { Redis, Result } from 'ioredis';
-import { INBOX_LUA_LIB } from '../inbox/redis-inbox-store.js';
+import { DEFAULT_INBOX_LIMITS, inboxFullError, type InboxOverflow } from '../inbox/inbox-store.js';
+import { INBOX_LUA_LIB, INBOX_REFUSED } from '../inbox/redis-inbox-store.js';
 import { encodeEnvelope } from './envelope-codec.js';
 import { createRedisClient, closeClient, redisCall, resolveConnectionOptions, type RedisConnectionOptions } from './redis-connection.js';
 import { luaKey } from './redis-keys.js';
@@ -43,6 +44,8 @@ export interface RedisUserRouterOptions extends RedisConnectionOptions {
   /** As InboxLimits. */
   inboxMaxMessages: number;
   inboxTtlSeconds: number;
+  /** As InboxLimits.overflow. @default refuse */
+  inboxOverflow: InboxOverflow;
   /** Most messages in one script call. @default 256 */
   maxBatch: number;
 }
@@ -61,7 +64,7 @@ const REFUSED_RELAY_FULL = -2;
 
 const ROUTE_SCRIPT = `${INBOX_LUA_LIB}
 local P, self = ARGV[1], ARGV[2]
-local maxBytes, max, ttl = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local maxBytes, max, ttl, overflow = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6]
 local maxEntry = ${MAX_ENTRY_BYTES}
 local nodes = P .. 'nodes'
 local out = {}
@@ -101,7 +104,7 @@ local function alive(id)
   end
   return s
 end
-for i = 6, #ARGV, 3 do
+for i = 7, #ARGV, 3 do
   -- kept: accepted already (a re-route), so never refused
   local exclude, kept, envelope = ARGV[i], ARGV[i + 1] == '1', ARGV[i + 2]
   -- envelope: kind (1 byte), user and destination (u16 length + bytes each), then the message
@@ -147,8 +150,9 @@ for i = 6, #ARGV, 3 do
     end
     if r[1] == 0 and #r == 2 then
       local message = string.sub(envelope, messageAt)
-      append(${luaKey('P', 'inbox', 'user', 'destination')}, ${luaKey('P', 'inboxes', 'user')}, destination, message, max, ttl)
-      r[2] = 1
+      local appended = append(${luaKey('P', 'inbox', 'user', 'destination')}, ${luaKey('P', 'inboxes', 'user')}, destination, message, max, ttl, overflow, kept)
+      -- stored: 1 + how many the cap dropped; refused: ${INBOX_REFUSED}
+      r[2] = appended == ${INBOX_REFUSED} and ${INBOX_REFUSED} or 1 + appended
     end
   end
   out[#out + 1] = r
@@ -166,6 +170,8 @@ interface Pending {
 export class RedisUserRouter implements UserRouter {
   private readonly redis: Redis;
   private readonly opts: RedisUserRouterOptions;
+  /** Messages this router's script dropped from full inboxes (drop-oldest), for stompbox_inbox_dropped_total. */
+  dropped = 0;
   private pending: Pending[] = [];
   private scheduled = false;
 
@@ -174,7 +180,13 @@ export class RedisUserRouter implements UserRouter {
     url: string,
     options: Partial<RedisUserRouterOptions> & Pick<RedisUserRouterOptions, 'inboxMaxMessages' | 'inboxTtlSeconds'>,
   ) {
-    this.opts = { maxStreamBytes: DEFAULT_RELAY_OPTIONS.maxStreamBytes, maxBatch: 256, ...options, ...resolveConnectionOptions(options) };
+    this.opts = {
+      maxStreamBytes: DEFAULT_RELAY_OPTIONS.maxStreamBytes,
+      maxBatch: 256,
+      inboxOverflow: DEFAULT_INBOX_LIMITS.overflow,
+      ...options,
+      ...resolveConnectionOptions(options),
+    };
     // Batched here already; ioredis auto-pipelining would hold a batch back while the previous one is in flight.
     this.redis = createRedisClient(url, 'command', { ...this.opts, name: 'router', autoPipelining: false });
     this.redis.defineCommand('sbRouteUsers', { numberOfKeys: 0, lua: ROUTE_SCRIPT });
@@ -201,15 +213,21 @@ export class RedisUserRouter implements UserRouter {
   }
 
   private async send(batch: Pending[]): Promise<void> {
-    const args: Array<string | number | Buffer> = [this.opts.keyPrefix, this.nodeId, this.opts.maxStreamBytes, this.opts.inboxMaxMessages, this.opts.inboxTtlSeconds];
+    const args: Array<string | number | Buffer> = [this.opts.keyPrefix, this.nodeId, this.opts.maxStreamBytes, this.opts.inboxMaxMessages, this.opts.inboxTtlSeconds, this.opts.inboxOverflow];
     // User and destination travel inside the envelope only; the script reads them from there.
     for (const { route, envelope } of batch) args.push(route.exclude ?? '', route.kept ? '1' : '0', envelope);
     try {
       const results = await redisCall(this.redis, 'route user messages', () => this.redis.sbRouteUsers(...args));
       for (let i = 0; i < batch.length; i++) {
         const r = results[i]!;
-        if (r[1] === REFUSED_RELAY_FULL) batch[i]!.reject(relayFull(this.opts.maxStreamBytes));
-        else batch[i]!.resolve({ local: r[0] === 1, stored: r[1] === 1, remote: r.slice(2).map(String) });
+        const { route, resolve, reject } = batch[i]!;
+        const stored = Number(r[1]);
+        if (stored === REFUSED_RELAY_FULL) reject(relayFull(this.opts.maxStreamBytes));
+        else if (stored === INBOX_REFUSED) reject(inboxFullError(route.user, route.destination, this.opts.inboxMaxMessages));
+        else {
+          if (stored > 0) this.dropped += stored - 1;
+          resolve({ local: r[0] === 1, stored: stored > 0, remote: r.slice(2).map(String) });
+        }
       }
     } catch (error) {
       for (const pending of batch) pending.reject(error);

@@ -48,9 +48,9 @@ export class ComposedUserRouter implements UserRouter {
     private readonly relay: Relay,
   ) {}
 
-  async route({ user, destination, message, exclude }: UserRoute): Promise<UserRouteResult> {
-    // (`kept` needs nothing here yet: neither the memory inbox nor the memory relay refuses.)
-    const nodes = await this.inbox.routeOrStore(user, destination, message);
+  async route({ user, destination, message, exclude, kept }: UserRoute): Promise<UserRouteResult> {
+    const options = { accepted: kept === true };
+    const nodes = await this.inbox.routeOrStore(user, destination, message, options);
     if (nodes.length === 0) return { local: false, remote: [], stored: true };
     const live = exclude === undefined ? nodes : nodes.filter((id) => id !== exclude);
     const remote = live.filter((id) => id !== this.nodeId);
@@ -58,7 +58,7 @@ export class ComposedUserRouter implements UserRouter {
     const local = live.includes(this.nodeId);
     if (!local && remote.length === 0) {
       // Only the excluded node holds the user: keep the message.
-      await this.inbox.append(user, destination, message);
+      await this.inbox.append(user, destination, message, options);
       return { local: false, remote: [], stored: true };
     }
     return { local, remote, stored: false };

@@ -121,11 +121,12 @@ export class NodeMetrics {
     });
     new Counter({
       name: `${PREFIX}inbox_dropped_total`,
-      help: 'Messages dropped from full inboxes (oldest first)',
+      help: 'Messages dropped from full inboxes (oldest first, INBOX_OVERFLOW=drop-oldest)',
       registers,
       collect() {
-        const inbox: unknown = broker()?.inbox;
-        const dropped = typeof inbox === 'object' && inbox !== null && 'dropped' in inbox ? Number(inbox.dropped) : 0;
+        const b = broker();
+        // In a cluster most stores happen in the user router's script, so its drops count too.
+        const dropped = droppedBy(b?.inbox) + droppedBy(b?.router);
         this.reset();
         if (Number.isFinite(dropped)) this.inc(dropped);
       },
@@ -187,4 +188,9 @@ export class NodeMetrics {
   async text(): Promise<{ contentType: string; body: string }> {
     return { contentType: this.registry.contentType, body: await this.registry.metrics() };
   }
+}
+
+/** The `dropped` counter an inbox store or a user router keeps, if it keeps one. */
+function droppedBy(part: unknown): number {
+  return typeof part === 'object' && part !== null && 'dropped' in part ? Number(part.dropped) : 0;
 }

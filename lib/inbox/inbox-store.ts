@@ -1,25 +1,55 @@
+import { BrokerError } from '../broker/errors.js';
 import type { BrokerMessage } from '../broker/message.js';
+import type { InboxOverflow } from '../config.js';
+
+export type { InboxOverflow };
+
+/**
+ * How a message reaches an inbox. `accepted`: the broker already answered for
+ * it (a RECEIPT, an HTTP 2xx) — a re-route after a failed delivery or a dead
+ * node — so a full inbox must keep it rather than refuse it.
+ */
+export interface StoreOptions {
+  accepted?: boolean;
+}
 
 /**
  * The offline inbox: one ordered list per (user, destination), where
  * `destination` is the user destination without its `/user` prefix
- * (`/queue/reply`). Bounded by `maxMessages` (oldest dropped first, counted
- * in metrics) and expiring `ttlSeconds` after the last append.
+ * (`/queue/reply`). Bounded by `maxMessages` for NEW messages and expiring
+ * `ttlSeconds` after the last append.
  *
  * Guarantees:
  * - `routeOrStore` is atomic with presence: either it returns the live nodes
- *   subscribed to the destination, or it stored the message; never neither.
+ *   subscribed to the destination, or it stored the message, or — a new
+ *   message for a full inbox under the `refuse` policy — it rejects with
+ *   ERR_INBOX_FULL and stored nothing. Never "accepted" and neither.
+ * - With `drop-oldest`, a new message for a full inbox drops the oldest
+ *   (counted in `dropped`). Messages the broker already accepted are never
+ *   refused nor dropped to make room for themselves: `prepend`,
+ *   `returnToHead`, `release` and accepted re-routes may exceed the cap.
  * - `take` and `claim` are atomic: a message is handed out by one of them
  *   once, and a message appended concurrently is either in the result or
  *   still in the inbox.
  * - A claimed message stays in the store (under its claim) until `ack`, and
  *   `release` puts what is unacked back at the head of its inbox, in order.
+ * - A timed claim (`claimTimed`, for clients pulling over HTTP) returns to
+ *   the head of its inbox, in order, once its visibility timeout passed
+ *   without an ack, on whichever node notices first.
  */
 export interface InboxStore {
-  routeOrStore(user: string, destination: string, message: BrokerMessage): Promise<string[]>;
-  append(user: string, destination: string, message: BrokerMessage): Promise<void>;
-  /** Re-inserts messages at the head (oldest first), e.g. after a failed delivery. */
+  /** Messages this store dropped from full inboxes (drop-oldest), for stompbox_inbox_dropped_total. */
+  readonly dropped: number;
+  routeOrStore(user: string, destination: string, message: BrokerMessage, options?: StoreOptions): Promise<string[]>;
+  append(user: string, destination: string, message: BrokerMessage, options?: StoreOptions): Promise<void>;
+  /** Re-inserts messages at the head (oldest first), e.g. after a failed delivery. Never capped. */
   prepend(user: string, destination: string, messages: readonly BrokerMessage[]): Promise<void>;
+  /**
+   * In one atomic step: removes `messages` from claim `claimId` (when given)
+   * and puts them at the head of the inbox, oldest first, never capped — a
+   * NACKed or unacked message is never lost between the two.
+   */
+  returnToHead(user: string, destination: string, messages: readonly BrokerMessage[], claimId?: string): Promise<void>;
   take(user: string, destination: string, max?: number): Promise<BrokerMessage[]>;
   peek(user: string, destination: string, max?: number): Promise<BrokerMessage[]>;
   depth(user: string, destination: string): Promise<number>;
@@ -29,7 +59,32 @@ export interface InboxStore {
   claim(claimId: string, user: string, destination: string, max?: number): Promise<BrokerMessage[]>;
   ack(claimId: string, messageIds: readonly string[]): Promise<void>;
   release(claimId: string): Promise<void>;
+  /**
+   * Claims up to `max` messages for `user` until acked or `visibilityTimeoutMs`
+   * passed; the claim belongs to the user, not to a node, and survives the
+   * node that made it. Nothing to claim: `claimId` null, nothing kept.
+   */
+  claimTimed(user: string, destination: string, max: number, visibilityTimeoutMs: number): Promise<TimedClaim>;
+  /**
+   * Acks `messageIds` (all when omitted) of the user's timed claim. Unknown,
+   * or another user's: undefined. Expired (returned to the inbox already):
+   * nothing acked, `expired` true.
+   */
+  ackTimed(user: string, claimId: string, messageIds?: readonly string[]): Promise<TimedClaimAck | undefined>;
   close(): Promise<void>;
+}
+
+export interface TimedClaim {
+  claimId: string | null;
+  messages: BrokerMessage[];
+  /** When the claim returns to the inbox unless acked (ms since the epoch); null with no claim. */
+  expiresAt: number | null;
+}
+
+export interface TimedClaimAck {
+  acked: number;
+  left: number;
+  expired: boolean;
 }
 
 export interface InboxLimits {
@@ -37,6 +92,22 @@ export interface InboxLimits {
   maxMessages: number;
   /** @default 604800 (7 days) */
   ttlSeconds: number;
+  /** @default refuse */
+  overflow: InboxOverflow;
 }
 
-export const DEFAULT_INBOX_LIMITS: Readonly<InboxLimits> = Object.freeze({ maxMessages: 1000, ttlSeconds: 7 * 24 * 3600 });
+export const DEFAULT_INBOX_LIMITS: Readonly<InboxLimits> = Object.freeze({ maxMessages: 1000, ttlSeconds: 7 * 24 * 3600, overflow: 'refuse' });
+
+/**
+ * How long an ended timed claim (acked in full, or expired) is remembered, so
+ * that a late or repeated ack is answered (`expired`, nothing acked) rather
+ * than 404: ten minutes.
+ */
+export const ENDED_CLAIM_RETENTION_MS = 10 * 60_000;
+
+/** Timed claim ids: not tied to a node (no `<nodeId>:` owner), unguessable. */
+export const TIMED_CLAIM_PREFIX = 'timed:';
+
+export function inboxFullError(user: string, destination: string, maxMessages: number): BrokerError {
+  return new BrokerError('ERR_INBOX_FULL', `the inbox of ${user} for ${destination} holds ${maxMessages} messages (INBOX_MAX_MESSAGES)`);
+}

@@ -1,6 +1,17 @@
+import { randomUUID } from 'node:crypto';
 import type { BrokerMessage } from '../broker/message.js';
 import type { MemoryPresence } from '../cluster/memory-presence.js';
-import { DEFAULT_INBOX_LIMITS, type InboxLimits, type InboxStore } from './inbox-store.js';
+import {
+  DEFAULT_INBOX_LIMITS,
+  ENDED_CLAIM_RETENTION_MS,
+  inboxFullError,
+  TIMED_CLAIM_PREFIX,
+  type InboxLimits,
+  type InboxStore,
+  type StoreOptions,
+  type TimedClaim,
+  type TimedClaimAck,
+} from './inbox-store.js';
 
 interface Inbox {
   messages: BrokerMessage[];
@@ -11,6 +22,16 @@ interface Claim {
   user: string;
   destination: string;
   messages: BrokerMessage[];
+  /** A timed claim's deadline (ms since the epoch) and the timer that returns it. */
+  deadline?: number;
+  timer?: NodeJS.Timeout;
+}
+
+/** A timed claim that ended, remembered to answer a late ack. */
+interface EndedClaim {
+  user: string;
+  expired: boolean;
+  forgetAt: number;
 }
 
 /**
@@ -20,6 +41,8 @@ interface Claim {
 export class MemoryInboxStore implements InboxStore {
   private readonly inboxes = new Map<string, Inbox>();
   private readonly claims = new Map<string, Claim>();
+  /** In the order they ended, which is the order of `forgetAt`. */
+  private readonly ended = new Map<string, EndedClaim>();
   private readonly limits: InboxLimits;
   /** Messages dropped because an inbox was full (oldest first). */
   dropped = 0;
@@ -31,22 +54,24 @@ export class MemoryInboxStore implements InboxStore {
     this.limits = { ...DEFAULT_INBOX_LIMITS, ...limits };
   }
 
-  async routeOrStore(user: string, destination: string, message: BrokerMessage): Promise<string[]> {
+  async routeOrStore(user: string, destination: string, message: BrokerMessage, options: StoreOptions = {}): Promise<string[]> {
     const nodes = this.presence.nodesForSync(user, destination);
     if (nodes.length > 0) return nodes;
-    this.appendSync(user, destination, message);
+    this.appendSync(user, destination, message, options.accepted === true);
     return [];
   }
 
-  async append(user: string, destination: string, message: BrokerMessage): Promise<void> {
-    this.appendSync(user, destination, message);
+  async append(user: string, destination: string, message: BrokerMessage, options: StoreOptions = {}): Promise<void> {
+    this.appendSync(user, destination, message, options.accepted === true);
   }
 
   async prepend(user: string, destination: string, messages: readonly BrokerMessage[]): Promise<void> {
-    if (messages.length === 0) return;
-    const inbox = this.open(user, destination, true)!;
-    inbox.messages.unshift(...messages);
-    this.trim(inbox);
+    this.prependSync(user, destination, messages);
+  }
+
+  async returnToHead(user: string, destination: string, messages: readonly BrokerMessage[], claimId?: string): Promise<void> {
+    if (claimId !== undefined) this.ackSync(claimId, messages.map((m) => m.id));
+    this.prependSync(user, destination, messages);
   }
 
   async take(user: string, destination: string, max = Infinity): Promise<BrokerMessage[]> {
@@ -90,6 +115,76 @@ export class MemoryInboxStore implements InboxStore {
   }
 
   async ack(claimId: string, messageIds: readonly string[]): Promise<void> {
+    this.ackSync(claimId, messageIds);
+  }
+
+  async release(claimId: string): Promise<void> {
+    const claim = this.claims.get(claimId);
+    if (!claim) return;
+    this.claims.delete(claimId);
+    clearTimeout(claim.timer);
+    this.prependSync(claim.user, claim.destination, claim.messages);
+  }
+
+  async claimTimed(user: string, destination: string, max: number, visibilityTimeoutMs: number): Promise<TimedClaim> {
+    this.forgetEnded();
+    const claimId = TIMED_CLAIM_PREFIX + randomUUID();
+    const messages = await this.claim(claimId, user, destination, max);
+    if (messages.length === 0) return { claimId: null, messages, expiresAt: null };
+    const claim = this.claims.get(claimId)!;
+    claim.deadline = Date.now() + visibilityTimeoutMs;
+    claim.timer = setTimeout(() => this.expire(claimId, claim), visibilityTimeoutMs);
+    // A pending visibility timeout must not keep the process alive.
+    claim.timer.unref();
+    return { claimId, messages, expiresAt: claim.deadline };
+  }
+
+  async ackTimed(user: string, claimId: string, messageIds?: readonly string[]): Promise<TimedClaimAck | undefined> {
+    this.forgetEnded();
+    const claim = this.claims.get(claimId);
+    if (claim?.deadline !== undefined && claim.user === user) {
+      // A timer may fire late: past the deadline the claim is returned, as Redis' ack does.
+      if (Date.now() >= claim.deadline) this.expire(claimId, claim);
+      else {
+        const before = claim.messages.length;
+        this.ackSync(claimId, messageIds ?? claim.messages.map((m) => m.id));
+        const left = this.claims.has(claimId) ? claim.messages.length : 0;
+        if (left === 0) this.end(claimId, claim, false);
+        return { acked: before - left, left, expired: false };
+      }
+    }
+    const ended = this.ended.get(claimId);
+    if (ended?.user !== user) return undefined;
+    return { acked: 0, left: 0, expired: ended.expired };
+  }
+
+  async close(): Promise<void> {
+    for (const claim of this.claims.values()) clearTimeout(claim.timer);
+  }
+
+  /** A timed claim's visibility timeout passed: back to the head of its inbox, in order. */
+  private expire(claimId: string, claim: Claim): void {
+    if (this.claims.get(claimId) !== claim) return;
+    this.claims.delete(claimId);
+    this.prependSync(claim.user, claim.destination, claim.messages);
+    this.end(claimId, claim, true);
+  }
+
+  private end(claimId: string, claim: Claim, expired: boolean): void {
+    clearTimeout(claim.timer);
+    this.ended.delete(claimId);
+    this.ended.set(claimId, { user: claim.user, expired, forgetAt: Date.now() + ENDED_CLAIM_RETENTION_MS });
+  }
+
+  private forgetEnded(): void {
+    const now = Date.now();
+    for (const [claimId, ended] of this.ended) {
+      if (ended.forgetAt > now) break;
+      this.ended.delete(claimId);
+    }
+  }
+
+  private ackSync(claimId: string, messageIds: readonly string[]): void {
     const claim = this.claims.get(claimId);
     if (!claim) return;
     const acked = new Set(messageIds);
@@ -97,20 +192,20 @@ export class MemoryInboxStore implements InboxStore {
     if (claim.messages.length === 0) this.claims.delete(claimId);
   }
 
-  async release(claimId: string): Promise<void> {
-    const claim = this.claims.get(claimId);
-    if (!claim) return;
-    this.claims.delete(claimId);
-    await this.prepend(claim.user, claim.destination, claim.messages);
-  }
-
-  async close(): Promise<void> {}
-
-  private appendSync(user: string, destination: string, message: BrokerMessage): void {
+  private appendSync(user: string, destination: string, message: BrokerMessage, accepted: boolean): void {
+    const { maxMessages, overflow } = this.limits;
+    if (!accepted && overflow === 'refuse' && (this.open(user, destination, false)?.messages.length ?? 0) >= maxMessages) {
+      throw inboxFullError(user, destination, maxMessages);
+    }
     const inbox = this.open(user, destination, true)!;
     inbox.messages.push(message);
     inbox.expiresAt = Date.now() + this.limits.ttlSeconds * 1000;
-    this.trim(inbox);
+    if (overflow === 'drop-oldest') this.trim(inbox);
+  }
+
+  private prependSync(user: string, destination: string, messages: readonly BrokerMessage[]): void {
+    if (messages.length === 0) return;
+    this.open(user, destination, true)!.messages.unshift(...messages);
   }
 
   private trim(inbox: Inbox): void {

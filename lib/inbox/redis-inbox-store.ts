@@ -4,19 +4,28 @@
  * Data model (`{p}` is the key prefix, see lib/cluster/redis-keys.ts):
  *
  *   {p}inbox:<user>:<dest>     LIST   encoded messages (envelope-codec),
- *                                     oldest first; LTRIM to the newest
- *                                     maxMessages and EXPIRE ttlSeconds after
- *                                     each append.
+ *                                     oldest first; a new message for a full
+ *                                     one is refused (or, drop-oldest: LTRIM
+ *                                     to the newest maxMessages); EXPIRE
+ *                                     ttlSeconds after each append.
  *   {p}inboxes:<user>          SET    the user's destinations with an inbox,
  *                                     for `list`; lives as long as the
  *                                     longest-lived of those inboxes, and
  *                                     stale members are dropped when read.
  *   {p}claim:<claimId>         HASH   message id → encoded message.
  *   {p}claim-order:<claimId>   LIST   the claim's message ids, oldest first.
- *   {p}claim-meta:<claimId>    HASH   user, destination of the claim.
+ *   {p}claim-meta:<claimId>    HASH   user, destination of the claim; for a
+ *                                     timed claim also its deadline, and once
+ *                                     it ended `ended` (expired | acked), kept
+ *                                     ENDED_CLAIM_RETENTION_MS to answer a
+ *                                     late ack.
  *   {p}node-claims:<nodeId>    SET    claim ids of a node (the claim id's part
  *                                     before its first ':'), for releasing a
  *                                     dead node's claims.
+ *   {p}claim-deadlines         ZSET   timed claim id → deadline (Redis server
+ *                                     time, ms). Every node sweeps it: a timed
+ *                                     claim belongs to no node, so it comes
+ *                                     back even when its node died.
  *
  * Every operation that moves messages is one Lua script, which is what the
  * seeds' unread list lacked (pull, then delete: a message arriving in
@@ -28,12 +37,17 @@
  * - `take` and `claim` read and cut the list head in one step: a message is
  *   handed out once, and one appended meanwhile stays for the next take.
  * - `release` (and `releaseNodeClaims`, for a dead node) puts the unacked
- *   messages of a claim back at the head of its inbox, in their order.
+ *   messages of a claim back at the head of its inbox, in their order;
+ *   `returnToHead` does the same for given messages (NACKed, unacked), taking
+ *   them out of their claim in the same step.
+ * - Timed claims expire in Lua against Redis' clock (`TIME`), on the sweep
+ *   and on an ack past the deadline, so nodes' clocks need not agree.
  *
  * The scripts name keys from data (users, node ids), so this layout is for a
  * single Redis (or a primary with replicas), not Redis Cluster's key slots.
  */
 import type { Redis, Result } from 'ioredis';
+import { BrokerError } from '../broker/errors.js';
 import type { BrokerMessage } from '../broker/message.js';
 import { decodeMessage, encodeMessage, luaMessageId } from '../cluster/envelope-codec.js';
 import {
@@ -44,12 +58,30 @@ import {
   type RedisConnectionOptions,
 } from '../cluster/redis-connection.js';
 import { luaKey, RedisKeys } from '../cluster/redis-keys.js';
-import { DEFAULT_INBOX_LIMITS, type InboxLimits, type InboxStore } from './inbox-store.js';
+import { randomUUID } from 'node:crypto';
+import {
+  DEFAULT_INBOX_LIMITS,
+  ENDED_CLAIM_RETENTION_MS,
+  inboxFullError,
+  TIMED_CLAIM_PREFIX,
+  type InboxLimits,
+  type InboxStore,
+  type StoreOptions,
+  type TimedClaim,
+  type TimedClaimAck,
+} from './inbox-store.js';
 
 export interface RedisInboxOptions extends RedisConnectionOptions, InboxLimits {
   /** This node's id, when `close()` should release the claims the node still holds. */
   nodeId: string | undefined;
+  /** How often this store returns expired timed claims to their inboxes, ms (0: never). @default 1000 */
+  claimSweepMs: number;
 }
+
+/** What the Lua `append` returns when it refused a new message for a full inbox (nothing written). */
+export const INBOX_REFUSED = -1;
+/** Timed claims one sweep call returns at most (a script call stays short). */
+const SWEEP_BATCH = 100;
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
@@ -62,9 +94,33 @@ declare module 'ioredis' {
       maxMessages: number,
       ttlSeconds: number,
       destination: string,
+      overflow: string,
+      accepted: number,
     ): Result<string[] | number, Context>;
-    sbInboxAppend(inboxKey: string, inboxesKey: string, payload: Buffer, maxMessages: number, ttlSeconds: number, destination: string): Result<number, Context>;
-    sbInboxPrepend(inboxKey: string, inboxesKey: string, maxMessages: number, ttlSeconds: number, destination: string, ...payloads: Buffer[]): Result<number, Context>;
+    sbInboxAppend(
+      inboxKey: string,
+      inboxesKey: string,
+      payload: Buffer,
+      maxMessages: number,
+      ttlSeconds: number,
+      destination: string,
+      overflow: string,
+      accepted: number,
+    ): Result<number, Context>;
+    sbInboxPrepend(inboxKey: string, inboxesKey: string, ttlSeconds: number, destination: string, ...payloads: Buffer[]): Result<number, Context>;
+    sbInboxReturnToHead(
+      inboxKey: string,
+      inboxesKey: string,
+      claimKey: string,
+      orderKey: string,
+      metaKey: string,
+      nodeClaimsKey: string,
+      ttlSeconds: number,
+      destination: string,
+      claimId: string,
+      count: number,
+      ...idsThenPayloads: Array<string | Buffer>
+    ): Result<number, Context>;
     sbInboxTakeBuffer(inboxKey: string, inboxesKey: string, count: number, destination: string): Result<Buffer[], Context>;
     sbInboxList(inboxesKey: string, prefix: string, user: string): Result<Array<string | number>, Context>;
     sbInboxClaimBuffer(
@@ -80,13 +136,43 @@ declare module 'ioredis' {
       claimId: string,
     ): Result<Buffer[], Context>;
     sbInboxAck(claimKey: string, orderKey: string, metaKey: string, nodeClaimsKey: string, claimId: string, ...ids: string[]): Result<number, Context>;
-    sbInboxRelease(claimKey: string, orderKey: string, metaKey: string, nodeClaimsKey: string, claimId: string, prefix: string, maxMessages: number, ttlSeconds: number): Result<[number, number], Context>;
-    sbInboxReleaseNode(nodeClaimsKey: string, prefix: string, maxMessages: number, ttlSeconds: number): Result<[number, number], Context>;
+    sbInboxRelease(claimKey: string, orderKey: string, metaKey: string, nodeClaimsKey: string, claimId: string, prefix: string, ttlSeconds: number): Result<number, Context>;
+    sbInboxReleaseNode(nodeClaimsKey: string, prefix: string, ttlSeconds: number): Result<number, Context>;
+    sbInboxClaimTimedBuffer(
+      inboxKey: string,
+      inboxesKey: string,
+      claimKey: string,
+      orderKey: string,
+      metaKey: string,
+      deadlinesKey: string,
+      count: number,
+      user: string,
+      destination: string,
+      claimId: string,
+      timeoutMs: number,
+    ): Result<Buffer[], Context>;
+    sbInboxAckTimed(
+      claimKey: string,
+      orderKey: string,
+      metaKey: string,
+      deadlinesKey: string,
+      claimId: string,
+      user: string,
+      prefix: string,
+      ttlSeconds: number,
+      retentionMs: number,
+      all: number,
+      ...ids: string[]
+    ): Result<[number, number, number], Context>;
+    sbInboxSweepClaims(deadlinesKey: string, prefix: string, ttlSeconds: number, retentionMs: number, limit: number): Result<number, Context>;
   }
 }
 
-/** Lua helpers shared by the scripts. Each returns how many messages the cap dropped. */
-/** Lua helpers for inbox lists (append, prepend, take, release): also used by the user router's script. */
+/**
+ * Lua helpers for inbox lists (append, prepend, take, release, timed claims):
+ * also used by the user router's script. `append` returns ${INBOX_REFUSED}
+ * when it refused, else how many messages the cap dropped.
+ */
 export const INBOX_LUA_LIB = `
 local function extend(key, ttl)
   if redis.call('TTL', key) < ttl then redis.call('EXPIRE', key, ttl) end
@@ -97,22 +183,23 @@ local function cap(inbox, max)
   redis.call('LTRIM', inbox, -max, -1)
   return n - max
 end
-local function append(inbox, inboxes, destination, payload, max, ttl)
+-- overflow: 'refuse' | 'drop-oldest'; accepted: the broker answered for it already, so refuse keeps it anyway
+local function append(inbox, inboxes, destination, payload, max, ttl, overflow, accepted)
+  if overflow == 'refuse' and not accepted and redis.call('LLEN', inbox) >= max then return ${INBOX_REFUSED} end
   redis.call('RPUSH', inbox, payload)
-  local dropped = cap(inbox, max)
+  local dropped = 0
+  if overflow == 'drop-oldest' then dropped = cap(inbox, max) end
   redis.call('EXPIRE', inbox, ttl)
   redis.call('SADD', inboxes, destination)
   extend(inboxes, ttl)
   return dropped
 end
--- items oldest first, put before the current head
-local function prepend(inbox, inboxes, destination, items, max, ttl)
+-- items oldest first, put before the current head; never capped: they were accepted already
+local function prepend(inbox, inboxes, destination, items, ttl)
   for i = #items, 1, -1 do redis.call('LPUSH', inbox, items[i]) end
-  local dropped = cap(inbox, max)
   if redis.call('TTL', inbox) < 0 then redis.call('EXPIRE', inbox, ttl) end
   redis.call('SADD', inboxes, destination)
   extend(inboxes, redis.call('TTL', inbox))
-  return dropped
 end
 -- up to count (negative: all) from the head
 local function take(inbox, inboxes, count, destination)
@@ -127,8 +214,8 @@ local function take(inbox, inboxes, count, destination)
   if redis.call('EXISTS', inbox) == 0 then redis.call('SREM', inboxes, destination) end
   return items
 end
--- puts a claim's unacked messages back at the head of its inbox → released, dropped
-local function release(claim, order, meta, P, max, ttl)
+-- puts a claim's unacked messages back at the head of its inbox → how many
+local function release(claim, order, meta, P, ttl)
   local owner = redis.call('HMGET', meta, 'user', 'destination')
   local items = {}
   if owner[1] then
@@ -141,15 +228,32 @@ local function release(claim, order, meta, P, max, ttl)
     end
   end
   redis.call('DEL', claim, order, meta)
-  if #items == 0 then return { 0, 0 } end
+  if #items == 0 then return 0 end
   local user, destination = owner[1], owner[2]
-  local dropped = prepend(${luaKey('P', 'inbox', 'user', 'destination')}, ${luaKey('P', 'inboxes', 'user')}, destination, items, max, ttl)
-  return { #items, dropped }
+  prepend(${luaKey('P', 'inbox', 'user', 'destination')}, ${luaKey('P', 'inboxes', 'user')}, destination, items, ttl)
+  return #items
+end
+local function now()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+-- a timed claim ended ('expired' | 'acked'): its meta stays a while, to answer a late ack
+local function endTimed(meta, deadlines, claimId, user, how, retention)
+  redis.call('ZREM', deadlines, claimId)
+  redis.call('HSET', meta, 'user', user, 'ended', how)
+  redis.call('PEXPIRE', meta, retention)
+end
+-- a timed claim's deadline passed: its messages back to the head, in order
+local function expireTimed(claimId, deadlines, P, ttl, retention)
+  local meta = ${luaKey('P', 'claimMeta', 'claimId')}
+  local user = redis.call('HGET', meta, 'user')
+  release(${luaKey('P', 'claim', 'claimId')}, ${luaKey('P', 'claimOrder', 'claimId')}, meta, P, ttl)
+  if user then endTimed(meta, deadlines, claimId, user, 'expired', retention) else redis.call('ZREM', deadlines, claimId) end
 end
 `;
 
 const SCRIPTS = {
-  // KEYS subs, inbox, inboxes; ARGV prefix, payload, max, ttl, destination → live node ids, or dropped count when stored
+  // KEYS subs, inbox, inboxes; ARGV prefix, payload, max, ttl, destination, overflow, accepted → live node ids, or append's result
   sbInboxRouteOrStore: {
     numberOfKeys: 3,
     lua: `${INBOX_LUA_LIB}
@@ -159,21 +263,41 @@ for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
   if redis.call('EXISTS', ${luaKey('P', 'node', 'id')}) == 1 then live[#live + 1] = id end
 end
 if #live > 0 then return live end
-return append(KEYS[2], KEYS[3], ARGV[5], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]))`,
+return append(KEYS[2], KEYS[3], ARGV[5], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[6], ARGV[7] == '1')`,
   },
-  // KEYS inbox, inboxes; ARGV payload, max, ttl, destination → dropped
+  // KEYS inbox, inboxes; ARGV payload, max, ttl, destination, overflow, accepted → append's result
   sbInboxAppend: {
     numberOfKeys: 2,
     lua: `${INBOX_LUA_LIB}
-return append(KEYS[1], KEYS[2], ARGV[4], ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]))`,
+return append(KEYS[1], KEYS[2], ARGV[4], ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[5], ARGV[6] == '1')`,
   },
-  // KEYS inbox, inboxes; ARGV max, ttl, destination, payloads (oldest first) → dropped
+  // KEYS inbox, inboxes; ARGV ttl, destination, payloads (oldest first)
   sbInboxPrepend: {
     numberOfKeys: 2,
     lua: `${INBOX_LUA_LIB}
 local items = {}
-for i = 4, #ARGV do items[#items + 1] = ARGV[i] end
-return prepend(KEYS[1], KEYS[2], ARGV[3], items, tonumber(ARGV[1]), tonumber(ARGV[2]))`,
+for i = 3, #ARGV do items[#items + 1] = ARGV[i] end
+prepend(KEYS[1], KEYS[2], ARGV[2], items, tonumber(ARGV[1]))
+return #items`,
+  },
+  // KEYS inbox, inboxes, claim, claim-order, claim-meta, node-claims; ARGV ttl, destination, claimId ('' none), n, n ids, n payloads (oldest first)
+  sbInboxReturnToHead: {
+    numberOfKeys: 6,
+    lua: `${INBOX_LUA_LIB}
+local n = tonumber(ARGV[4])
+if ARGV[3] ~= '' then
+  for i = 5, 4 + n do
+    if redis.call('HDEL', KEYS[3], ARGV[i]) == 1 then redis.call('LREM', KEYS[4], 0, ARGV[i]) end
+  end
+  if redis.call('HLEN', KEYS[3]) == 0 then
+    redis.call('DEL', KEYS[3], KEYS[4], KEYS[5])
+    redis.call('SREM', KEYS[6], ARGV[3])
+  end
+end
+local items = {}
+for i = 5 + n, 4 + 2 * n do items[#items + 1] = ARGV[i] end
+prepend(KEYS[1], KEYS[2], ARGV[2], items, tonumber(ARGV[1]))
+return n`,
   },
   // KEYS inbox, inboxes; ARGV count, destination → messages
   sbInboxTake: {
@@ -231,26 +355,81 @@ if left == 0 then
 end
 return left`,
   },
-  // KEYS claim, claim-order, claim-meta, node-claims; ARGV claimId, prefix, max, ttl → released, dropped
+  // KEYS claim, claim-order, claim-meta, node-claims; ARGV claimId, prefix, ttl → released
   sbInboxRelease: {
     numberOfKeys: 4,
     lua: `${INBOX_LUA_LIB}
 redis.call('SREM', KEYS[4], ARGV[1])
-return release(KEYS[1], KEYS[2], KEYS[3], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]))`,
+return release(KEYS[1], KEYS[2], KEYS[3], ARGV[2], tonumber(ARGV[3]))`,
   },
-  // KEYS node-claims; ARGV prefix, max, ttl → released, dropped
+  // KEYS node-claims; ARGV prefix, ttl → released
   sbInboxReleaseNode: {
     numberOfKeys: 1,
     lua: `${INBOX_LUA_LIB}
 local P = ARGV[1]
-local released, dropped = 0, 0
+local released = 0
 for _, claimId in ipairs(redis.call('SMEMBERS', KEYS[1])) do
-  local r = release(${luaKey('P', 'claim', 'claimId')}, ${luaKey('P', 'claimOrder', 'claimId')}, ${luaKey('P', 'claimMeta', 'claimId')}, P, tonumber(ARGV[2]), tonumber(ARGV[3]))
-  released = released + r[1]
-  dropped = dropped + r[2]
+  released = released + release(${luaKey('P', 'claim', 'claimId')}, ${luaKey('P', 'claimOrder', 'claimId')}, ${luaKey('P', 'claimMeta', 'claimId')}, P, tonumber(ARGV[2]))
 end
 redis.call('DEL', KEYS[1])
-return { released, dropped }`,
+return released`,
+  },
+  // KEYS inbox, inboxes, claim, claim-order, claim-meta, claim-deadlines; ARGV count, user, destination, claimId, timeoutMs → deadline, messages...
+  sbInboxClaimTimed: {
+    numberOfKeys: 6,
+    lua: `${INBOX_LUA_LIB}
+local items = take(KEYS[1], KEYS[2], tonumber(ARGV[1]), ARGV[3])
+if #items == 0 then return items end
+local deadline = now() + tonumber(ARGV[5])
+redis.call('HSET', KEYS[5], 'user', ARGV[2], 'destination', ARGV[3], 'deadline', deadline)
+for _, item in ipairs(items) do
+  local id = ${luaMessageId('item')}
+  redis.call('HSET', KEYS[3], id, item)
+  redis.call('RPUSH', KEYS[4], id)
+end
+redis.call('ZADD', KEYS[6], deadline, ARGV[4])
+table.insert(items, 1, tostring(deadline))
+return items`,
+  },
+  // KEYS claim, claim-order, claim-meta, claim-deadlines; ARGV claimId, user, prefix, ttl, retention, all (1|0), ids...
+  //   → acked, left, state (0 open, 1 expired, 2 acked in full earlier, -1 unknown or another user's)
+  sbInboxAckTimed: {
+    numberOfKeys: 4,
+    lua: `${INBOX_LUA_LIB}
+local claimId, user, P, ttl, retention = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
+local meta = redis.call('HMGET', KEYS[3], 'user', 'deadline', 'ended')
+if not meta[1] or meta[1] ~= user then return { 0, 0, -1 } end
+if meta[3] == 'expired' then return { 0, 0, 1 } end
+if meta[3] == 'acked' then return { 0, 0, 2 } end
+-- a claim of a subscription, not a timed one
+if not meta[2] then return { 0, 0, -1 } end
+if now() >= tonumber(meta[2]) then
+  expireTimed(claimId, KEYS[4], P, ttl, retention)
+  return { 0, 0, 1 }
+end
+local ids = {}
+if ARGV[6] == '1' then ids = redis.call('LRANGE', KEYS[2], 0, -1) else for i = 7, #ARGV do ids[#ids + 1] = ARGV[i] end end
+local acked = 0
+for _, id in ipairs(ids) do
+  if redis.call('HDEL', KEYS[1], id) == 1 then
+    redis.call('LREM', KEYS[2], 0, id)
+    acked = acked + 1
+  end
+end
+local left = redis.call('HLEN', KEYS[1])
+if left == 0 then
+  redis.call('DEL', KEYS[1], KEYS[2])
+  endTimed(KEYS[3], KEYS[4], claimId, user, 'acked', retention)
+end
+return { acked, left, 0 }`,
+  },
+  // KEYS claim-deadlines; ARGV prefix, ttl, retention, limit → timed claims returned to their inboxes
+  sbInboxSweepClaims: {
+    numberOfKeys: 1,
+    lua: `${INBOX_LUA_LIB}
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now(), 'LIMIT', 0, tonumber(ARGV[4]))
+for _, claimId in ipairs(due) do expireTimed(claimId, KEYS[1], ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])) end
+return #due`,
   },
 } as const;
 
@@ -260,20 +439,26 @@ export class RedisInboxStore implements InboxStore {
   private readonly redis: Redis;
   private readonly keys: RedisKeys;
   private readonly opts: RedisInboxOptions;
+  private readonly sweeper: NodeJS.Timeout | undefined;
 
   constructor(url: string, options: Partial<RedisInboxOptions> = {}) {
     this.opts = {
       ...DEFAULT_INBOX_LIMITS,
       nodeId: undefined,
+      claimSweepMs: 1000,
       ...options,
       ...resolveConnectionOptions(options),
     };
     this.keys = new RedisKeys(this.opts.keyPrefix);
     this.redis = createRedisClient(url, 'command', { ...this.opts, name: 'inbox' });
     for (const [name, definition] of Object.entries(SCRIPTS)) this.redis.defineCommand(name, definition);
+    if (this.opts.claimSweepMs > 0) {
+      this.sweeper = setInterval(() => void this.sweepTimedClaims().catch((error: unknown) => this.sweepFailed(error)), this.opts.claimSweepMs);
+      this.sweeper.unref();
+    }
   }
 
-  async routeOrStore(user: string, destination: string, message: BrokerMessage): Promise<string[]> {
+  async routeOrStore(user: string, destination: string, message: BrokerMessage, options: StoreOptions = {}): Promise<string[]> {
     const result = await this.call('inbox routeOrStore', () =>
       this.redis.sbInboxRouteOrStore(
         this.keys.subs(user, destination),
@@ -284,15 +469,17 @@ export class RedisInboxStore implements InboxStore {
         this.opts.maxMessages,
         this.opts.ttlSeconds,
         destination,
+        this.opts.overflow,
+        options.accepted ? 1 : 0,
       ),
     );
     if (Array.isArray(result)) return result.sort();
-    this.dropped += result;
+    this.stored(result, user, destination);
     return [];
   }
 
-  async append(user: string, destination: string, message: BrokerMessage): Promise<void> {
-    this.dropped += await this.call('inbox append', () =>
+  async append(user: string, destination: string, message: BrokerMessage, options: StoreOptions = {}): Promise<void> {
+    const result = await this.call('inbox append', () =>
       this.redis.sbInboxAppend(
         this.keys.inbox(user, destination),
         this.keys.inboxes(user),
@@ -300,19 +487,37 @@ export class RedisInboxStore implements InboxStore {
         this.opts.maxMessages,
         this.opts.ttlSeconds,
         destination,
+        this.opts.overflow,
+        options.accepted ? 1 : 0,
       ),
     );
+    this.stored(result, user, destination);
   }
 
   async prepend(user: string, destination: string, messages: readonly BrokerMessage[]): Promise<void> {
     if (messages.length === 0) return;
-    this.dropped += await this.call('inbox prepend', () =>
-      this.redis.sbInboxPrepend(
+    await this.call('inbox prepend', () =>
+      this.redis.sbInboxPrepend(this.keys.inbox(user, destination), this.keys.inboxes(user), this.opts.ttlSeconds, destination, ...messages.map(encodeMessage)),
+    );
+  }
+
+  async returnToHead(user: string, destination: string, messages: readonly BrokerMessage[], claimId?: string): Promise<void> {
+    if (messages.length === 0) return;
+    // Without a claim the claim keys are never touched; any key name will do.
+    const claim = claimId ?? '';
+    await this.call('inbox returnToHead', () =>
+      this.redis.sbInboxReturnToHead(
         this.keys.inbox(user, destination),
         this.keys.inboxes(user),
-        this.opts.maxMessages,
+        this.keys.claim(claim),
+        this.keys.claimOrder(claim),
+        this.keys.claimMeta(claim),
+        this.keys.nodeClaims(claimNode(claim)),
         this.opts.ttlSeconds,
         destination,
+        claim,
+        messages.length,
+        ...messages.map((m) => m.id),
         ...messages.map(encodeMessage),
       ),
     );
@@ -378,7 +583,7 @@ export class RedisInboxStore implements InboxStore {
   }
 
   async release(claimId: string): Promise<void> {
-    const [, dropped] = await this.call('inbox release', () =>
+    await this.call('inbox release', () =>
       this.redis.sbInboxRelease(
         this.keys.claim(claimId),
         this.keys.claimOrder(claimId),
@@ -386,11 +591,9 @@ export class RedisInboxStore implements InboxStore {
         this.keys.nodeClaims(claimNode(claimId)),
         claimId,
         this.keys.prefix,
-        this.opts.maxMessages,
         this.opts.ttlSeconds,
       ),
     );
-    this.dropped += dropped;
   }
 
   /**
@@ -398,14 +601,64 @@ export class RedisInboxStore implements InboxStore {
    * unacked messages go back to the head of their inboxes. Returns how many.
    */
   async releaseNodeClaims(nodeId: string): Promise<number> {
-    const [released, dropped] = await this.call('inbox releaseNodeClaims', () =>
-      this.redis.sbInboxReleaseNode(this.keys.nodeClaims(nodeId), this.keys.prefix, this.opts.maxMessages, this.opts.ttlSeconds),
+    return this.call('inbox releaseNodeClaims', () => this.redis.sbInboxReleaseNode(this.keys.nodeClaims(nodeId), this.keys.prefix, this.opts.ttlSeconds));
+  }
+
+  async claimTimed(user: string, destination: string, max: number, visibilityTimeoutMs: number): Promise<TimedClaim> {
+    const claimId = TIMED_CLAIM_PREFIX + randomUUID();
+    const [deadline, ...items] = await this.call('inbox claimTimed', () =>
+      this.redis.sbInboxClaimTimedBuffer(
+        this.keys.inbox(user, destination),
+        this.keys.inboxes(user),
+        this.keys.claim(claimId),
+        this.keys.claimOrder(claimId),
+        this.keys.claimMeta(claimId),
+        this.keys.claimDeadlines(),
+        count(max),
+        user,
+        destination,
+        claimId,
+        visibilityTimeoutMs,
+      ),
     );
-    this.dropped += dropped;
-    return released;
+    if (deadline === undefined) return { claimId: null, messages: [], expiresAt: null };
+    return { claimId, messages: items.map(decodeMessage), expiresAt: Number(deadline.toString()) };
+  }
+
+  async ackTimed(user: string, claimId: string, messageIds?: readonly string[]): Promise<TimedClaimAck | undefined> {
+    const [acked, left, state] = await this.call('inbox ackTimed', () =>
+      this.redis.sbInboxAckTimed(
+        this.keys.claim(claimId),
+        this.keys.claimOrder(claimId),
+        this.keys.claimMeta(claimId),
+        this.keys.claimDeadlines(),
+        claimId,
+        user,
+        this.keys.prefix,
+        this.opts.ttlSeconds,
+        ENDED_CLAIM_RETENTION_MS,
+        messageIds === undefined ? 1 : 0,
+        ...(messageIds ?? []),
+      ),
+    );
+    if (state === -1) return undefined;
+    return { acked, left, expired: state === 1 };
+  }
+
+  /** Returns the timed claims whose deadline passed to their inboxes (every node runs it, on a timer). Returns how many. */
+  async sweepTimedClaims(): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const swept = await this.call('inbox sweepTimedClaims', () =>
+        this.redis.sbInboxSweepClaims(this.keys.claimDeadlines(), this.keys.prefix, this.opts.ttlSeconds, ENDED_CLAIM_RETENTION_MS, SWEEP_BATCH),
+      );
+      total += swept;
+      if (swept < SWEEP_BATCH) return total;
+    }
   }
 
   async close(): Promise<void> {
+    clearInterval(this.sweeper);
     if (this.opts.nodeId !== undefined && this.redis.status === 'ready') {
       try {
         await this.releaseNodeClaims(this.opts.nodeId);
@@ -418,6 +671,18 @@ export class RedisInboxStore implements InboxStore {
 
   private call<T>(what: string, call: () => Promise<T>): Promise<T> {
     return redisCall(this.redis, what, call);
+  }
+
+  /** `result` of the Lua `append`: refused, or how many the cap dropped. */
+  private stored(result: number, user: string, destination: string): void {
+    if (result === INBOX_REFUSED) throw inboxFullError(user, destination, this.opts.maxMessages);
+    this.dropped += result;
+  }
+
+  private sweepFailed(error: unknown): void {
+    // While Redis is down every node would say so each sweep; the connection logs the outage once.
+    if (error instanceof BrokerError && error.code === 'ERR_CLUSTER_UNAVAILABLE') return;
+    this.opts.logger.warn({ module: 'inbox', error: String(error) }, 'could not return expired inbox claims');
   }
 }
 

@@ -74,7 +74,7 @@ export async function createMemoryBroker(overrides: Partial<Config> = {}, option
     auth: options.auth ?? new OpenAuthenticator(),
     presence,
     relay: new MemoryRelay(nodeId, hub),
-    inbox: new MemoryInboxStore(presence, { maxMessages: config.inboxMaxMessages, ttlSeconds: config.inboxTtlSeconds }),
+    inbox: new MemoryInboxStore(presence, { maxMessages: config.inboxMaxMessages, ttlSeconds: config.inboxTtlSeconds, overflow: config.inboxOverflow }),
     queues: new MemoryQueueStore({ maxMessages: config.queueMaxMessages }),
   });
   await broker.start();

@@ -3,6 +3,7 @@
  * Redis spec files).
  */
 import { expect } from 'chai';
+import { BrokerError } from '../../lib/broker/errors.js';
 import type { BrokerMessage } from '../../lib/broker/message.js';
 import type { PresenceRegistry } from '../../lib/cluster/presence.js';
 import type { InboxLimits, InboxStore } from '../../lib/inbox/inbox-store.js';
@@ -32,6 +33,17 @@ export function inboxMessage(text: string, body: Buffer = Buffer.from(text)): Br
 }
 
 const texts = (messages: readonly BrokerMessage[]): string[] => messages.map((m) => m.headers['x-text']!);
+
+async function expectInboxFull(call: () => Promise<unknown>): Promise<void> {
+  let failure: unknown;
+  try {
+    await call();
+  } catch (error) {
+    failure = error;
+  }
+  expect(failure).to.be.instanceOf(BrokerError);
+  expect((failure as BrokerError).code).to.equal('ERR_INBOX_FULL');
+}
 
 export function inboxContract(name: string, createCluster: InboxClusterFactory): void {
   describe(`${name}: InboxStore contract`, () => {
@@ -121,12 +133,132 @@ export function inboxContract(name: string, createCluster: InboxClusterFactory):
       expect(texts(await inbox.take('alice', '/queue/reply'))).to.deep.equal(['m1', 'm2', 'm3']);
     });
 
-    it('keeps only the newest maxMessages', async () => {
-      await reopen({ maxMessages: 3 });
+    it('drop-oldest: keeps only the newest maxMessages, counting every drop', async () => {
+      await reopen({ maxMessages: 3, overflow: 'drop-oldest' });
       await appendAll(inbox, ['m1', 'm2', 'm3', 'm4', 'm5']);
       expect(await inbox.routeOrStore('alice', '/queue/reply', inboxMessage('m6'))).to.deep.equal([]);
       expect(await inbox.depth('alice', '/queue/reply')).to.equal(3);
+      expect(inbox.dropped).to.equal(3);
       expect(texts(await inbox.take('alice', '/queue/reply'))).to.deep.equal(['m4', 'm5', 'm6']);
+    });
+
+    it('refuse (the default): a new message for a full inbox is refused with ERR_INBOX_FULL, and nothing is stored', async () => {
+      await reopen({ maxMessages: 3 });
+      await appendAll(inbox, ['m1', 'm2', 'm3']);
+      await expectInboxFull(() => inbox.append('alice', '/queue/reply', inboxMessage('m4')));
+      await expectInboxFull(() => inbox.routeOrStore('alice', '/queue/reply', inboxMessage('m5')));
+      expect(texts(await inbox.peek('alice', '/queue/reply'))).to.deep.equal(['m1', 'm2', 'm3']);
+      expect(inbox.dropped).to.equal(0);
+      // Room again once one is taken; another inbox was never full.
+      await inbox.take('alice', '/queue/reply', 1);
+      await inbox.append('alice', '/queue/reply', inboxMessage('m6'));
+      await inbox.append('alice', '/queue/other', inboxMessage('o1'));
+      expect(texts(await inbox.peek('alice', '/queue/reply'))).to.deep.equal(['m2', 'm3', 'm6']);
+    });
+
+    it('refuse: messages accepted already are kept past the cap, never dropped', async () => {
+      await reopen({ maxMessages: 2 });
+      await appendAll(inbox, ['m3', 'm4']);
+      await inbox.append('alice', '/queue/reply', inboxMessage('m5'), { accepted: true });
+      expect(await inbox.routeOrStore('alice', '/queue/reply', inboxMessage('m6'), { accepted: true })).to.deep.equal([]);
+      await inbox.prepend('alice', '/queue/reply', [inboxMessage('m2')]);
+      await inbox.returnToHead('alice', '/queue/reply', [inboxMessage('m1')]);
+      expect(texts(await inbox.peek('alice', '/queue/reply'))).to.deep.equal(['m1', 'm2', 'm3', 'm4', 'm5', 'm6']);
+      expect(inbox.dropped).to.equal(0);
+      await expectInboxFull(() => inbox.append('alice', '/queue/reply', inboxMessage('m7')));
+    });
+
+    it('returns messages to the head in one step, out of their claim, in order and uncapped', async () => {
+      await reopen({ maxMessages: 3 });
+      await appendAll(inbox, ['m1', 'm2', 'm3']);
+      const claimed = await inbox.claim('node-a:s:1', 'alice', '/queue/reply');
+      await appendAll(inbox, ['m4', 'm5', 'm6']);
+      // m2 was acked; m1 and m3 come back (a NACK, a session that ended), with a live message.
+      await inbox.ack('node-a:s:1', [claimed[1]!.id]);
+      await inbox.returnToHead('alice', '/queue/reply', [claimed[0]!, claimed[2]!, inboxMessage('live')], 'node-a:s:1');
+      expect(texts(await inbox.peek('alice', '/queue/reply'))).to.deep.equal(['m1', 'm3', 'live', 'm4', 'm5', 'm6']);
+      // They left the claim: releasing it gives nothing back twice.
+      await inbox.release('node-a:s:1');
+      expect(await inbox.depth('alice', '/queue/reply')).to.equal(6);
+      await inbox.returnToHead('alice', '/queue/reply', []);
+      expect(await inbox.depth('alice', '/queue/reply')).to.equal(6);
+    });
+
+    it('returns part of a claim, leaving the rest claimed', async () => {
+      await appendAll(inbox, ['m1', 'm2', 'm3']);
+      const claimed = await inbox.claim('node-a:s:1', 'alice', '/queue/reply');
+      await inbox.returnToHead('alice', '/queue/reply', [claimed[1]!], 'node-a:s:1');
+      expect(texts(await inbox.peek('alice', '/queue/reply'))).to.deep.equal(['m2']);
+      await inbox.release('node-a:s:1');
+      expect(texts(await inbox.take('alice', '/queue/reply'))).to.deep.equal(['m1', 'm3', 'm2']);
+    });
+
+    describe('timed claims (POST /api/inbox/claim)', () => {
+      it('claims oldest first, up to max, and deletes only what is acked', async () => {
+        await appendAll(inbox, ['m1', 'm2', 'm3', 'm4']);
+        const claim = await inbox.claimTimed('alice', '/queue/reply', 3, 60_000);
+        expect(claim.claimId).to.be.a('string');
+        expect(claim.expiresAt).to.be.a('number');
+        expect(texts(claim.messages)).to.deep.equal(['m1', 'm2', 'm3']);
+        // Claimed: neither in the inbox nor claimed again.
+        expect(texts(await inbox.peek('alice', '/queue/reply'))).to.deep.equal(['m4']);
+        const second = await inbox.claimTimed('alice', '/queue/reply', 10, 60_000);
+        expect(texts(second.messages)).to.deep.equal(['m4']);
+
+        expect(await inbox.ackTimed('alice', claim.claimId!, [claim.messages[1]!.id, 'not-in-the-claim'])).to.deep.equal({ acked: 1, left: 2, expired: false });
+        expect(await inbox.ackTimed('alice', claim.claimId!)).to.deep.equal({ acked: 2, left: 0, expired: false });
+        // Acked in full: a repeated ack acks nothing, and says it did not expire.
+        expect(await inbox.ackTimed('alice', claim.claimId!)).to.deep.equal({ acked: 0, left: 0, expired: false });
+        expect(await inbox.ackTimed('alice', second.claimId!, [second.messages[0]!.id])).to.deep.equal({ acked: 1, left: 0, expired: false });
+        expect(await inbox.depth('alice', '/queue/reply')).to.equal(0);
+      });
+
+      it('claims nothing from an empty inbox', async () => {
+        expect(await inbox.claimTimed('alice', '/queue/reply', 10, 60_000)).to.deep.equal({ claimId: null, messages: [], expiresAt: null });
+      });
+
+      it("knows neither unknown claims nor another user's", async () => {
+        await appendAll(inbox, ['m1']);
+        const claim = await inbox.claimTimed('alice', '/queue/reply', 10, 60_000);
+        expect(await inbox.ackTimed('mallory', claim.claimId!)).to.equal(undefined);
+        expect(await inbox.ackTimed('alice', 'timed:no-such-claim')).to.equal(undefined);
+        // A subscription's claim is not a timed one.
+        await appendAll(inbox, ['m2']);
+        await inbox.claim('node-a:s:1', 'alice', '/queue/reply');
+        expect(await inbox.ackTimed('alice', 'node-a:s:1')).to.equal(undefined);
+        expect(await inbox.ackTimed('alice', claim.claimId!)).to.deep.equal({ acked: 1, left: 0, expired: false });
+      });
+
+      it('returns an unacked claim to the head of its inbox, in order, after its visibility timeout; a late ack acks nothing', async () => {
+        await appendAll(inbox, ['m1', 'm2', 'm3']);
+        const claim = await inbox.claimTimed('alice', '/queue/reply', 3, 200);
+        await inbox.ackTimed('alice', claim.claimId!, [claim.messages[1]!.id]);
+        await appendAll(inbox, ['m4']);
+        // The timeout has no event to await: poll, bounded.
+        await eventually(async () => expect(await inbox.depth('alice', '/queue/reply')).to.equal(3), 5000, 20);
+        expect(texts(await inbox.peek('alice', '/queue/reply'))).to.deep.equal(['m1', 'm3', 'm4']);
+        expect(await inbox.ackTimed('alice', claim.claimId!)).to.deep.equal({ acked: 0, left: 0, expired: true });
+        expect(await inbox.depth('alice', '/queue/reply')).to.equal(3);
+      });
+
+      it('an ack past the deadline acks nothing and returns the claim, whether or not it was returned yet', async () => {
+        await appendAll(inbox, ['m1', 'm2']);
+        const claim = await inbox.claimTimed('alice', '/queue/reply', 2, 1);
+        // Past its 1 ms deadline by the time the ack runs (one round trip at least).
+        await eventually(async () => expect(Date.now()).to.be.above(claim.expiresAt!), 1000, 5);
+        expect(await inbox.ackTimed('alice', claim.claimId!)).to.deep.equal({ acked: 0, left: 0, expired: true });
+        expect(texts(await inbox.peek('alice', '/queue/reply'))).to.deep.equal(['m1', 'm2']);
+      });
+
+      it('a returned claim is never capped away nor refused', async () => {
+        await reopen({ maxMessages: 2 });
+        await appendAll(inbox, ['m1', 'm2']);
+        const claim = await inbox.claimTimed('alice', '/queue/reply', 2, 150);
+        await appendAll(inbox, ['m3', 'm4']);
+        await eventually(async () => expect(await inbox.depth('alice', '/queue/reply')).to.equal(4), 5000, 20);
+        expect(texts(await inbox.peek('alice', '/queue/reply'))).to.deep.equal(['m1', 'm2', 'm3', 'm4']);
+        expect(await inbox.ackTimed('alice', claim.claimId!)).to.deep.include({ acked: 0, expired: true });
+      });
     });
 
     it('expires an inbox ttlSeconds after its last append', async () => {

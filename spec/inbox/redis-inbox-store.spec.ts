@@ -13,7 +13,7 @@ describe('RedisInboxStore', () => {
   function cluster(limits: Partial<InboxLimits> = {}, keyPrefix = uniquePrefix('inbox')) {
     const stores: RedisInboxStore[] = [];
     const nodes: RedisPresence[] = [];
-    const common = { keyPrefix, logger: recordingLogger(), reconnectMaxDelayMs: 100 };
+    const common = { keyPrefix, logger: recordingLogger(), reconnectMaxDelayMs: 100, claimSweepMs: 50 };
     return {
       keys: new RedisKeys(keyPrefix),
       store(extra: { nodeId?: string } = {}) {
@@ -52,7 +52,7 @@ describe('RedisInboxStore', () => {
     });
 
     it('counts what the cap dropped', async () => {
-      c = cluster({ maxMessages: 2 });
+      c = cluster({ maxMessages: 2, overflow: 'drop-oldest' });
       const inbox = c.store();
       for (const text of ['m1', 'm2', 'm3', 'm4']) await inbox.append('alice', '/queue/reply', inboxMessage(text));
       expect(inbox.dropped).to.equal(2);
