@@ -84,13 +84,28 @@ export const ERROR_DISPOSITIONS: Readonly<Record<ErrorCode, ErrorDisposition>> =
   ERR_INTERNAL: { http: 500 },
 };
 
+/** Marks every BrokerError, whichever copy of this module made it. */
+const BRAND = Symbol.for('stompbox.BrokerError');
+
 export class BrokerError extends Error {
   override readonly name = 'BrokerError';
+  readonly [BRAND] = true;
   constructor(
     readonly code: ErrorCode,
     message: string,
   ) {
     super(message);
+  }
+
+  /**
+   * By brand, not prototype: a test runner that loads a module both through
+   * require and through import (mocha with tsx, for the Redis parts imported
+   * dynamically) holds two copies of this class, and a BrokerError from one
+   * must not pass for a foreign failure in the other (it would be re-wrapped
+   * as ERR_CLUSTER_UNAVAILABLE).
+   */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return typeof value === 'object' && value !== null && (value as { [BRAND]?: unknown })[BRAND] === true;
   }
 
   get httpStatus(): number {

@@ -17,6 +17,7 @@ import { authMiddleware } from './auth.js';
 import { errorMiddleware } from './errors.js';
 import { vendorMiddleware } from './vendor.js';
 import type { NodeMetrics } from './metrics.js';
+import { registerInboxClaimRoutes } from './routes/inbox-claims.js';
 import { registerMessageRoutes } from './routes/messages.js';
 import { registerPresenceRoutes } from './routes/presence.js';
 import { registerSessionRoutes } from './routes/session.js';
@@ -72,6 +73,7 @@ export function createApp(options: AppOptions): Koa {
   const limit = requestBodyLimit(broker.config.maxBodySize);
   registerSessionRoutes(router, { broker, identity, origins, cookieSecure: broker.config.sessionCookieSecure });
   registerMessageRoutes(router, broker);
+  registerInboxClaimRoutes(router, broker);
   registerPresenceRoutes(router, broker);
   registerWsTemplateRoutes(router, broker, log);
 

@@ -8,7 +8,9 @@
  *   destinations (`/queue/reply`); the message arrives on the receiver's
  *   subscription to `/user/queue/reply`. The sender is the caller.
  * GET /api/inbox[?destination=&limit=]  peek at the caller's own inbox.
- * POST /api/inbox/pull {destination, max?}  atomic take, in order.
+ * POST /api/inbox/pull {destination, max?}  atomic take, in order: the
+ *   messages are deleted as they are returned, so a client that dies before
+ *   reading the answer loses them. Claim + ack (inbox-claims.ts) cannot lose.
  */
 import type { RouterInstance } from '@koa/router';
 import type { Broker } from '../../broker/broker.js';

@@ -7,7 +7,10 @@
  *   `/user/{receiver}/topic/reply`, or keeps it in the receiver's inbox.
  * POST /wsTemplate/pullUnreadMessage  (form or JSON: destination, e.g. /topic/reply)
  *   → `{"code":"200","result":[<stored body>, ...]}`, taking them atomically
- *   (the seed's read-then-delete lost what arrived in between);
+ *   (the seed's read-then-delete lost what arrived in between). The seed's
+ *   contract stays: what is returned is deleted, so an answer that never
+ *   reaches the page is lost; POST /api/inbox/claim + /api/inbox/ack is the
+ *   pull that cannot lose;
  *   a failure of the store → `{"code":"500","msg":...}` with HTTP 200, as the
  *   seed's page reads `data.code`.
  * Bad input (missing field, not logged in) is a 4xx JSON error like every API route.
