@@ -5,8 +5,12 @@
  * unread), subscribe, and talk to users and topics.
  *
  * Order on every (re)connect, so that nothing is lost or shown twice:
- *   1. POST /api/inbox/pull   takes the stored messages atomically (unread);
- *   2. SUBSCRIBE with receipt anything stored after the pull is delivered by
+ *   1. POST /api/inbox/claim  claims the stored messages (unread), shows
+ *                             them, then POST /api/inbox/ack deletes them: a
+ *                             page closed in between loses nothing (the
+ *                             claim returns to the inbox after its timeout;
+ *                             a redelivery is recognised by its id);
+ *   2. SUBSCRIBE with receipt anything stored after the claim is delivered by
  *                             the subscription itself, then live messages.
  * Messages are acknowledged (client-individual) only once shown, so one that
  * reached a closing page goes back to the inbox instead of being lost.
@@ -167,13 +171,15 @@
     $('where').textContent = `node ${node || '?'} · ${state.transport === 'sockjs' ? 'SockJS' : 'WebSocket'}`;
     $('where').dataset.node = node;
     showError('send-error', '');
-    // 1. What waited while we were away: taken atomically, shown as unread, oldest first.
+    // 1. What waited while we were away: claimed, shown as unread (oldest first), then acked.
     for (const destination of [CHAT_DEST, SEED_DEST]) {
       try {
-        const answer = await api('POST', '/api/inbox/pull', { destination });
-        for (const stored of (answer && answer.messages) || []) {
+        const claim = await api('POST', '/api/inbox/claim', { destination });
+        if (!claim || !claim.claimId) continue;
+        for (const stored of claim.messages) {
           addIncoming({ id: stored.id, sender: stored.sender, body: stored.body, destination, time: stored.timestamp, unread: true });
         }
+        await api('POST', '/api/inbox/ack', { claimId: claim.claimId });
       } catch (error) {
         if (error.status === 401) return sessionExpired();
         showError('send-error', `Could not fetch unread messages: ${error.message}`);

@@ -129,6 +129,9 @@ async function offlineAndBack(browser: Browser, base: string, alice: Person, bob
   expect(await unread.locator('.body').allTextContents()).to.deep.equal(['Are you still there?', 'Call me when you are back.']);
   expect(await unread.evaluateAll((items) => items.map((item) => (item as HTMLElement).dataset.sender))).to.deep.equal(['alice', 'alice']);
   expect(await again.page.textContent('#unread-summary')).to.equal('2 unread');
+  // Claimed, shown, then acked (before the page went online): nothing is left in the inbox.
+  const left = await again.page.evaluate(async () => (await (await fetch('/api/inbox?destination=/queue/chat')).json()) as { depth: number });
+  expect(left.depth).to.equal(0);
   await waitOnline(alice.page, 'bob', true);
   return again;
 }

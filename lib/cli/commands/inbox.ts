@@ -1,7 +1,9 @@
 /*
  * stompbox inbox: what the broker keeps for a user who was away, through the
  * HTTP API as that user (nobody reads another user's inbox): GET /api/inbox
- * looks, POST /api/inbox/pull (--pull) takes the messages out, atomically.
+ * looks; --pull takes the messages out with claim + ack — claimed, printed,
+ * and only then acked (deleted), so a pull that fails half-way loses nothing:
+ * the claim returns to the inbox after its visibility timeout.
  */
 import { ApiClient } from '../api-client.js';
 import { CliError, UsageError } from '../errors.js';
@@ -16,8 +18,11 @@ With --destination, the messages of that destination, oldest first, one per
 line; without it, the destinations that hold messages, with their counts.
 
   --destination, -d D  the user destination, e.g. /queue/reply
-  --pull               take the messages out (POST /api/inbox/pull) instead
-                       of looking (needs --destination)
+  --pull               take the messages out instead of looking (needs
+                       --destination): each batch is claimed (POST
+                       /api/inbox/claim), printed, then acked (POST
+                       /api/inbox/ack); what was claimed but not printed
+                       returns to the inbox after the visibility timeout
   --json               print each message as one JSON object
   --with-sender        print "SENDER: BODY" instead of the body alone
 
@@ -60,25 +65,42 @@ export async function inboxCommand(argv: readonly string[], io: CliIo): Promise<
   if (destination !== undefined && !destination.startsWith('/')) throw new UsageError(`inbox: --destination must start with /, got "${destination}"`);
 
   const api = new ApiClient(target.httpUrl, target, target.timeoutMs);
-  const answer = values.pull
-    ? await api.call<unknown>('POST', '/api/inbox/pull', { destination })
-    : await api.call<unknown>('GET', destination === undefined ? '/api/inbox' : `/api/inbox?destination=${encodeURIComponent(destination)}`);
+  const format = (messages: readonly StoredMessage[]): string =>
+    messages.map((message) => (values.json ? JSON.stringify(message) : formatLine(message, values['with-sender'] === true)) + '\n').join('');
+  if (values.pull) {
+    await pull(api, destination!, format, io);
+    return 0;
+  }
+  const answer = await api.call<unknown>('GET', destination === undefined ? '/api/inbox' : `/api/inbox?destination=${encodeURIComponent(destination)}`);
 
   const { messages, destinations } = readAnswer(answer);
   let out = '';
   if (messages) {
-    for (const message of messages) {
-      if (values.json) out += JSON.stringify(message) + '\n';
-      else {
-        const body = bodyLine(String(message.body ?? ''));
-        out += values['with-sender'] ? `${message.sender ?? '?'}: ${body}\n` : `${body}\n`;
-      }
-    }
+    out = format(messages);
   } else if (destinations) {
     for (const entry of destinations) out += values.json ? JSON.stringify(entry) + '\n' : `${entry.destination}\t${entry.depth}\n`;
   }
   await writeOut(io.stdout, out);
   return 0;
+}
+
+/** Claims batches until the inbox is empty; each is acked only once written out. */
+async function pull(api: ApiClient, destination: string, format: (messages: readonly StoredMessage[]) => string, io: CliIo): Promise<void> {
+  for (;;) {
+    const claim = await api.call<unknown>('POST', '/api/inbox/claim', { destination });
+    const { messages } = readAnswer(claim);
+    const claimId = (claim as { claimId?: unknown }).claimId;
+    if (typeof claimId !== 'string' || !messages || messages.length === 0) return;
+    await writeOut(io.stdout, format(messages));
+    const ack = await api.call<{ acked?: unknown; expired?: unknown }>('POST', '/api/inbox/ack', { claimId });
+    // Too late: the claim went back to the inbox, and what was printed will be handed out again.
+    if (ack.expired === true) throw new CliError('inbox: the claim expired before its ack; its messages went back to the inbox (and were printed)');
+  }
+}
+
+function formatLine(message: StoredMessage, withSender: boolean): string {
+  const body = bodyLine(String(message.body ?? ''));
+  return withSender ? `${message.sender ?? '?'}: ${body}` : body;
 }
 
 /** `{messages:[...]}`, or `{destinations:[{destination,depth}]}` / `{inbox:[...]}` for the overview. */
