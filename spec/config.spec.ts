@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { expect } from 'chai';
-import { ConfigError, configTable, DEFAULT_CONFIG, loadConfig } from '../lib/config.js';
+import { ConfigError, configTable, DEFAULT_CONFIG, loadConfig, MAX_INBOX_CLAIM_TIMEOUT_MS } from '../lib/config.js';
 
 describe('config', () => {
   it('the README documents every option with its default (regenerate: npx tsx scripts/config-table.ts)', () => {
@@ -22,9 +22,18 @@ describe('config', () => {
     expect(loadConfig({ WS_COALESCE_FRAMES: 'false' }).wsCoalesceFrames).to.equal(false);
   });
 
+  it('a full inbox refuses new messages unless told to drop the oldest; claims time out after 30 s, one hour at most', () => {
+    expect(DEFAULT_CONFIG.inboxOverflow).to.equal('refuse');
+    expect(loadConfig({ INBOX_OVERFLOW: 'drop-oldest' }).inboxOverflow).to.equal('drop-oldest');
+    expect(DEFAULT_CONFIG.inboxClaimTimeoutMs).to.equal(30_000);
+    expect(loadConfig({}, ['--inbox-claim-timeout-ms', String(MAX_INBOX_CLAIM_TIMEOUT_MS)]).inboxClaimTimeoutMs).to.equal(MAX_INBOX_CLAIM_TIMEOUT_MS);
+  });
+
   it('refuses malformed values with a message naming the option', () => {
     expect(() => loadConfig({ PORT: 'eighty' })).to.throw(ConfigError, /PORT/);
     expect(() => loadConfig({ AUTH_MODE: 'maybe' })).to.throw(ConfigError, /AUTH_MODE/);
+    expect(() => loadConfig({ INBOX_OVERFLOW: 'drop-newest' })).to.throw(ConfigError, /INBOX_OVERFLOW/);
+    expect(() => loadConfig({}, ['--inbox-claim-timeout-ms', String(MAX_INBOX_CLAIM_TIMEOUT_MS + 1)])).to.throw(ConfigError, /INBOX_CLAIM_TIMEOUT_MS.*at most/);
     expect(() => loadConfig({}, ['--no-such-flag'])).to.throw(TypeError);
   });
 });

@@ -189,6 +189,8 @@ describe('HTTP API', () => {
         ['GET', '/api/inbox'],
         ['GET', '/api/inbox?destination=/queue/a'],
         ['POST', '/api/inbox/pull'],
+        ['POST', '/api/inbox/claim'],
+        ['POST', '/api/inbox/ack'],
         ['GET', '/api/presence'],
         ['GET', '/api/presence/bob'],
         ['GET', '/api/cluster'],

@@ -1,0 +1,44 @@
+/*
+ * NACKed and unacknowledged inbox messages go back to the head of the inbox
+ * in one step (InboxStore.returnToHead: out of the subscription's claim and
+ * onto the head together), in memory and in a cluster: each exactly once —
+ * a NACKed message is not released a second time with the claim when the
+ * session ends.
+ */
+import { expect } from 'chai';
+import { nodeModes } from '../helpers/node-modes.js';
+import { startTestNode, stopTestNodes, type TestNode } from '../helpers/node.js';
+import { useRedisServer } from '../helpers/redis-server.js';
+import { RawStompClient } from '../helpers/stomp-client.js';
+import { eventually } from '../cluster/support.js';
+
+describe('returning inbox messages to the head (real node)', () => {
+  const redis = useRedisServer();
+  afterEach(stopTestNodes);
+
+  for (const [mode, cluster] of nodeModes(redis, 'return')) {
+    it(`${mode}: a NACKed message and the unacked rest come back once each`, async () => {
+      const node: TestNode = await startTestNode(cluster());
+      const peek = async () => (await node.broker.inbox.peek('alice', '/queue/r')).map((m) => m.body.toString());
+      const bob = await RawStompClient.connect(node.wsUrl, { login: 'bob' });
+      for (const body of ['m1', 'm2', 'm3']) await bob.request({ command: 'SEND', headers: { destination: '/user/alice/queue/r' }, body });
+
+      const alice = await RawStompClient.connect(node.wsUrl, { login: 'alice' });
+      await alice.request({ command: 'SUBSCRIBE', headers: { id: 's', destination: '/user/queue/r', ack: 'client-individual' } });
+      const got = [];
+      for (let i = 0; i < 3; i++) got.push(await alice.nextFrame((f) => f.command === 'MESSAGE'));
+      expect(got.map((f) => f.body.toString())).to.deep.equal(['m1', 'm2', 'm3']);
+
+      await alice.request({ command: 'NACK', headers: { id: got[1]!.headers.ack! } });
+      expect(await peek()).to.deep.equal(['m2']);
+
+      await alice.request({ command: 'DISCONNECT' });
+      await alice.closed;
+      // The session's release (unacked messages back, then the claim) runs after the close and ends
+      // with the user leaving this node's user table; no event a client sees: poll, bounded.
+      await eventually(async () => expect(node.broker.userSessions.has('alice')).to.equal(false), 5000, 20);
+      // m1 and m3 (older claims) ahead of m2, none twice.
+      expect(await peek()).to.deep.equal(['m1', 'm3', 'm2']);
+    });
+  }
+});
