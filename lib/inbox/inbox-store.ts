@@ -47,7 +47,9 @@ export interface InboxStore {
   /**
    * In one atomic step: removes `messages` from claim `claimId` (when given)
    * and puts them at the head of the inbox, oldest first, never capped — a
-   * NACKed or unacked message is never lost between the two.
+   * NACKed or unacked message is never lost between the two. With a claim,
+   * only the messages it still holds go back (the others were acked,
+   * released or returned already), so a retry never returns one twice.
    */
   returnToHead(user: string, destination: string, messages: readonly BrokerMessage[], claimId?: string): Promise<void>;
   take(user: string, destination: string, max?: number): Promise<BrokerMessage[]>;

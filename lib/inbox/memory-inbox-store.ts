@@ -70,8 +70,15 @@ export class MemoryInboxStore implements InboxStore {
   }
 
   async returnToHead(user: string, destination: string, messages: readonly BrokerMessage[], claimId?: string): Promise<void> {
-    if (claimId !== undefined) this.ackSync(claimId, messages.map((m) => m.id));
-    this.prependSync(user, destination, messages);
+    if (claimId === undefined) {
+      this.prependSync(user, destination, messages);
+      return;
+    }
+    // Only what the claim still holds: the rest was acked, released or returned already.
+    const held = new Set(this.claims.get(claimId)?.messages.map((m) => m.id));
+    const back = messages.filter((m) => held.has(m.id));
+    this.ackSync(claimId, back.map((m) => m.id));
+    this.prependSync(user, destination, back);
   }
 
   async take(user: string, destination: string, max = Infinity): Promise<BrokerMessage[]> {

@@ -280,24 +280,29 @@ for i = 3, #ARGV do items[#items + 1] = ARGV[i] end
 prepend(KEYS[1], KEYS[2], ARGV[2], items, tonumber(ARGV[1]))
 return #items`,
   },
-  // KEYS inbox, inboxes, claim, claim-order, claim-meta, node-claims; ARGV ttl, destination, claimId ('' none), n, n ids, n payloads (oldest first)
+  // KEYS inbox, inboxes, claim, claim-order, claim-meta, node-claims; ARGV ttl, destination, claimId ('' none), n, n ids, n payloads (oldest first) → returned
   sbInboxReturnToHead: {
     numberOfKeys: 6,
     lua: `${INBOX_LUA_LIB}
-local n = tonumber(ARGV[4])
-if ARGV[3] ~= '' then
-  for i = 5, 4 + n do
-    if redis.call('HDEL', KEYS[3], ARGV[i]) == 1 then redis.call('LREM', KEYS[4], 0, ARGV[i]) end
-  end
-  if redis.call('HLEN', KEYS[3]) == 0 then
-    redis.call('DEL', KEYS[3], KEYS[4], KEYS[5])
-    redis.call('SREM', KEYS[6], ARGV[3])
+local n, claimed = tonumber(ARGV[4]), ARGV[3] ~= ''
+local items = {}
+for i = 1, n do
+  local id, payload = ARGV[4 + i], ARGV[4 + n + i]
+  -- From a claim, only what it still holds: the rest was acked, released or returned already
+  -- (a retry after a lost reply), and would come back twice.
+  if not claimed then
+    items[#items + 1] = payload
+  elseif redis.call('HDEL', KEYS[3], id) == 1 then
+    redis.call('LREM', KEYS[4], 0, id)
+    items[#items + 1] = payload
   end
 end
-local items = {}
-for i = 5 + n, 4 + 2 * n do items[#items + 1] = ARGV[i] end
-prepend(KEYS[1], KEYS[2], ARGV[2], items, tonumber(ARGV[1]))
-return n`,
+if claimed and redis.call('HLEN', KEYS[3]) == 0 then
+  redis.call('DEL', KEYS[3], KEYS[4], KEYS[5])
+  redis.call('SREM', KEYS[6], ARGV[3])
+end
+if #items > 0 then prepend(KEYS[1], KEYS[2], ARGV[2], items, tonumber(ARGV[1])) end
+return #items`,
   },
   // KEYS inbox, inboxes; ARGV count, destination → messages
   sbInboxTake: {

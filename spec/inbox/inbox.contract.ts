@@ -173,11 +173,14 @@ export function inboxContract(name: string, createCluster: InboxClusterFactory):
       await appendAll(inbox, ['m1', 'm2', 'm3']);
       const claimed = await inbox.claim('node-a:s:1', 'alice', '/queue/reply');
       await appendAll(inbox, ['m4', 'm5', 'm6']);
-      // m2 was acked; m1 and m3 come back (a NACK, a session that ended), with a live message.
+      // m2 was acked; m1 and m3 come back (a NACK, a session that ended), after a live message.
       await inbox.ack('node-a:s:1', [claimed[1]!.id]);
-      await inbox.returnToHead('alice', '/queue/reply', [claimed[0]!, claimed[2]!, inboxMessage('live')], 'node-a:s:1');
+      await inbox.returnToHead('alice', '/queue/reply', [inboxMessage('live')]);
+      await inbox.returnToHead('alice', '/queue/reply', [claimed[0]!, claimed[1]!, claimed[2]!], 'node-a:s:1');
+      // m2, acked, is not in the claim any more: it does not come back.
       expect(texts(await inbox.peek('alice', '/queue/reply'))).to.deep.equal(['m1', 'm3', 'live', 'm4', 'm5', 'm6']);
-      // They left the claim: releasing it gives nothing back twice.
+      // They left the claim: neither a retry nor a release gives them back twice.
+      await inbox.returnToHead('alice', '/queue/reply', [claimed[0]!, claimed[2]!], 'node-a:s:1');
       await inbox.release('node-a:s:1');
       expect(await inbox.depth('alice', '/queue/reply')).to.equal(6);
       await inbox.returnToHead('alice', '/queue/reply', []);
