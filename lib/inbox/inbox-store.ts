@@ -26,8 +26,9 @@ export interface StoreOptions {
  *   ERR_INBOX_FULL and stored nothing. Never "accepted" and neither.
  * - With `drop-oldest`, a new message for a full inbox drops the oldest
  *   (counted in `dropped`). Messages the broker already accepted are never
- *   refused nor dropped to make room for themselves: `prepend`,
- *   `returnToHead`, `release` and accepted re-routes may exceed the cap.
+ *   refused: `prepend`, `returnToHead` and `release` are never capped, and
+ *   an `accepted` append may exceed the cap under `refuse` (under
+ *   `drop-oldest` it trims like any append).
  * - `take` and `claim` are atomic: a message is handed out by one of them
  *   once, and a message appended concurrently is either in the result or
  *   still in the inbox.
