@@ -37,7 +37,9 @@ export interface BrokerParts {
   auth: Authenticator;
   presence: PresenceRegistry;
   relay: Relay;
-  inbox: InboxStore & { releaseNodeClaims?(nodeId: string): Promise<number> };
+  inbox: InboxStore & {
+    recoverNodeClaims?(nodeId: string, handler: (user: string, destination: string, messages: BrokerMessage[]) => Promise<void>): Promise<number>;
+  };
   queues: QueueStore;
   /** Routes user messages; by default the inbox's routeOrStore and the relay's sendToNodes. */
   router?: UserRouter;
@@ -241,18 +243,39 @@ export class Broker {
   private async deliverUser(user: string, target: string, message: BrokerMessage, deliveredElsewhere: boolean, hold?: RelayHold): Promise<void> {
     const subscribers = this.registry.userSubscribers(user, target);
     let delivered = false;
+    let kept: Subscription[] | undefined;
     if (subscribers) {
       for (const sub of subscribers) {
         if (sub.backlog) {
           sub.backlog.push({ message, release: hold?.() });
           delivered = true;
+        } else if (hold === undefined && sub.ackMode !== 'auto' && sub.claimId !== undefined) {
+          (kept ??= []).push(sub);
         } else if (sub.session.deliver(sub, message, 'user', hold)) {
           delivered = true;
         }
       }
     }
+    // Routed on this node, no relay stream holds it: a client-ack delivery is kept under the
+    // subscription's claim until ACKed, so that this node's death cannot lose it.
+    for (const sub of kept ?? []) if (await this.deliverKept(sub, user, target, message)) delivered = true;
     if (delivered || deliveredElsewhere) return;
     await this.routeUser(user, target, message, this.nodeId, true);
+  }
+
+  private async deliverKept(sub: Subscription, user: string, target: string, message: BrokerMessage): Promise<boolean> {
+    if (sub.session.state === 'closed') return false;
+    try {
+      await this.inbox.keepClaimed(sub.claimId!, user, target, [message]);
+    } catch {
+      // The store is down: deliver all the same, as local delivery does during an outage.
+      return sub.session.deliver(sub, message, 'user');
+    }
+    if (sub.session.deliver(sub, message, 'inbox')) return true;
+    // Not written (the session ended meanwhile, or was cut as a slow consumer): the claim goes back
+    // to the inbox head, this message with it (a second release of the claim is harmless).
+    await this.inbox.release(sub.claimId!);
+    return true;
   }
 
   private async receiveEnvelope(envelope: RelayEnvelope, hold?: RelayHold): Promise<void> {
@@ -568,13 +591,17 @@ export class Broker {
    * Recovers what a dead node left under `tag` (presence runs this on one
    * live node at a time, again after a partial run): its relay stream
    * re-routed (to wherever the users are now, or their inboxes), its
-   * in-flight queue messages back to their queues, its inbox claims back to
-   * their inboxes. Each step forgets only what it handed over.
+   * in-flight queue messages back to their queues, its inbox claims
+   * re-routed likewise. Each step forgets only what it handed over.
    */
   private async recoverNode(tag: string): Promise<void> {
     const relayed = await this.relay.recoverNode(tag, (envelope) => this.rerouteEnvelope(envelope));
     const queued = await this.queues.recoverNode(tag);
-    const claims = (await this.inbox.releaseNodeClaims?.(tag)) ?? 0;
+    // Claimed inbox messages are re-routed too, not only put back: their user may be subscribed again elsewhere.
+    const claims =
+      (await this.inbox.recoverNodeClaims?.(tag, async (user, destination, messages) => {
+        for (const message of messages) await this.routeUser(user, destination, message, undefined, true);
+      })) ?? 0;
     this.log.warn({ tag, relayed, queued, claims }, 'recovered what a dead node left');
   }
 

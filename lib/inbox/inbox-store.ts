@@ -60,6 +60,13 @@ export interface InboxStore {
   list(user: string): Promise<Array<{ destination: string; depth: number }>>;
   /** `claimId` is `<nodeId>:<anything>`: the claim belongs to that node until acked or released (or the node dies). */
   claim(claimId: string, user: string, destination: string, max?: number): Promise<BrokerMessage[]>;
+  /**
+   * Puts messages being delivered live (not from the inbox) under `claimId`,
+   * as if claimed: kept until acked, back at the inbox head on release or
+   * when the claim's node dies. For client-ack deliveries on the sender's node,
+   * which no relay stream holds.
+   */
+  keepClaimed(claimId: string, user: string, destination: string, messages: readonly BrokerMessage[]): Promise<void>;
   ack(claimId: string, messageIds: readonly string[]): Promise<void>;
   release(claimId: string): Promise<void>;
   /**

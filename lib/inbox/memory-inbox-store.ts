@@ -121,6 +121,15 @@ export class MemoryInboxStore implements InboxStore {
     return taken;
   }
 
+  async keepClaimed(claimId: string, user: string, destination: string, messages: readonly BrokerMessage[]): Promise<void> {
+    const claim = this.claims.get(claimId);
+    if (claim && (claim.user !== user || claim.destination !== destination)) {
+      throw new Error(`claim ${claimId} already holds another inbox`);
+    }
+    if (claim) claim.messages.push(...messages);
+    else this.claims.set(claimId, { user, destination, messages: [...messages] });
+  }
+
   async ack(claimId: string, messageIds: readonly string[]): Promise<void> {
     this.ackSync(claimId, messageIds);
   }

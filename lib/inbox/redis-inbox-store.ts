@@ -135,6 +135,18 @@ declare module 'ioredis' {
       destination: string,
       claimId: string,
     ): Result<Buffer[], Context>;
+    sbInboxKeepClaimed(
+      claimKey: string,
+      orderKey: string,
+      metaKey: string,
+      nodeClaimsKey: string,
+      user: string,
+      destination: string,
+      claimId: string,
+      ...payloads: Buffer[]
+    ): Result<number, Context>;
+    sbInboxReadClaimBuffer(claimKey: string, orderKey: string, metaKey: string): Result<Buffer[], Context>;
+    sbInboxDropClaim(claimKey: string, orderKey: string, metaKey: string, nodeClaimsKey: string, claimId: string): Result<number, Context>;
     sbInboxAck(claimKey: string, orderKey: string, metaKey: string, nodeClaimsKey: string, claimId: string, ...ids: string[]): Result<number, Context>;
     sbInboxRelease(claimKey: string, orderKey: string, metaKey: string, nodeClaimsKey: string, claimId: string, prefix: string, ttlSeconds: number): Result<number, Context>;
     sbInboxReleaseNode(nodeClaimsKey: string, prefix: string, ttlSeconds: number): Result<number, Context>;
@@ -345,6 +357,45 @@ for _, item in ipairs(items) do
 end
 redis.call('SADD', KEYS[6], ARGV[4])
 return items`,
+  },
+  // KEYS claim, claim-order, claim-meta → { user, destination, messages in order... } ({} for none)
+  sbInboxReadClaim: {
+    numberOfKeys: 3,
+    readOnly: true,
+    lua: `
+local owner = redis.call('HMGET', KEYS[3], 'user', 'destination')
+if not owner[1] then return {} end
+local out = { owner[1], owner[2] }
+for _, id in ipairs(redis.call('LRANGE', KEYS[2], 0, -1)) do
+  local item = redis.call('HGET', KEYS[1], id)
+  if item then out[#out + 1] = item end
+end
+return out`,
+  },
+  // KEYS claim, claim-order, claim-meta, node-claims; ARGV claimId
+  sbInboxDropClaim: {
+    numberOfKeys: 4,
+    lua: `
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
+return redis.call('SREM', KEYS[4], ARGV[1])`,
+  },
+  // KEYS claim, claim-order, claim-meta, node-claims; ARGV user, destination, claimId, payloads... → messages in the claim
+  sbInboxKeepClaimed: {
+    numberOfKeys: 4,
+    lua: `
+local owner = redis.call('HMGET', KEYS[3], 'user', 'destination')
+if owner[1] and (owner[1] ~= ARGV[1] or owner[2] ~= ARGV[2]) then
+  return redis.error_reply('claim ' .. ARGV[3] .. ' already holds another inbox')
+end
+redis.call('HSET', KEYS[3], 'user', ARGV[1], 'destination', ARGV[2])
+for i = 4, #ARGV do
+  local item = ARGV[i]
+  local id = ${luaMessageId('item')}
+  redis.call('HSET', KEYS[1], id, item)
+  redis.call('RPUSH', KEYS[2], id)
+end
+redis.call('SADD', KEYS[4], ARGV[3])
+return redis.call('HLEN', KEYS[1])`,
   },
   // KEYS claim, claim-order, claim-meta, node-claims; ARGV claimId, ids... → messages left in the claim
   sbInboxAck: {
@@ -573,6 +624,22 @@ export class RedisInboxStore implements InboxStore {
     return items.map(decodeMessage);
   }
 
+  async keepClaimed(claimId: string, user: string, destination: string, messages: readonly BrokerMessage[]): Promise<void> {
+    if (messages.length === 0) return;
+    await this.call('inbox keepClaimed', () =>
+      this.redis.sbInboxKeepClaimed(
+        this.keys.claim(claimId),
+        this.keys.claimOrder(claimId),
+        this.keys.claimMeta(claimId),
+        this.keys.nodeClaims(claimNode(claimId)),
+        user,
+        destination,
+        claimId,
+        ...messages.map(encodeMessage),
+      ),
+    );
+  }
+
   async ack(claimId: string, messageIds: readonly string[]): Promise<void> {
     if (messageIds.length === 0) return;
     await this.call('inbox ack', () =>
@@ -660,6 +727,29 @@ export class RedisInboxStore implements InboxStore {
       total += swept;
       if (swept < SWEEP_BATCH) return total;
     }
+  }
+
+  /**
+   * Hands the unacked messages of every claim of `nodeId` (a dead node's
+   * recovery tag) to `handler` — the broker re-routes them, so that a
+   * subscriber already back on another node gets them at once — and forgets
+   * each claim once handed over. Resumable: a claim handed over and not yet
+   * forgotten is handed over again (same message ids). Returns how many.
+   */
+  async recoverNodeClaims(nodeId: string, handler: (user: string, destination: string, messages: BrokerMessage[]) => Promise<void>): Promise<number> {
+    const nodeClaims = this.keys.nodeClaims(nodeId);
+    const claimIds = await this.call('inbox recoverNodeClaims', () => this.redis.smembers(nodeClaims));
+    let count = 0;
+    for (const claimId of claimIds) {
+      const keys = [this.keys.claim(claimId), this.keys.claimOrder(claimId), this.keys.claimMeta(claimId)] as const;
+      const [user, destination, ...items] = await this.call('inbox recoverNodeClaims', () => this.redis.sbInboxReadClaimBuffer(...keys));
+      if (user !== undefined && destination !== undefined && items.length > 0) {
+        await handler(user.toString(), destination.toString(), items.map(decodeMessage));
+        count += items.length;
+      }
+      await this.call('inbox recoverNodeClaims', () => this.redis.sbInboxDropClaim(...keys, nodeClaims, claimId));
+    }
+    return count;
   }
 
   async close(): Promise<void> {

@@ -323,6 +323,18 @@ export function inboxContract(name: string, createCluster: InboxClusterFactory):
       await inbox.release('node-a:unknown');
     });
 
+    it('keeps live deliveries under a claim: acked ones are forgotten, the rest released to the head after the claimed ones', async () => {
+      await appendAll(inbox, ['m1']);
+      await inbox.claim('node-a:s:2', 'alice', '/queue/reply');
+      const live = ['l1', 'l2', 'l3'].map((text) => inboxMessage(text));
+      await inbox.keepClaimed('node-a:s:2', 'alice', '/queue/reply', live);
+      expect(await inbox.depth('alice', '/queue/reply')).to.equal(0);
+      await inbox.ack('node-a:s:2', [live[1]!.id]);
+      await inbox.append('alice', '/queue/reply', inboxMessage('m2'));
+      await inbox.release('node-a:s:2');
+      expect(texts(await inbox.take('alice', '/queue/reply'))).to.deep.equal(['m1', 'l1', 'l3', 'm2']);
+    });
+
     it('refuses to grow a claim with messages of another inbox', async () => {
       await appendAll(inbox, ['m1'], '/queue/a');
       await appendAll(inbox, ['m2'], '/queue/b');

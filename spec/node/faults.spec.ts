@@ -156,7 +156,23 @@ describe('cluster faults', function () {
     expect(bodies(again.messages)).to.deep.equal(['held']);
     expect(again.messages[0]!.headers['message-id']).to.equal(receiver.messages[0]!.headers['message-id']);
   });
+
+  it('keeps a client-ack message delivered on the sender\'s own node until acknowledged, through that node\'s SIGKILL', async () => {
+    const [l1, l2] = await Promise.all(['l1', 'l2'].map((id) => spawnNode({ id, redisUrl: redis.url })));
+    const receiver = await connect(l1!, 'bob-local');
+    await receiver.subscribe('/user/queue/l', { ack: 'client-individual' });
+    const sender = await connect(l1!, 'alice-local');
+    await sender.send('/user/bob-local/queue/l', 'held-local');
+    await receiver.waitUntil((m) => m.length >= 1);
+    await l1!.kill();
+    const again = await connect(l2!, 'bob-local');
+    await again.subscribe('/user/queue/l', { ack: 'client-individual' });
+    await again.waitUntil((m) => m.length >= 1, 20_000, 'the unacknowledged message, handed over');
+    expect(bodies(again.messages)).to.deep.equal(['held-local']);
+    expect(again.messages[0]!.headers['message-id']).to.equal(receiver.messages[0]!.headers['message-id']);
+  });
 });
+
 
 let token: string | undefined;
 async function bearer(node: NodeProcess): Promise<Record<string, string>> {
