@@ -12,6 +12,7 @@ import { Broker, type BrokerParts } from './broker/broker.js';
 import { MemoryHub } from './cluster/memory-hub.js';
 import { MemoryPresence } from './cluster/memory-presence.js';
 import { MemoryRelay } from './cluster/memory-relay.js';
+import { MemoryUserRouter } from './cluster/memory-user-router.js';
 import type { Config } from './config.js';
 import { JwtAuthenticator, JwtVerifier } from './broker/jwt-authenticator.js';
 import { createApp } from './http/app.js';
@@ -87,11 +88,14 @@ async function createParts(config: Config, log: Logger, nodeId: string): Promise
   }
   const hub = new MemoryHub();
   const presence = new MemoryPresence(nodeId, hub);
+  const relay = new MemoryRelay(nodeId, hub);
+  const inbox = new MemoryInboxStore({ maxMessages: config.inboxMaxMessages, ttlSeconds: config.inboxTtlSeconds, overflow: config.inboxOverflow });
   return {
     nodeId,
     presence,
-    relay: new MemoryRelay(nodeId, hub),
-    inbox: new MemoryInboxStore(presence, { maxMessages: config.inboxMaxMessages, ttlSeconds: config.inboxTtlSeconds, overflow: config.inboxOverflow }),
+    relay,
+    inbox,
+    router: new MemoryUserRouter(nodeId, presence, inbox, relay),
     queues: new MemoryQueueStore({ maxMessages: config.queueMaxMessages }),
   };
 }

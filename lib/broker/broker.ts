@@ -4,9 +4,9 @@
  * are interfaces with a memory and a Redis implementation each.
  *
  * Path of one SEND to `/user/bob/queue/reply`:
- *   inbox.routeOrStore(bob, /queue/reply)  — atomic with presence: the live
- *     nodes holding a subscription, or the message is stored in bob's inbox;
- *   relay.sendToNodes(remote nodes)        — durable, targeted;
+ *   router.route(bob, /queue/reply)        — atomic with presence: the live
+ *     nodes holding a subscription get it through the relay (durable,
+ *     targeted), or the message is stored in bob's inbox;
  *   deliverUser(bob, /queue/reply) locally — every subscribed session of bob.
  * The SEND's RECEIPT is written only after that resolves.
  */
@@ -15,7 +15,7 @@ import type { Config } from '../config.js';
 import type { PresenceRegistry } from '../cluster/presence.js';
 import type { RejoinCause } from '../cluster/presence.js';
 import type { Relay, RelayEnvelope, RelayHold } from '../cluster/relay.js';
-import { ComposedUserRouter, type UserRouter, type UserRouteResult } from '../cluster/user-router.js';
+import type { UserRouter, UserRouteResult } from '../cluster/user-router.js';
 import type { InboxStore } from '../inbox/inbox-store.js';
 import type { QueueStore } from '../queue/queue-store.js';
 import type { FrameLimits } from '../stomp/index.js';
@@ -41,8 +41,8 @@ export interface BrokerParts {
     recoverNodeClaims?(nodeId: string, handler: (user: string, destination: string, messages: BrokerMessage[]) => Promise<void>): Promise<number>;
   };
   queues: QueueStore;
-  /** Routes user messages; by default the inbox's routeOrStore and the relay's sendToNodes. */
-  router?: UserRouter;
+  /** Route-or-store of user messages, atomic with presence (one place per backend). */
+  router: UserRouter;
   /** Whether the cluster store answers (readiness); absent for in-memory parts. */
   ping?(): Promise<boolean>;
   /** Releases what the parts share (e.g. the readiness connection), after the parts closed. */
@@ -118,7 +118,7 @@ export class Broker {
     this.relay = parts.relay;
     this.inbox = parts.inbox;
     this.queues = parts.queues;
-    this.router = parts.router ?? new ComposedUserRouter(parts.nodeId, parts.inbox, parts.relay);
+    this.router = parts.router;
     this.ping = parts.ping;
     this.closeParts = parts.close;
     const c = parts.config;
@@ -137,7 +137,6 @@ export class Broker {
     this.presence.onRecover((tag) => this.recoverNode(tag));
     this.presence.onRejoined((cause) => void this.rejoined(cause));
     await this.presence.start();
-    this.relay.onOrphaned((envelope) => this.rerouteEnvelope(envelope));
     await this.relay.start((envelope, hold) => this.receiveEnvelope(envelope, hold));
   }
 

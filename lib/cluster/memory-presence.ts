@@ -48,7 +48,7 @@ export class MemoryPresence implements PresenceRegistry {
     return this.nodesForSync(user, destination);
   }
 
-  /** Synchronous lookup for the memory inbox's atomic routeOrStore. */
+  /** Synchronous lookup for the memory router's atomic route-or-store. */
   nodesForSync(user: string, destination: string): string[] {
     const set = this.hub.subscriptions.get(subscriptionKey(user, destination));
     return set ? [...set] : [];

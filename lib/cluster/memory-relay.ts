@@ -16,6 +16,7 @@ export class MemoryRelay implements Relay {
     this.hub.relayHandlers.set(this.nodeId, handler);
   }
 
+  /** The memory router's hand-over (memory-user-router.ts): a direct call on each node's handler. */
   async sendToNodes(nodeIds: readonly string[], envelope: RelayEnvelope): Promise<void> {
     await Promise.all(nodeIds.map((id) => this.hub.relayHandlers.get(id)?.(envelope)));
   }
@@ -50,10 +51,6 @@ export class MemoryRelay implements Relay {
   async reopen(): Promise<void> {}
 
   async drain(): Promise<void> {}
-
-  onOrphaned(): void {
-    // A memory node leaves only by close(), after which nothing routes to it.
-  }
 
   async close(): Promise<void> {
     this.hub.relayHandlers.delete(this.nodeId);

@@ -1,7 +1,7 @@
 /*
  * Every Redis key and channel name the cluster uses, in one place, for
  * TypeScript (`RedisKeys`) and for Lua (`luaKey`): presence, relay, inbox
- * and queue scripts read each other's keys (routeOrStore reads presence's
+ * and queue scripts read each other's keys (the user router reads presence's
  * subscription sets, the reaper cleans up what any part registered), so they
  * must spell them identically.
  *

@@ -2,30 +2,23 @@
  * The relay between nodes, over Redis.
  *
  * User envelopes: targeted and durable (seed 004's "targeted addressing").
- * Each node owns a stream `{p}stream:<nodeId>`; `sendToNodes` appends the
- * encoded envelope to the stream of each named node — one XADD per target
- * node, not per session, all in one script call, resolved once Redis has
- * them — and only those nodes ever see the message. A node reads its own
- * stream on a dedicated connection (XREAD BLOCK), hands each entry to its
- * handler in order, awaiting each, and after a batch trims what it handled
- * (XTRIM MINID past the last handled id): the stream holds exactly what the
- * node has not yet delivered. Order is kept per (sender, target): a sender's
- * XADDs leave on one connection in call order, and the target reads its
- * stream in id order.
+ * Each node owns a stream `{p}stream:<nodeId>`; the user router's script
+ * (redis-user-router.ts) appends each message to the stream of each node
+ * holding a subscription — one entry per target node per call — and only
+ * those nodes ever see the message. A node reads its own stream on a
+ * dedicated connection (XREAD BLOCK), hands each entry to its handler in
+ * order, awaiting each, and trims what it no longer owes anyone (see
+ * `trimHandled`). Order is kept per (sender, target): a sender's calls leave
+ * on one connection in call order, and the target reads its stream in id
+ * order.
  *
- * When a node dies, what its stream still holds is handed over by
- * `recoverNode` on the node that reaped it (see redis-presence.ts): each
- * envelope goes to a handler that re-routes it, then the stream is deleted.
- * When a node closes, it hands what is left to its own handler and deletes
- * its stream. For neither to miss anything, the send script appends to a
- * target's stream only while the target is registered in `{p}nodes` (the
- * reaper removes it before recovering) and its stream exists (a relay creates
- * it in `start()`, and deletes it on close only when empty, atomically):
- * afterwards nothing more can land there. An envelope for a node that left
- * is an orphan: it goes to the `onOrphaned` handler when one is set (the broker
- * re-routes it there), or `sendToNodes` rejects with ERR_CLUSTER_UNAVAILABLE —
- * never a silent loss. A node reads its stream from the beginning, so what a
- * previous process with the same id left there is delivered too.
+ * When a node dies, its stream moves under a recovery tag (redis-presence.ts)
+ * and `recoverNode` on a live node hands each envelope to a handler that
+ * re-routes it. When a node closes, it hands what is left to its own handler
+ * and deletes its stream once nothing in it is held. For neither to miss
+ * anything, the router appends to a target's stream only while the target is
+ * registered in `{p}nodes` and its stream exists (checked in the same
+ * script): afterwards nothing more can land there.
  *
  * Topics: pub/sub, at most once like every topic broker. Channel
  * `{p}topic:<destination>`; a node SUBSCRIBEs on its first local subscriber
@@ -33,7 +26,7 @@
  * own. The payload leads with the origin node id: a node drops its own
  * publications, because the broker has delivered them locally already.
  *
- * Outages: sends and publishes reject with ERR_CLUSTER_UNAVAILABLE while Redis
+ * Outages: publishes (and the router's sends) reject with ERR_CLUSTER_UNAVAILABLE while Redis
  * is unreachable. After it comes back the subscriber connection resubscribes
  * by itself (ioredis `autoResubscribe`) and the stream loop resumes from the
  * last id it handled.
@@ -106,7 +99,6 @@ export interface RelayLease {
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    sbRelaySend(numberOfKeys: number, ...keysAndArgs: Array<string | Buffer | number>): Result<Array<string | number>, Context>;
     sbRelayDropIfEmpty(streamKey: string, bytesKey: string): Result<number, Context>;
     sbRelayOpen(streamKey: string): Result<number, Context>;
     sbRelayTrim(streamKey: string, bytesKey: string, minId: string, bytes: number, ...ids: string[]): Result<number, Context>;
@@ -114,27 +106,6 @@ declare module 'ioredis' {
 }
 
 const SCRIPTS = {
-  // KEYS nodes, then stream and stream-bytes of each target; ARGV payload, maxBytes, id of each target
-  // → { 0, ids of targets already gone } or { 1 } when a target's stream is full (nothing written)
-  sbRelaySend: {
-    lua: `
-local gone, live = {}, {}
-local maxBytes, size = tonumber(ARGV[2]), #ARGV[1]
-for i = 1, (#KEYS - 1) / 2 do
-  local stream, bytes, id = KEYS[2 * i], KEYS[2 * i + 1], ARGV[i + 2]
-  if redis.call('ZSCORE', KEYS[1], id) and redis.call('EXISTS', stream) == 1 then
-    if maxBytes > 0 and tonumber(redis.call('GET', bytes) or '0') + size > maxBytes then return { 1 } end
-    live[#live + 1] = i
-  else
-    gone[#gone + 1] = id
-  end
-end
-for _, i in ipairs(live) do
-  redis.call('XADD', KEYS[2 * i], '*', '${ENTRY_FIELD}', ARGV[1])
-  redis.call('INCRBY', KEYS[2 * i + 1], size)
-end
-return { 0, unpack(gone) }`,
-  },
   // KEYS stream, stream-bytes → 1 when the stream is gone, 0 when entries are left
   sbRelayDropIfEmpty: {
     numberOfKeys: 2,
@@ -193,7 +164,6 @@ export class RedisRelay implements Relay {
   private readonly abort = new AbortController();
   private handler: RelayHandler | undefined;
   private loop: Promise<void> | undefined;
-  private orphanHandler: RelayHandler | undefined;
   private lease: RelayLease | undefined;
   private lastId = '0';
   private topicChain: Promise<void> = Promise.resolve();
@@ -238,33 +208,6 @@ export class RedisRelay implements Relay {
     this.subscriber.on('messageBuffer', (channel: Buffer, payload: Buffer) => this.onTopicMessage(channel, payload));
     this.subscriber.on('ready', () => this.dropStaleChannels());
     this.loop = this.readLoop(handler);
-  }
-
-  async sendToNodes(nodeIds: readonly string[], envelope: RelayEnvelope): Promise<void> {
-    if (nodeIds.length === 0) return;
-    const targets = [...new Set(nodeIds)];
-    const payload = encodeEnvelope(envelope);
-    const keys = [this.keys.nodes(), ...targets.flatMap((id) => [this.keys.stream(id), this.keys.streamBytes(id)])];
-    const [status, ...gone] = await redisCall(this.command, 'relay send', () =>
-      this.command.sbRelaySend(keys.length, ...keys, payload, this.opts.maxStreamBytes, ...targets),
-    );
-    if (status === 1) throw relayFull(this.opts.maxStreamBytes);
-    if (gone.length === 0) return;
-    if (this.orphanHandler) {
-      await this.orphanHandler(envelope);
-      return;
-    }
-    throw new BrokerError('ERR_CLUSTER_UNAVAILABLE', `node ${gone.join(', ')} left the cluster before the message reached it; send again`);
-  }
-
-  /**
-   * Where `sendToNodes` hands an envelope when one of its target nodes had
-   * already left the cluster (once per envelope, however many had left): the
-   * broker re-routes it there, as it does for `recoverNode`. Without one,
-   * such a send rejects with ERR_CLUSTER_UNAVAILABLE.
-   */
-  onOrphaned(handler: RelayHandler): void {
-    this.orphanHandler = handler;
   }
 
   async publishTopic(message: BrokerMessage): Promise<void> {

@@ -2,9 +2,8 @@
  * User routing in Redis, batched: every user message this node routes in
  * one tick goes to Redis in one script call (with many sessions sending at
  * once, that divides the per-command cost — the sender node's bottleneck —
- * by the batch size). The script handles the messages in order, each one
- * atomically, exactly as RedisInboxStore.routeOrStore followed by
- * RedisRelay.sendToNodes would, but in one step:
+ * by the batch size). This script is route-or-store's one place in Redis:
+ * it handles the messages in order, each one atomically with presence:
  *
  *   for each message: the node ids in `{p}subs:<user>:<dest>` whose
  *   `{p}node:<id>` key exists (live), less `exclude`;

@@ -29,18 +29,18 @@ export type RelayHandler = (envelope: RelayEnvelope, hold?: RelayHold) => Promis
 /**
  * The relay between nodes.
  *
+ * User envelopes are written by the user router (route-or-store, atomic
+ * with presence: user-router.ts), which knows the relay's storage; the relay
+ * reads them on the target node, in order per (sender node, target node),
+ * and hands what a dead node left to `recoverNode`.
+ *
  * Guarantees:
- * - `sendToNodes` resolves once the relay holds the envelope for every named
- *   node, so that it reaches the node's handler, or — if that node dies
- *   first — the handler of a surviving node through `onOrphaned`. Order is
- *   kept per (sender node, target node).
  * - `publishTopic` is at most once, like every topic broker: it reaches the
  *   nodes that subscribed to the topic at the time.
  */
 export interface Relay {
   readonly nodeId: string;
   start(handler: RelayHandler): Promise<void>;
-  sendToNodes(nodeIds: readonly string[], envelope: RelayEnvelope): Promise<void>;
   publishTopic(message: BrokerMessage): Promise<void>;
   /** First local subscriber of a topic on this node. */
   subscribeTopic(destination: string): Promise<void>;
@@ -60,11 +60,6 @@ export interface Relay {
    * drains again and disconnects.
    */
   drain(): Promise<void>;
-  /**
-   * Receives envelopes whose target node left between routing and sending
-   * (so they are never written where nobody reads); the broker re-routes them.
-   */
-  onOrphaned(handler: RelayHandler): void;
   /** Entries written by this node to the dead-letter stream (undecodable, or failing past every retry). */
   readonly deadLettered: number;
   /** Entries in the cluster's dead-letter stream, kept for an operator to inspect. */

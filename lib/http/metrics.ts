@@ -5,8 +5,7 @@
  * integers.
  *
  * Relay latency is measured without touching the broker: the relay's
- * handler and sendToNodes are wrapped (instrumentRelay) before the broker
- * gets the relay. Latency is from the message's acceptance on the sending
+ * handler is wrapped (instrumentRelay) before the broker gets the relay. Latency is from the message's acceptance on the sending
  * node (its timestamp) to its arrival at this node, so across machines it
  * includes clock skew.
  *
@@ -28,7 +27,6 @@ const PREFIX = 'stompbox_';
 export class NodeMetrics {
   readonly registry = new Registry();
   readonly relayLatency: Histogram<'kind'>;
-  readonly relaySend: Histogram;
   private sources: MetricSources | undefined;
 
   constructor(nodeId: string) {
@@ -148,12 +146,6 @@ export class NodeMetrics {
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
       registers,
     });
-    this.relaySend = new Histogram({
-      name: `${PREFIX}relay_send_seconds`,
-      help: 'Time for the relay to take a user message for its target nodes (sendToNodes)',
-      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
-      registers,
-    });
   }
 
   attach(sources: MetricSources): void {
@@ -161,12 +153,11 @@ export class NodeMetrics {
   }
 
   /**
-   * Wraps `relay.start`'s handler and `relay.sendToNodes` in place, so the
-   * relay keeps its identity and every other member.
+   * Wraps `relay.start`'s handler in place, so the relay keeps its identity
+   * and every other member.
    */
   instrumentRelay<R extends Relay>(relay: R): R {
     const start = relay.start.bind(relay);
-    const sendToNodes = relay.sendToNodes.bind(relay);
     // Labelled children looked up once: this runs for every relayed envelope.
     const latency = { user: this.relayLatency.labels('user'), topic: this.relayLatency.labels('topic') };
     relay.start = (handler: RelayHandler) =>
@@ -174,14 +165,6 @@ export class NodeMetrics {
         latency[envelope.kind].observe(Math.max(0, Date.now() - envelope.message.timestamp) / 1000);
         return handler(envelope, hold);
       });
-    relay.sendToNodes = async (nodeIds, envelope) => {
-      const end = this.relaySend.startTimer();
-      try {
-        await sendToNodes(nodeIds, envelope);
-      } finally {
-        end();
-      }
-    };
     return relay;
   }
 

@@ -20,10 +20,10 @@ export interface StoreOptions {
  * `ttlSeconds` after the last append.
  *
  * Guarantees:
- * - `routeOrStore` is atomic with presence: either it returns the live nodes
- *   subscribed to the destination, or it stored the message, or — a new
- *   message for a full inbox under the `refuse` policy — it rejects with
- *   ERR_INBOX_FULL and stored nothing. Never "accepted" and neither.
+ * - Routing to the inbox (store when nobody is subscribed, atomically with
+ *   presence) is the user router's (lib/cluster/user-router.ts), one place
+ *   per backend. `append` of a new message to a full inbox under the
+ *   `refuse` policy rejects with ERR_INBOX_FULL and stores nothing.
  * - With `drop-oldest`, a new message for a full inbox drops the oldest
  *   (counted in `dropped`). Messages the broker already accepted are never
  *   refused: `prepend`, `returnToHead` and `release` are never capped, and
@@ -41,7 +41,6 @@ export interface StoreOptions {
 export interface InboxStore {
   /** Messages this store dropped from full inboxes (drop-oldest), for stompbox_inbox_dropped_total. */
   readonly dropped: number;
-  routeOrStore(user: string, destination: string, message: BrokerMessage, options?: StoreOptions): Promise<string[]>;
   append(user: string, destination: string, message: BrokerMessage, options?: StoreOptions): Promise<void>;
   /** Re-inserts messages at the head (oldest first), e.g. after a failed delivery. Never capped. */
   prepend(user: string, destination: string, messages: readonly BrokerMessage[]): Promise<void>;

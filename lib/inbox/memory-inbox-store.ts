@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import type { BrokerMessage } from '../broker/message.js';
-import type { MemoryPresence } from '../cluster/memory-presence.js';
 import {
   DEFAULT_INBOX_LIMITS,
   ENDED_CLAIM_RETENTION_MS,
@@ -47,18 +46,8 @@ export class MemoryInboxStore implements InboxStore {
   /** Messages dropped because an inbox was full (oldest first). */
   dropped = 0;
 
-  constructor(
-    private readonly presence: MemoryPresence,
-    limits: Partial<InboxLimits> = {},
-  ) {
+  constructor(limits: Partial<InboxLimits> = {}) {
     this.limits = { ...DEFAULT_INBOX_LIMITS, ...limits };
-  }
-
-  async routeOrStore(user: string, destination: string, message: BrokerMessage, options: StoreOptions = {}): Promise<string[]> {
-    const nodes = this.presence.nodesForSync(user, destination);
-    if (nodes.length > 0) return nodes;
-    this.appendSync(user, destination, message, options.accepted === true);
-    return [];
   }
 
   async append(user: string, destination: string, message: BrokerMessage, options: StoreOptions = {}): Promise<void> {
@@ -208,7 +197,8 @@ export class MemoryInboxStore implements InboxStore {
     if (claim.messages.length === 0) this.claims.delete(claimId);
   }
 
-  private appendSync(user: string, destination: string, message: BrokerMessage, accepted: boolean): void {
+  /** Synchronous, for the memory router's atomic route-or-store (memory-user-router.ts). */
+  appendSync(user: string, destination: string, message: BrokerMessage, accepted: boolean): void {
     const { maxMessages, overflow } = this.limits;
     if (!accepted && overflow === 'refuse' && (this.open(user, destination, false)?.messages.length ?? 0) >= maxMessages) {
       throw inboxFullError(user, destination, maxMessages);

@@ -30,10 +30,9 @@
  * Every operation that moves messages is one Lua script, which is what the
  * seeds' unread list lacked (pull, then delete: a message arriving in
  * between was lost):
- * - `routeOrStore` reads the presence registry's `{p}subs:<user>:<dest>` and
- *   `{p}node:<id>` keys (same key functions, lib/cluster/redis-keys.ts) and
- *   either returns the live subscribed nodes or appends, in one step: a
- *   message is never neither routed nor stored.
+ * - Route-or-store (store when nobody is subscribed) is the user router's
+ *   script (lib/cluster/redis-user-router.ts), which calls `append` of
+ *   INBOX_LUA_LIB in the same step as it reads presence.
  * - `take` and `claim` read and cut the list head in one step: a message is
  *   handed out once, and one appended meanwhile stays for the next take.
  * - `release` (and `releaseNodeClaims`, for a dead node) puts the unacked
@@ -85,18 +84,6 @@ const SWEEP_BATCH = 100;
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    sbInboxRouteOrStore(
-      subsKey: string,
-      inboxKey: string,
-      inboxesKey: string,
-      prefix: string,
-      payload: Buffer,
-      maxMessages: number,
-      ttlSeconds: number,
-      destination: string,
-      overflow: string,
-      accepted: number,
-    ): Result<string[] | number, Context>;
     sbInboxAppend(
       inboxKey: string,
       inboxesKey: string,
@@ -265,18 +252,6 @@ end
 `;
 
 const SCRIPTS = {
-  // KEYS subs, inbox, inboxes; ARGV prefix, payload, max, ttl, destination, overflow, accepted → live node ids, or append's result
-  sbInboxRouteOrStore: {
-    numberOfKeys: 3,
-    lua: `${INBOX_LUA_LIB}
-local P = ARGV[1]
-local live = {}
-for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
-  if redis.call('EXISTS', ${luaKey('P', 'node', 'id')}) == 1 then live[#live + 1] = id end
-end
-if #live > 0 then return live end
-return append(KEYS[2], KEYS[3], ARGV[5], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[6], ARGV[7] == '1')`,
-  },
   // KEYS inbox, inboxes; ARGV payload, max, ttl, destination, overflow, accepted → append's result
   sbInboxAppend: {
     numberOfKeys: 2,
@@ -512,26 +487,6 @@ export class RedisInboxStore implements InboxStore {
       this.sweeper = setInterval(() => void this.sweepTimedClaims().catch((error: unknown) => this.sweepFailed(error)), this.opts.claimSweepMs);
       this.sweeper.unref();
     }
-  }
-
-  async routeOrStore(user: string, destination: string, message: BrokerMessage, options: StoreOptions = {}): Promise<string[]> {
-    const result = await this.call('inbox routeOrStore', () =>
-      this.redis.sbInboxRouteOrStore(
-        this.keys.subs(user, destination),
-        this.keys.inbox(user, destination),
-        this.keys.inboxes(user),
-        this.keys.prefix,
-        encodeMessage(message),
-        this.opts.maxMessages,
-        this.opts.ttlSeconds,
-        destination,
-        this.opts.overflow,
-        options.accepted ? 1 : 0,
-      ),
-    );
-    if (Array.isArray(result)) return result.sort();
-    this.stored(result, user, destination);
-    return [];
   }
 
   async append(user: string, destination: string, message: BrokerMessage, options: StoreOptions = {}): Promise<void> {

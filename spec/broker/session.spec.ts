@@ -384,10 +384,10 @@ describe('Session state machine', () => {
       h.send({ command: 'SUBSCRIBE', headers: { id: 's', destination: '/user/queue/feed', receipt: 'r' } });
       expect((await h.next()).command).to.equal('RECEIPT');
       await settle(); // the (empty) inbox hand-over that follows the RECEIPT
-      const inbox = h.broker.inbox;
-      const route = inbox.routeOrStore.bind(inbox);
+      const router = h.broker.router;
+      const route = router.route.bind(router);
       let lookups = 0;
-      inbox.routeOrStore = (...args) => {
+      router.route = (...args) => {
         lookups++;
         return route(...args);
       };
@@ -398,7 +398,7 @@ describe('Session state machine', () => {
       expect(h.session.state).to.equal('closed');
       // One lookup for the SEND, one to re-route after the local delivery failed: then stored.
       expect(lookups).to.equal(2);
-      expect((await inbox.peek('alice', '/queue/feed')).map((m) => m.id)).to.deep.equal(['m1']);
+      expect((await h.broker.inbox.peek('alice', '/queue/feed')).map((m) => m.id)).to.deep.equal(['m1']);
     });
 
     it('a codec error ends the session with ERROR carrying the codec code', async () => {

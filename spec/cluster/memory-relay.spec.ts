@@ -8,7 +8,7 @@ relayContract('MemoryRelay', async () => {
   return {
     async node(id) {
       const relay = new MemoryRelay(id, hub);
-      const node = recordingNode(relay);
+      const node = recordingNode(relay, (targets, envelope) => relay.sendToNodes(targets, envelope));
       await relay.start(node.handler);
       relays.push(relay);
       return node;

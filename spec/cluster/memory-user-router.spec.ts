@@ -1,12 +1,12 @@
 import { MemoryHub } from '../../lib/cluster/memory-hub.js';
 import { MemoryPresence } from '../../lib/cluster/memory-presence.js';
 import { MemoryRelay } from '../../lib/cluster/memory-relay.js';
-import { ComposedUserRouter } from '../../lib/cluster/user-router.js';
+import { MemoryUserRouter } from '../../lib/cluster/memory-user-router.js';
 import { MemoryInboxStore } from '../../lib/inbox/memory-inbox-store.js';
 import { recordingNode } from './relay.contract.js';
 import { userRouterContract } from './user-router.contract.js';
 
-userRouterContract('ComposedUserRouter (memory parts)', async () => {
+userRouterContract('MemoryUserRouter', async () => {
   const hub = new MemoryHub();
   const presenceA = new MemoryPresence('a', hub);
   const presenceB = new MemoryPresence('b', hub);
@@ -16,9 +16,9 @@ userRouterContract('ComposedUserRouter (memory parts)', async () => {
   const b = recordingNode(new MemoryRelay('b', hub));
   await relayA.start(() => {});
   await b.relay.start(b.handler);
-  const inbox = new MemoryInboxStore(presenceA);
+  const inbox = new MemoryInboxStore();
   return {
-    router: new ComposedUserRouter('a', inbox, relayA),
+    router: new MemoryUserRouter('a', presenceA, inbox, relayA),
     presenceA,
     presenceB,
     inbox,

@@ -10,6 +10,7 @@ import type { RelayEnvelope } from '../../lib/cluster/relay.js';
 import { RedisKeys } from '../../lib/cluster/redis-keys.js';
 import { RedisPresence } from '../../lib/cluster/redis-presence.js';
 import { RedisRelay } from '../../lib/cluster/redis-relay.js';
+import { RedisUserRouter } from '../../lib/cluster/redis-user-router.js';
 import { startRedisServer, uniquePrefix, useRedisServer } from '../helpers/redis-server.js';
 import { userEnvelope } from './relay.contract.js';
 import { deferred, eventually, recordingLogger } from './support.js';
@@ -51,9 +52,13 @@ describe('recovery of a dead node', function () {
     const dead = await node(id);
     dead.relay.crash();
     const texts = Array.from({ length: count }, (_, i) => `m${i}`);
-    const sender = new RedisRelay('sender', redis.server.url, { keyPrefix, logger: recordingLogger() });
+    await dead.presence.subscribed('bob', '/queue/q');
+    const sender = new RedisUserRouter('sender', redis.server.url, { keyPrefix, logger: recordingLogger(), inboxMaxMessages: 1000, inboxTtlSeconds: 60 });
     try {
-      for (const text of texts) await sender.sendToNodes([id], userEnvelope('bob', '/queue/q', text));
+      for (const text of texts) {
+        const { message } = userEnvelope('bob', '/queue/q', text) as Extract<RelayEnvelope, { kind: 'user' }>;
+        expect((await sender.route({ user: 'bob', destination: '/queue/q', message })).remote).to.deep.equal([id]);
+      }
     } finally {
       await sender.close();
     }

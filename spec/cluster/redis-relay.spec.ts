@@ -6,11 +6,32 @@ import { RedisKeys } from '../../lib/cluster/redis-keys.js';
 import { RedisPresence } from '../../lib/cluster/redis-presence.js';
 import { encodeEnvelope, encodeEnvelopeBatch } from '../../lib/cluster/envelope-codec.js';
 import { BATCH_FIELD, nextStreamId, RedisRelay, type RedisRelayOptions } from '../../lib/cluster/redis-relay.js';
+import { RedisUserRouter } from '../../lib/cluster/redis-user-router.js';
 import { startRedisServer, uniquePrefix, type RedisServer } from '../helpers/redis-server.js';
 import { message, recordingNode, relayContract, userEnvelope, type RelayNode } from './relay.contract.js';
 import { deferred, eventually, recordingLogger } from './support.js';
 
 const texts = (envelopes: readonly RelayEnvelope[]): string[] => envelopes.map((e) => e.message.body.toString());
+
+/**
+ * The production write path, as the broker uses it: the targets hold a
+ * subscription of the envelope's user, and the sender's router routes to
+ * them. Rejects unless exactly the targets got it.
+ */
+async function sendVia(
+  router: RedisUserRouter,
+  members: ReadonlyMap<string, { presence: RedisPresence }>,
+  targets: readonly string[],
+  envelope: RelayEnvelope,
+): Promise<void> {
+  if (envelope.kind !== 'user') throw new Error('only user envelopes are routed');
+  const { user, destination, message } = envelope;
+  for (const id of targets) await members.get(id)!.presence.subscribed(user, destination);
+  const result = await router.route({ user, destination, message });
+  if ([...result.remote].sort().join() !== [...targets].sort().join()) {
+    throw new Error(`routed to [${result.remote.join()}]${result.stored ? ' (stored)' : ''}, not to [${targets.join()}]`);
+  }
+}
 
 async function rejection(promise: Promise<unknown>): Promise<BrokerError> {
   try {
@@ -41,6 +62,7 @@ describe('RedisRelay', () => {
   interface Member extends RelayNode {
     relay: RedisRelay;
     presence: RedisPresence;
+    router: RedisUserRouter;
     handler: (envelope: RelayEnvelope) => void | Promise<void>;
   }
 
@@ -55,11 +77,12 @@ describe('RedisRelay', () => {
       async node(id: string, wrap?: (record: (e: RelayEnvelope) => void) => (e: RelayEnvelope) => void | Promise<void>): Promise<Member> {
         const presence = new RedisPresence(id, server.url, { ...common, beatIntervalMs: 100 });
         const relay = new RedisRelay(id, server.url, { ...common, ...relayOptions });
-        const recording = recordingNode(relay);
+        const router = new RedisUserRouter(id, server.url, { ...common, inboxMaxMessages: 1000, inboxTtlSeconds: 60 });
+        const recording = recordingNode(relay, (targets, envelope) => sendVia(router, members, targets, envelope));
         const handler = wrap ? wrap(recording.handler) : recording.handler;
         await presence.start();
         await relay.start(handler);
-        const member: Member = { ...recording, relay, presence, handler };
+        const member: Member = { ...recording, relay, presence, router, handler };
         members.set(id, member);
         return member;
       },
@@ -70,6 +93,7 @@ describe('RedisRelay', () => {
         // Leave presence first: then nothing more is sent to a closing node's stream.
         await Promise.all([...members.values()].map((m) => m.presence.leave()));
         await Promise.all([...members.values()].map((m) => m.relay.close()));
+        await Promise.all([...members.values()].map((m) => m.router.close()));
         await Promise.all([...members.values()].map((m) => m.presence.close()));
       },
     };
@@ -86,7 +110,7 @@ describe('RedisRelay', () => {
       c = cluster({ replayWindowMs: 0 });
       const a = await c.node('a');
       const b = await c.node('b');
-      for (let i = 0; i < 10; i++) await a.relay.sendToNodes(['b'], userEnvelope('bob', '/queue/q', `m${i}`));
+      for (let i = 0; i < 10; i++) await a.send(['b'], userEnvelope('bob', '/queue/q', `m${i}`));
       await b.waitFor(10);
       await eventually(async () => expect(await admin.xlen(c.keys.stream('b'))).to.equal(0));
     });
@@ -96,7 +120,7 @@ describe('RedisRelay', () => {
       const a = await c.node('a');
       const b = await c.node('b');
       const s = await c.node('s');
-      for (let i = 0; i < 3; i++) await a.relay.sendToNodes(['b'], userEnvelope('bob', '/queue/q', `m${i}`));
+      for (let i = 0; i < 3; i++) await a.send(['b'], userEnvelope('bob', '/queue/q', `m${i}`));
       await b.waitFor(3);
       expect(await admin.xlen(c.keys.stream('b'))).to.equal(3);
       const recovered: RelayEnvelope[] = [];
@@ -122,7 +146,7 @@ describe('RedisRelay', () => {
         if (texts([envelope])[0] === 'm1' && failures-- > 0) throw new Error('delivery failed once');
         record(envelope);
       });
-      for (const text of ['m0', 'm1', 'm2']) await a.relay.sendToNodes(['b'], userEnvelope('bob', '/queue/q', text));
+      for (const text of ['m0', 'm1', 'm2']) await a.send(['b'], userEnvelope('bob', '/queue/q', text));
       await b.waitFor(3);
       expect(texts(b.received)).to.deep.equal(['m0', 'm1', 'm2']);
     });
@@ -135,7 +159,7 @@ describe('RedisRelay', () => {
         if (unavailable-- > 0) throw new BrokerError('ERR_CLUSTER_UNAVAILABLE', 'inbox unreachable');
         record(envelope);
       });
-      await a.relay.sendToNodes(['b'], userEnvelope('bob', '/queue/q', 'kept'));
+      await a.send(['b'], userEnvelope('bob', '/queue/q', 'kept'));
       await b.waitFor(1);
       expect(texts(b.received)).to.deep.equal(['kept']);
     });
@@ -152,9 +176,9 @@ describe('RedisRelay', () => {
         }
         record(envelope);
       });
-      await a.relay.sendToNodes(['b'], userEnvelope('bob', '/queue/q', 'm0'));
+      await a.send(['b'], userEnvelope('bob', '/queue/q', 'm0'));
       await entered.promise;
-      for (const text of ['m1', 'm2', 'm3']) await a.relay.sendToNodes(['b'], userEnvelope('bob', '/queue/q', text));
+      for (const text of ['m1', 'm2', 'm3']) await a.send(['b'], userEnvelope('bob', '/queue/q', text));
       await b.presence.leave();
       const closing = b.relay.close();
       gate.resolve();
@@ -180,9 +204,9 @@ describe('RedisRelay', () => {
           done.resolve(await survivor.relay.recoverNode(tag, (envelope) => void recovered.push(envelope)));
         });
       }
-      await a.relay.sendToNodes(['b'], userEnvelope('bob', '/queue/q', 'm0'));
+      await a.send(['b'], userEnvelope('bob', '/queue/q', 'm0'));
       await entered.promise;
-      for (const text of ['m1', 'm2']) await a.relay.sendToNodes(['b'], userEnvelope('bob', '/queue/q', text));
+      for (const text of ['m1', 'm2']) await a.send(['b'], userEnvelope('bob', '/queue/q', text));
       b.presence.crash();
       b.relay.crash();
 
@@ -226,34 +250,6 @@ describe('RedisRelay', () => {
         await relay.close();
       }
     });
-
-    it('refuses to send to a node that already left, unless an onOrphaned handler re-routes it', async () => {
-      const orphans: RelayEnvelope[] = [];
-      c = cluster();
-      const a = await c.node('a');
-      a.relay.onOrphaned((envelope) => void orphans.push(envelope));
-      const b = await c.node('b');
-      await b.presence.close();
-      await a.relay.sendToNodes(['b'], userEnvelope('bob', '/queue/q', 'orphan'));
-      expect(texts(orphans)).to.deep.equal(['orphan']);
-      expect(await admin.xlen(c.keys.stream('b'))).to.equal(0);
-
-      // Closed in the other order: the relay is gone while presence still lists the node.
-      const d = await c.node('d');
-      await d.relay.close();
-      await a.relay.sendToNodes(['d'], userEnvelope('bob', '/queue/q', 'orphan too'));
-      expect(texts(orphans)).to.deep.equal(['orphan', 'orphan too']);
-      expect(await admin.exists(c.keys.stream('d'))).to.equal(0);
-
-      const strict = new RedisRelay('strict', server.url, { keyPrefix: c.keys.prefix, logger: recordingLogger() });
-      try {
-        await strict.start(() => {});
-        const error = await rejection(strict.sendToNodes(['b'], userEnvelope('bob', '/queue/q', 'lost?')));
-        expect(error.code).to.equal('ERR_CLUSTER_UNAVAILABLE');
-      } finally {
-        await strict.close();
-      }
-    });
   });
 
   describe('Redis outages', () => {
@@ -266,7 +262,7 @@ describe('RedisRelay', () => {
       await c.node('b');
       await server.stop();
       try {
-        expect((await rejection(a.relay.sendToNodes(['b'], userEnvelope('bob', '/queue/q')))).code).to.equal('ERR_CLUSTER_UNAVAILABLE');
+        expect((await rejection(a.send(['b'], userEnvelope('bob', '/queue/q')))).code).to.equal('ERR_CLUSTER_UNAVAILABLE');
         expect((await rejection(a.relay.publishTopic(message('/topic/t')))).code).to.equal('ERR_CLUSTER_UNAVAILABLE');
         expect((await rejection(a.relay.subscribeTopic('/topic/t')))).to.have.property('code', 'ERR_CLUSTER_UNAVAILABLE');
       } finally {
@@ -290,7 +286,7 @@ describe('RedisRelay', () => {
         await b.waitFor(2, 200);
       }, 5000, 0);
       // Redis restarted empty: b is sendable again once its beat registered it again.
-      await eventually(() => a.relay.sendToNodes(['b'], userEnvelope('bob', '/queue/q', 'direct')), 5000);
+      await eventually(() => a.send(['b'], userEnvelope('bob', '/queue/q', 'direct')), 5000, 50);
       await eventually(() => b.waitFor(3, 200).then(() => expect(texts(b.received)).to.include('direct')), 5000, 0);
       expect(texts(b.received.filter((e) => e.kind === 'user'))).to.deep.equal(['direct']);
     });

@@ -9,7 +9,7 @@ import { MAX_ENTRY_BYTES, RedisUserRouter } from '../../lib/cluster/redis-user-r
 import { RedisInboxStore } from '../../lib/inbox/redis-inbox-store.js';
 import { startRedisServer, uniquePrefix, type RedisServer } from '../helpers/redis-server.js';
 import { message, recordingNode } from './relay.contract.js';
-import { recordingLogger } from './support.js';
+import { eventually, recordingLogger } from './support.js';
 import { userRouterContract } from './user-router.contract.js';
 
 describe('RedisUserRouter', () => {
@@ -19,8 +19,9 @@ describe('RedisUserRouter', () => {
 
   async function setup() {
     const common = { keyPrefix: uniquePrefix('router'), logger: recordingLogger() };
-    const presenceA = new RedisPresence('a', server.url, common);
-    const presenceB = new RedisPresence('b', server.url, common);
+    // Quick beats: a crashed node drops out within a few hundred ms.
+    const presenceA = new RedisPresence('a', server.url, { ...common, beatIntervalMs: 100 });
+    const presenceB = new RedisPresence('b', server.url, { ...common, beatIntervalMs: 100 });
     await presenceA.start();
     await presenceB.start();
     const relayB = new RedisRelay('b', server.url, common);
@@ -95,6 +96,22 @@ describe('RedisUserRouter', () => {
     expect(received.map((e) => e.message.body.subarray(0, 1).toString())).to.deep.equal(['a', 'b', 'c', 'd']);
     expect(entries.map(([, fields]) => fields[0]!.toString())).to.deep.equal([BATCH_FIELD, BATCH_FIELD]);
     expect(entries.map(([, fields]) => decodeEnvelopeBatch(fields[1]!).length)).to.deep.equal([2, 2]);
+  });
+
+  it('stores for a subscribed node that stopped beating, once its key expired', async () => {
+    const c = await setup();
+    try {
+      await c.presenceB.subscribed('bob', '/queue/r');
+      expect((await c.router.route({ user: 'bob', destination: '/queue/r', message: message('/user/bob/queue/r', 'm1') })).remote).to.deep.equal(['b']);
+      c.presenceB.crash();
+      await eventually(async () => {
+        const result = await c.router.route({ user: 'bob', destination: '/queue/r', message: message('/user/bob/queue/r', 'later') });
+        expect(result.stored).to.equal(true);
+      }, 5000, 50);
+      expect(await c.inbox.depth('bob', '/queue/r')).to.be.at.least(1);
+    } finally {
+      await c.close();
+    }
   });
 
   it('refuses a message whole with ERR_RELAY_FULL once the target stream holds maxStreamBytes, but never a re-route', async () => {

@@ -10,6 +10,12 @@ import { deferred } from './support.js';
 
 export interface RelayNode {
   readonly relay: Relay;
+  /**
+   * Sends a user envelope from this node to the named nodes through the
+   * backend's own write path (its user router, as the broker does), which
+   * must relay it to exactly those nodes.
+   */
+  send(nodeIds: readonly string[], envelope: RelayEnvelope): Promise<void>;
   /** What this node's handler was given, in order. */
   readonly received: RelayEnvelope[];
   /** Resolves once `received` holds at least `count` envelopes; rejects after `timeoutMs`. */
@@ -28,12 +34,16 @@ export interface RelayCluster {
   close(): Promise<void>;
 }
 
-/** A node whose handler records what it is given. */
-export function recordingNode(relay: Relay): RelayNode & { handler: (envelope: RelayEnvelope) => void } {
+/** A node whose handler records what it is given; `send` as RelayNode.send (none by default). */
+export function recordingNode(
+  relay: Relay,
+  send: RelayNode['send'] = () => Promise.reject(new Error('this node has no send path')),
+): RelayNode & { handler: (envelope: RelayEnvelope) => void } {
   const received: RelayEnvelope[] = [];
   const waiters: Array<{ count: number; resolve: () => void }> = [];
   return {
     relay,
+    send,
     received,
     handler(envelope) {
       received.push(envelope);
@@ -91,22 +101,22 @@ export function relayContract(name: string, createCluster: () => Promise<RelayCl
 
     it('delivers a user envelope to the named node only', async () => {
       const envelope = userEnvelope('bob', '/queue/reply', 'hello');
-      await a.relay.sendToNodes(['node-b'], envelope);
+      await a.send(['node-b'], envelope);
       await b.waitFor(1);
       expect(b.received).to.have.length(1);
       expect(b.received[0]).to.deep.include({ kind: 'user', user: 'bob', destination: '/queue/reply' });
       expect(b.received[0]!.message.id).to.equal(envelope.message.id);
 
-      await a.relay.sendToNodes(['node-c'], userEnvelope('carol', '/queue/reply', 'marker'));
+      await a.send(['node-c'], userEnvelope('carol', '/queue/reply', 'marker'));
       await c.waitFor(1);
       expect(texts(c.received)).to.deep.equal(['marker']);
       expect(a.received).to.deep.equal([]);
     });
 
     it('delivers one envelope to each of several nodes once', async () => {
-      await a.relay.sendToNodes(['node-b', 'node-c'], userEnvelope('bob', '/queue/reply', 'both'));
+      await a.send(['node-b', 'node-c'], userEnvelope('bob', '/queue/reply', 'both'));
       await Promise.all([b.waitFor(1), c.waitFor(1)]);
-      await a.relay.sendToNodes(['node-b', 'node-c'], userEnvelope('bob', '/queue/reply', 'marker'));
+      await a.send(['node-b', 'node-c'], userEnvelope('bob', '/queue/reply', 'marker'));
       await Promise.all([b.waitFor(2), c.waitFor(2)]);
       expect(texts(b.received)).to.deep.equal(['both', 'marker']);
       expect(texts(c.received)).to.deep.equal(['both', 'marker']);
@@ -114,7 +124,7 @@ export function relayContract(name: string, createCluster: () => Promise<RelayCl
 
     it('keeps order from one sender to one target', async () => {
       const sent = Array.from({ length: 200 }, (_, i) => `n${i}`);
-      await Promise.all(sent.map((text) => a.relay.sendToNodes(['node-b'], userEnvelope('bob', '/queue/reply', text))));
+      await Promise.all(sent.map((text) => a.send(['node-b'], userEnvelope('bob', '/queue/reply', text))));
       await b.waitFor(sent.length);
       expect(texts(b.received)).to.deep.equal(sent);
     });
@@ -122,7 +132,7 @@ export function relayContract(name: string, createCluster: () => Promise<RelayCl
     it('carries headers, sender, timestamp and a binary body intact', async () => {
       const body = Buffer.from(Array.from({ length: 512 }, (_, i) => i % 256));
       const original = message('/user/bob/queue/bin', '', { body, sender: 'alice', headers: { 'content-type': 'application/octet-stream', 'x-a': 'é:\n' } });
-      await a.relay.sendToNodes(['node-b'], { kind: 'user', user: 'bob', destination: '/queue/bin', message: original });
+      await a.send(['node-b'], { kind: 'user', user: 'bob', destination: '/queue/bin', message: original });
       await b.waitFor(1);
       const got = b.received[0]!.message;
       expect(got.body.equals(body)).to.equal(true);
@@ -159,11 +169,11 @@ export function relayContract(name: string, createCluster: () => Promise<RelayCl
     });
 
     it('hands what a dead node left to recoverNode: what it had not handled exactly once, in order', async () => {
-      await a.relay.sendToNodes(['node-b'], userEnvelope('bob', '/queue/reply', 'early'));
+      await a.send(['node-b'], userEnvelope('bob', '/queue/reply', 'early'));
       await b.waitFor(1);
       await cluster.kill('node-b');
       const sent = ['x1', 'x2', 'x3', 'x4', 'x5'];
-      for (const text of sent) await a.relay.sendToNodes(['node-b'], userEnvelope('bob', '/queue/reply', text));
+      for (const text of sent) await a.send(['node-b'], userEnvelope('bob', '/queue/reply', text));
 
       const recovered: RelayEnvelope[] = [];
       const count = await c.relay.recoverNode('node-b', (envelope) => void recovered.push(envelope));

@@ -1,6 +1,6 @@
 /*
- * The UserRouter contract, shared by the composed router (memory parts) and
- * the batched Redis router: per message, either the live subscribed nodes
+ * The UserRouter contract — route-or-store, one place per backend — shared
+ * by the memory router and the batched Redis router: per message, either the live subscribed nodes
  * get it (this node's share as `local`, remote ones through their relay) or
  * the inbox stores it.
  */
@@ -33,6 +33,21 @@ export function userRouterContract(name: string, createCluster: () => Promise<Ro
       const result = await c.router.route({ user: 'bob', destination: '/queue/r', message: message('/user/bob/queue/r', 'kept') });
       expect(result).to.deep.equal({ local: false, remote: [], stored: true });
       expect(bodies(await c.inbox.peek('bob', '/queue/r'))).to.deep.equal(['kept']);
+    });
+
+    it('stores again once the subscriber left, whether it unsubscribed or its node closed', async () => {
+      await c.presenceB.subscribed('bob', '/queue/r');
+      await c.presenceA.subscribed('bob', '/queue/s');
+      await c.presenceB.unsubscribed('bob', '/queue/r');
+      expect(await c.router.route({ user: 'bob', destination: '/queue/r', message: message('/user/bob/queue/r', 'r1') })).to.deep.equal({
+        local: false,
+        remote: [],
+        stored: true,
+      });
+      await c.presenceA.close();
+      expect((await c.router.route({ user: 'bob', destination: '/queue/s', message: message('/user/bob/queue/s', 's1') })).stored).to.equal(true);
+      expect(bodies(await c.inbox.peek('bob', '/queue/r'))).to.deep.equal(['r1']);
+      expect(bodies(await c.inbox.peek('bob', '/queue/s'))).to.deep.equal(['s1']);
     });
 
     it('reports a subscription on this node as local, storing nothing', async () => {

@@ -10,6 +10,7 @@ import { Broker } from '../../lib/broker/broker.js';
 import { MemoryHub } from '../../lib/cluster/memory-hub.js';
 import { MemoryPresence } from '../../lib/cluster/memory-presence.js';
 import { MemoryRelay } from '../../lib/cluster/memory-relay.js';
+import { MemoryUserRouter } from '../../lib/cluster/memory-user-router.js';
 import { loadConfig, type Config } from '../../lib/config.js';
 import { MemoryInboxStore } from '../../lib/inbox/memory-inbox-store.js';
 import { startNode, type RunningNode } from '../../lib/node.js';
@@ -67,14 +68,17 @@ export async function createMemoryBroker(overrides: Partial<Config> = {}, option
   const nodeId = options.nodeId ?? 'unit';
   const hub = new MemoryHub();
   const presence = new MemoryPresence(nodeId, hub);
+  const relay = new MemoryRelay(nodeId, hub);
+  const inbox = new MemoryInboxStore({ maxMessages: config.inboxMaxMessages, ttlSeconds: config.inboxTtlSeconds, overflow: config.inboxOverflow });
   const broker = new Broker({
     config,
     log: pino({ level: 'silent' }),
     nodeId,
     auth: options.auth ?? new OpenAuthenticator(),
     presence,
-    relay: new MemoryRelay(nodeId, hub),
-    inbox: new MemoryInboxStore(presence, { maxMessages: config.inboxMaxMessages, ttlSeconds: config.inboxTtlSeconds, overflow: config.inboxOverflow }),
+    relay,
+    inbox,
+    router: new MemoryUserRouter(nodeId, presence, inbox, relay),
     queues: new MemoryQueueStore({ maxMessages: config.queueMaxMessages }),
   });
   await broker.start();

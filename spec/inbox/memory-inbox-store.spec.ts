@@ -6,7 +6,7 @@ import { inboxContract } from './inbox.contract.js';
 inboxContract('MemoryInboxStore', async (limits) => {
   const hub = new MemoryHub();
   // A memory store serves one process: every "store" of the cluster is the same one.
-  const store = new MemoryInboxStore(new MemoryPresence('inbox', hub), limits);
+  const store = new MemoryInboxStore(limits);
   const nodes: MemoryPresence[] = [];
   return {
     store: () => store,
