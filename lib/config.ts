@@ -47,10 +47,16 @@ export interface Config {
   maxHeaderLineLength: number;
   /** Largest body in bytes. @default 1048576 */
   maxBodySize: number;
-  /** Smallest interval the server sends heart-beats at, ms (0 = never). @default 10000 */
-  heartbeatSendMs: number;
-  /** Smallest interval the server wants heart-beats at, ms (0 = never). @default 10000 */
-  heartbeatReceiveMs: number;
+  /**
+   * Floor of a negotiated heart-beat interval, both directions: a client asking for beats
+   * more often gets this. 1 s is what browsers still run a background tab's timers at. @default 1000
+   */
+  heartbeatMinMs: number;
+  /**
+   * Ceiling of the interval the server sends beats at, whatever the client asked, so that
+   * proxies' idle timeouts (nginx: 60 s) never cut a live connection. @default 30000
+   */
+  heartbeatMaxMs: number;
   /** Extra silence tolerated past the negotiated interval before disconnecting, ms. @default 10000 */
   heartbeatGraceMs: number;
   /** Outgoing bytes buffered for one connection before it counts as a slow consumer. @default 8388608 */
@@ -98,9 +104,21 @@ export interface Config {
   allowedOrigins: string | undefined;
   /** SockJS transport heart-beat ('h' frame) interval, ms. @default 25000 */
   sockjsHeartbeatMs: number;
+  /** STOMP over plain TCP on this port (0: any free port). @default unset (off) */
+  stompTcpPort: number | undefined;
+  /** STOMP over TLS on this port (0: any free port); needs stompTlsCert and stompTlsKey. @default unset (off) */
+  stompTlsPort: number | undefined;
+  /** TLS certificate chain, PEM text or a path to a PEM file. */
+  stompTlsCert: string | undefined;
+  /** TLS private key, PEM text or a path to a PEM file. */
+  stompTlsKey: string | undefined;
+  /** SENDs to appPrefix are POSTed here (JSON); unset, they are refused. @default unset */
+  appProxyUrl: string | undefined;
+  /** Bound on one application call, ms. @default 5000 */
+  appProxyTimeoutMs: number;
 }
 
-type Kind = 'int' | 'string' | 'optional' | 'bool';
+type Kind = 'int' | 'string' | 'optional' | 'optional-int' | 'bool';
 
 interface OptionSpec {
   env: string;
@@ -130,8 +148,8 @@ export const DEFAULT_CONFIG: Readonly<Config> = Object.freeze({
   maxHeaders: 64,
   maxHeaderLineLength: 8192,
   maxBodySize: 1024 * 1024,
-  heartbeatSendMs: 10000,
-  heartbeatReceiveMs: 10000,
+  heartbeatMinMs: 1000,
+  heartbeatMaxMs: 30000,
   heartbeatGraceMs: 10000,
   maxOutgoingBuffer: 8 * 1024 * 1024,
   maxSubscriptions: 1000,
@@ -157,6 +175,12 @@ export const DEFAULT_CONFIG: Readonly<Config> = Object.freeze({
   jwtAudience: undefined,
   allowedOrigins: undefined,
   sockjsHeartbeatMs: 25000,
+  stompTcpPort: undefined,
+  stompTlsPort: undefined,
+  stompTlsCert: undefined,
+  stompTlsKey: undefined,
+  appProxyUrl: undefined,
+  appProxyTimeoutMs: 5000,
 } satisfies Config);
 
 export const OPTIONS: Readonly<Record<keyof Config, OptionSpec>> = {
@@ -182,8 +206,8 @@ export const OPTIONS: Readonly<Record<keyof Config, OptionSpec>> = {
   maxHeaders: { env: 'MAX_HEADERS', flag: 'max-headers', kind: 'int', help: 'most headers per frame' },
   maxHeaderLineLength: { env: 'MAX_HEADER_LINE_LENGTH', flag: 'max-header-line-length', kind: 'int', help: 'longest header line, bytes' },
   maxBodySize: { env: 'MAX_BODY_SIZE', flag: 'max-body-size', kind: 'int', help: 'largest body, bytes' },
-  heartbeatSendMs: { env: 'HEARTBEAT_SEND_MS', flag: 'heartbeat-send-ms', kind: 'int', help: 'server heart-beat send interval offered, ms' },
-  heartbeatReceiveMs: { env: 'HEARTBEAT_RECEIVE_MS', flag: 'heartbeat-receive-ms', kind: 'int', help: 'client heart-beat interval wanted, ms' },
+  heartbeatMinMs: { env: 'HEARTBEAT_MIN_MS', flag: 'heartbeat-min-ms', kind: 'int', help: 'shortest heart-beat interval granted to a client, either direction, ms' },
+  heartbeatMaxMs: { env: 'HEARTBEAT_MAX_MS', flag: 'heartbeat-max-ms', kind: 'int', help: 'longest interval between the server\'s heart-beats, whatever the client asked, ms' },
   heartbeatGraceMs: { env: 'HEARTBEAT_GRACE_MS', flag: 'heartbeat-grace-ms', kind: 'int', help: 'silence tolerated past the interval, ms' },
   maxOutgoingBuffer: { env: 'MAX_OUTGOING_BUFFER', flag: 'max-outgoing-buffer', kind: 'int', help: 'slow-consumer bound, bytes' },
   maxSubscriptions: { env: 'MAX_SUBSCRIPTIONS', flag: 'max-subscriptions', kind: 'int', help: 'subscriptions per session' },
@@ -204,7 +228,7 @@ export const OPTIONS: Readonly<Record<keyof Config, OptionSpec>> = {
     max: MAX_INBOX_CLAIM_TIMEOUT_MS,
     help: `default visibility timeout of POST /api/inbox/claim, ms (at most ${MAX_INBOX_CLAIM_TIMEOUT_MS})`,
   },
-  wsCoalesceFrames: { env: 'WS_COALESCE_FRAMES', flag: 'ws-coalesce-frames', kind: 'bool', help: 'several frames per WebSocket message under load (false: one each)' },
+  wsCoalesceFrames: { env: 'WS_COALESCE_FRAMES', flag: 'ws-coalesce-frames', kind: 'bool', help: 'several frames per WebSocket message or TCP write under load (false: one each)' },
   wsBinaryFrames: { env: 'WS_BINARY_FRAMES', flag: 'ws-binary-frames', kind: 'string', choices: ['auto', 'always'], help: 'auto | always' },
   topicPrefix: { env: 'TOPIC_PREFIX', flag: 'topic-prefix', kind: 'string', help: 'topic destination prefix' },
   queuePrefix: { env: 'QUEUE_PREFIX', flag: 'queue-prefix', kind: 'string', help: 'queue destination prefix' },
@@ -221,6 +245,12 @@ export const OPTIONS: Readonly<Record<keyof Config, OptionSpec>> = {
   jwtAudience: { env: 'JWT_AUDIENCE', flag: 'jwt-audience', kind: 'optional', help: 'jwt mode: required aud claim' },
   allowedOrigins: { env: 'ALLOWED_ORIGINS', flag: 'allowed-origins', kind: 'optional', help: 'origins allowed with the cookie session, comma list (default: same origin)' },
   sockjsHeartbeatMs: { env: 'SOCKJS_HEARTBEAT_MS', flag: 'sockjs-heartbeat-ms', kind: 'int', help: "SockJS 'h' frame interval, ms (keeps proxies from closing idle streams)" },
+  stompTcpPort: { env: 'STOMP_TCP_PORT', flag: 'stomp-tcp-port', kind: 'optional-int', help: 'STOMP over TCP port (e.g. 61613; default: off)' },
+  stompTlsPort: { env: 'STOMP_TLS_PORT', flag: 'stomp-tls-port', kind: 'optional-int', help: 'STOMP over TLS port (e.g. 61614; default: off)' },
+  stompTlsCert: { env: 'STOMP_TLS_CERT', flag: 'stomp-tls-cert', kind: 'optional', help: 'TLS certificate chain (PEM or file path)' },
+  stompTlsKey: { env: 'STOMP_TLS_KEY', flag: 'stomp-tls-key', kind: 'optional', help: 'TLS private key (PEM or file path)' },
+  appProxyUrl: { env: 'APP_PROXY_URL', flag: 'app-proxy-url', kind: 'optional', help: 'SENDs to APP_PREFIX are POSTed here as JSON (default: refused)' },
+  appProxyTimeoutMs: { env: 'APP_PROXY_TIMEOUT_MS', flag: 'app-proxy-timeout-ms', kind: 'int', help: 'bound on one application call, ms' },
 };
 
 export class ConfigError extends Error {
@@ -258,7 +288,7 @@ export function loadConfig(
 function convert(spec: OptionSpec, raw: string | boolean): string | number | boolean {
   if (spec.kind === 'bool') return raw === true || raw === 'true' || raw === '1' || raw === 'yes';
   const text = String(raw);
-  if (spec.kind === 'int') {
+  if (spec.kind === 'int' || spec.kind === 'optional-int') {
     if (!/^\d+$/.test(text)) throw new ConfigError(`${spec.env} / --${spec.flag} must be a non-negative integer, got "${text}"`);
     if (spec.max !== undefined && Number(text) > spec.max) throw new ConfigError(`${spec.env} / --${spec.flag} must be at most ${spec.max}, got "${text}"`);
     return Number(text);

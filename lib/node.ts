@@ -24,7 +24,9 @@ import { createUpgradeGate } from './identity/upgrade-gate.js';
 import { MemoryInboxStore } from './inbox/memory-inbox-store.js';
 import { createLogger, type Logger } from './log.js';
 import { MemoryQueueStore } from './queue/memory-queue-store.js';
+import { readPem } from './pem.js';
 import { SockJsTransport } from './transport/sockjs-server.js';
+import { TcpTransport } from './transport/tcp-server.js';
 import { WebSocketTransport, type UpgradeGate } from './transport/websocket-server.js';
 
 export interface RunningNode {
@@ -35,6 +37,9 @@ export interface RunningNode {
   /** `http://host:port` once listening. */
   readonly url: string;
   readonly port: number;
+  /** STOMP over TCP / TLS ports, when configured. */
+  readonly tcpPort: number | undefined;
+  readonly tlsPort: number | undefined;
   readonly metrics: NodeMetrics;
   stop(reason?: string): Promise<void>;
 }
@@ -100,6 +105,19 @@ async function createParts(config: Config, log: Logger, nodeId: string): Promise
   };
 }
 
+/** STOMP over TCP and over TLS, each when its port is configured. */
+async function startStreamTransports(config: Config, broker: Broker, log: Logger): Promise<TcpTransport[]> {
+  const started: TcpTransport[] = [];
+  const options = { host: config.host, coalesce: config.wsCoalesceFrames };
+  if (config.stompTcpPort !== undefined) started.push(await TcpTransport.listen(broker, log, { ...options, port: config.stompTcpPort }));
+  if (config.stompTlsPort !== undefined) {
+    if (!config.stompTlsCert || !config.stompTlsKey) throw new Error('STOMP_TLS_PORT needs STOMP_TLS_CERT and STOMP_TLS_KEY (PEM text or file paths)');
+    const tls = { cert: readPem(config.stompTlsCert), key: readPem(config.stompTlsKey) };
+    started.push(await TcpTransport.listen(broker, log, { ...options, port: config.stompTlsPort, tls }));
+  }
+  return started;
+}
+
 export async function startNode(config: Config, log?: Logger): Promise<RunningNode> {
   const nodeId = config.nodeId ?? randomBytes(4).toString('hex');
   const logger = log ?? createLogger(config.logLevel, nodeId);
@@ -146,7 +164,16 @@ export async function startNode(config: Config, log?: Logger): Promise<RunningNo
     const body = JSON.stringify({ error: { code: 'ERR_NOT_FOUND', message: `no WebSocket endpoint at ${path}` } });
     socket.end(`HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
   });
-  metrics.attach({ broker, connections: () => ({ websocket: transport.connectionCount, sockjs: sockjs.connectionCount }) });
+  const streams = await startStreamTransports(config, broker, logger);
+  const streamConnections = () => streams.reduce((sum, s) => sum + s.connectionCount, 0);
+  metrics.attach({
+    broker,
+    connections: () => ({
+      websocket: transport.connectionCount,
+      sockjs: sockjs.connectionCount,
+      ...Object.fromEntries(streams.map((s) => [s.name, s.connectionCount])),
+    }),
+  });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.port, config.host, () => {
@@ -165,10 +192,15 @@ export async function startNode(config: Config, log?: Logger): Promise<RunningNo
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `http://${host}:${address.port}`;
-  logger.info({ url, ws: `ws://${host}:${address.port}${config.wsPath}`, cluster: config.redisUrl ? 'redis' : 'memory' }, 'stompbox node listening');
+  const tcpPort = streams.find((s) => s.name === 'tcp')?.port;
+  const tlsPort = streams.find((s) => s.name === 'tls')?.port;
+  logger.info(
+    { url, ws: `ws://${host}:${address.port}${config.wsPath}`, stompTcpPort: tcpPort, stompTlsPort: tlsPort, cluster: config.redisUrl ? 'redis' : 'memory' },
+    'stompbox node listening',
+  );
   // What the admin view shows per node (published with each presence beat).
   const publishStats = () =>
-    broker.presence.setStats({ connections: transport.connectionCount + sockjs.connectionCount, sessions: broker.sessions.size, url });
+    broker.presence.setStats({ connections: transport.connectionCount + sockjs.connectionCount + streamConnections(), sessions: broker.sessions.size, url });
   publishStats();
   const statsTimer = setInterval(publishStats, config.nodeBeatMs);
   statsTimer.unref();
@@ -181,6 +213,8 @@ export async function startNode(config: Config, log?: Logger): Promise<RunningNo
     log: logger,
     url,
     port: address.port,
+    tcpPort,
+    tlsPort,
     metrics,
     stop(reason?: string) {
       stopping ??= (async () => {
@@ -190,7 +224,8 @@ export async function startNode(config: Config, log?: Logger): Promise<RunningNo
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         await broker.shutdown(reason);
         await sockjs.close();
-        await transport.close(Math.max(500, config.shutdownTimeoutMs - (Date.now() - startedAt)));
+        const left = Math.max(500, config.shutdownTimeoutMs - (Date.now() - startedAt));
+        await Promise.all([transport.close(left), ...streams.map((s) => s.close(left))]);
         server.closeAllConnections();
         await closed;
       })();

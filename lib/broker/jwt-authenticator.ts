@@ -6,8 +6,8 @@
  * token cannot choose its own (no `none`, no HS256 signed with a public key).
  */
 import { createPublicKey, createSecretKey, type KeyObject } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { errors as joseErrors, jwtVerify, type JWSAlgorithm } from 'jose';
+import { readPem } from '../pem.js';
 import { validUserName, type Authenticator, type Credentials } from './auth.js';
 import { BrokerError } from './errors.js';
 
@@ -92,11 +92,6 @@ export class JwtAuthenticator implements Authenticator {
     }
     return (await this.verifier.verify(token)).user;
   }
-}
-
-function readPem(value: string): string {
-  if (value.includes('-----BEGIN')) return value.replace(/\\n/g, '\n');
-  return readFileSync(value, 'utf8');
 }
 
 function algorithmsFor(key: KeyObject): JWSAlgorithm[] {

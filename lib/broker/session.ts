@@ -5,7 +5,7 @@
  * Frames are handled strictly in arrival order (one at a time) so that what
  * one client sends keeps its order through routing.
  */
-import { HEARTBEAT_EOL, serializeFrame, StompParser, type OutgoingFrame, type StompFrame, type StompVersion } from '../stomp/index.js';
+import { frameTooLargeError, HEARTBEAT_EOL, serializeFrame, StompParser, type OutgoingFrame, type StompFrame, type StompVersion } from '../stomp/index.js';
 import { StompCodecError } from '../stomp/errors.js';
 import type { Broker } from './broker.js';
 import type { Connection, TransportContext } from './connection.js';
@@ -109,6 +109,15 @@ export class Session implements HeartbeatClient {
     this.lastReceivedAt = this.broker.wheel.now;
     this.broker.stats.bytesIn += chunk.length;
     this.parser.push(chunk);
+  }
+
+  /**
+   * The transport cut a message over its own bound before the parser saw it
+   * (a WebSocket or SockJS message): the client learns why, as for any frame
+   * over maxFrameSize (STOMP 1.2 "ERROR"), before the close.
+   */
+  frameTooLarge(): void {
+    this.fail(frameTooLargeError(this.broker.frameLimits.maxFrameSize));
   }
 
   /** The transport closed (client went away, or after our close). */
@@ -239,7 +248,7 @@ export class Session implements HeartbeatClient {
       const subId = h.subscription ?? this.onlySubscriptionId();
       key = `${subId}\0${h['message-id']}`;
     }
-    const target = this.pending.get(key);
+    const target = this.pending.get(key) ?? (this.version === '1.2' ? undefined : this.pendingByMessageId(h['message-id']!));
     if (!target) throw new BrokerError('ERR_UNKNOWN_ACK', `${frame.command} for an unknown or already acknowledged message`);
     if (target.subscription.ackMode === 'client-individual') return [target];
     // `client` mode is cumulative: everything up to this message on the subscription.
@@ -258,6 +267,21 @@ export class Session implements HeartbeatClient {
     }
   }
 
+  /**
+   * A 1.0/1.1 ACK whose `subscription` matches none of ours (stomp.py's 1.1
+   * helper sends one): the message id alone decides, when exactly one pending
+   * delivery of this session carries it (RabbitMQ acknowledges by message id).
+   */
+  private pendingByMessageId(messageId: string): PendingAck | undefined {
+    let found: PendingAck | undefined;
+    for (const entry of this.pending.values()) {
+      if (entry.message.id !== messageId) continue;
+      if (found) return undefined; // ambiguous: delivered on several subscriptions
+      found = entry;
+    }
+    return found;
+  }
+
   private onlySubscriptionId(): string {
     // STOMP 1.0 ACK carries only message-id; find its subscription.
     return this.subscriptions.size === 1 ? this.subscriptions.keys().next().value! : '';
@@ -265,9 +289,16 @@ export class Session implements HeartbeatClient {
 
   // ---- heart-beats -------------------------------------------------------
 
-  /** STOMP 1.2 "Heart-beating": negotiate from the client's `cx,cy` and ours. */
+  /**
+   * STOMP 1.2 "Heart-beating": the client's `cx,cy` is honoured within
+   * HEARTBEAT_MIN_MS and HEARTBEAT_MAX_MS; 0 (or no header: 1.0 clients, and
+   * the spec's default `0,0`) means none in that direction. CONNECTED then
+   * carries the intervals themselves, so the client's own max(cx, sy) and
+   * max(cy, sx) come out as exactly what the server does. No ceiling on what
+   * the server expects: a client cannot beat faster than the cx it offered.
+   */
   negotiateHeartbeat(header: string | undefined): string {
-    const { heartbeatSendMs: sx, heartbeatReceiveMs: sy, heartbeatGraceMs } = this.broker.config;
+    const { heartbeatMinMs: floor, heartbeatMaxMs: ceiling, heartbeatGraceMs } = this.broker.config;
     let cx = 0;
     let cy = 0;
     if (header !== undefined) {
@@ -276,11 +307,11 @@ export class Session implements HeartbeatClient {
       cx = Number(match[1]);
       cy = Number(match[2]);
     }
-    this.sendIntervalMs = sx === 0 || cy === 0 ? 0 : Math.max(sx, cy);
-    const receiveIntervalMs = cx === 0 || sy === 0 ? 0 : Math.max(cx, sy);
+    this.sendIntervalMs = cy === 0 ? 0 : Math.max(floor, Math.min(cy, ceiling));
+    const receiveIntervalMs = cx === 0 ? 0 : Math.max(floor, cx);
     this.receiveTimeoutMs = receiveIntervalMs === 0 ? 0 : receiveIntervalMs + heartbeatGraceMs;
     this.scheduleHeartbeat();
-    return `${sx},${sy}`;
+    return `${this.sendIntervalMs},${receiveIntervalMs}`;
   }
 
   scheduleHeartbeat(): void {

@@ -293,10 +293,7 @@ export class StompParser {
   }
 
   private frameTooLarge(): never {
-    throw new StompCodecError(
-      'ERR_STOMP_FRAME_TOO_LARGE',
-      `frame larger than ${this.limits.maxFrameSize} bytes (limit maxFrameSize)`,
-    );
+    throw frameTooLargeError(this.limits.maxFrameSize);
   }
 
   private emitFrame(): void {
@@ -313,4 +310,9 @@ export class StompParser {
     this.bodyBytes = 0;
     this.handlers.onFrame(frame);
   }
+}
+
+/** The error for a frame over `maxFrameSize`, also raised by transports that cut a message before parsing it. */
+export function frameTooLargeError(maxFrameSize: number): StompCodecError {
+  return new StompCodecError('ERR_STOMP_FRAME_TOO_LARGE', `frame larger than ${maxFrameSize} bytes (limit maxFrameSize)`);
 }

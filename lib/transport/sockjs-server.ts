@@ -35,6 +35,11 @@
  * liveness, and the two do not replace each other. The 'h' interval should
  * stay below the proxy's idle timeout (nginx proxy_read_timeout, 60 s).
  *
+ * Oversized input. A message over maxMessageSize is cut by the transport
+ * (faye-websocket's maxLength, or limitBody for xhr_send) before STOMP sees
+ * it; the session first sends its ERROR naming maxFrameSize, as the raw
+ * WebSocket and TCP transports do, then the SockJS session is closed.
+ *
  * Backpressure. SockJS gives no way to pause a client's input; the
  * session's input bound and the frame limits still apply. Output: the
  * bytes sockjs holds for a session count towards the slow-consumer bound.
@@ -45,6 +50,7 @@ import type { Duplex } from 'node:stream';
 import sockjs from 'sockjs';
 import type { Broker } from '../broker/broker.js';
 import type { Connection } from '../broker/connection.js';
+import type { Session } from '../broker/session.js';
 import type { Logger } from '../log.js';
 import type { UpgradeDecision, UpgradeGate } from './websocket-server.js';
 
@@ -120,9 +126,29 @@ class SockJsConnection implements Connection {
 interface SockJsSessionInternals {
   send_buffer?: string[];
   recv?: {
-    ws?: { bufferedAmount?: number };
+    ws?: { bufferedAmount?: number } & FayeInternals;
     response?: { socket?: { writableLength?: number } | null };
   } | null;
+}
+
+/** faye-websocket's protocol driver (websocket-driver's hybi), which cuts an oversized message in `_fail('too_large')`. */
+interface FayeInternals {
+  _driver?: { _fail?(type: string, message: string): void };
+}
+
+/**
+ * The driver closes with 1009 in the same call that finds a message too
+ * large, before any event: the session's ERROR is written first.
+ */
+function reportOversize(conn: sockjs.Connection, session: Session): void {
+  const internals = conn as unknown as { _session?: SockJsSessionInternals; ws?: FayeInternals };
+  const driver = (internals._session?.recv?.ws ?? internals.ws)?._driver;
+  const fail = driver?._fail;
+  if (!driver || !fail) return;
+  driver._fail = (type, message) => {
+    if (type === 'too_large' && session.open) session.frameTooLarge();
+    fail.call(driver, type, message);
+  };
 }
 
 export class SockJsTransport {
@@ -130,6 +156,8 @@ export class SockJsTransport {
   private readonly handler: SockJsHandler;
   private readonly bindings = new Map<string, Binding>();
   private readonly connections = new Set<sockjs.Connection>();
+  /** Sessions by binding key, for an xhr_send cut over the bound. */
+  private readonly sessions = new Map<string, Session>();
   private readonly sweeper: NodeJS.Timeout;
   private accepting = true;
 
@@ -252,6 +280,9 @@ export class SockJsTransport {
     let seen = 0;
     const over = (): void => {
       this.log.info({ transport: 'sockjs', limit: max }, 'SockJS request body too large; connection cut');
+      // The ERROR reaches the client through its receiving request (stream or next poll).
+      const key = bindingKey(req.url, this.options.prefix);
+      if (key !== undefined) this.sessions.get(key)?.frameTooLarge();
       req.destroy();
       res.destroy();
     };
@@ -273,10 +304,15 @@ export class SockJsTransport {
     if (binding) binding.connected = true;
     this.connections.add(conn);
     const session = this.broker.createSession(new SockJsConnection(conn), { user: binding?.user, alwaysBinary: false });
+    if (key !== undefined) this.sessions.set(key, session);
+    reportOversize(conn, session);
     conn.on('data', (message: string) => session.receive(message));
     conn.on('close', () => {
       this.connections.delete(conn);
-      if (key !== undefined) this.bindings.delete(key);
+      if (key !== undefined) {
+        this.bindings.delete(key);
+        this.sessions.delete(key);
+      }
       session.transportClosed();
     });
   }
@@ -296,6 +332,7 @@ export class SockJsTransport {
     for (const conn of this.connections) closeSockJs(conn, 1001, 'the node is shutting down');
     this.connections.clear();
     this.bindings.clear();
+    this.sessions.clear();
   }
 }
 

@@ -9,7 +9,9 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Broker } from '../broker/broker.js';
 import type { Connection, TransportContext } from '../broker/connection.js';
+import type { Session } from '../broker/session.js';
 import type { Logger } from '../log.js';
+import { OpenSockets } from './open-sockets.js';
 import { WriteCoalescer } from './write-coalescer.js';
 
 export const STOMP_SUBPROTOCOLS = ['v12.stomp', 'v11.stomp', 'v10.stomp'] as const;
@@ -78,9 +80,8 @@ class WebSocketConnection implements Connection {
 
 export class WebSocketTransport {
   private readonly wss: WebSocketServer;
-  private readonly sockets = new Set<WebSocket>();
+  private readonly sockets = new OpenSockets<WebSocket>();
   private accepting = true;
-  private onEmpty: (() => void) | undefined;
 
   constructor(
     server: Server,
@@ -126,13 +127,13 @@ export class WebSocketTransport {
     const context: TransportContext = { user, subprotocol: ws.protocol || undefined, alwaysBinary: this.options.alwaysBinary };
     const connection = new WebSocketConnection(ws, remoteAddress, this.options.coalesce);
     const session = this.broker.createSession(connection, context);
+    interceptOversizeClose(ws, session);
     ws.on('message', (data: Buffer) => session.receive(data));
     ws.on('error', (error) => this.log.debug({ err: error, session: session.id }, 'websocket error'));
     ws.on('close', () => {
       this.sockets.delete(ws);
       connection.closed();
       session.transportClosed();
-      if (this.sockets.size === 0) this.onEmpty?.();
     });
   }
 
@@ -141,18 +142,25 @@ export class WebSocketTransport {
     // The upgrade listener stays: from now on it answers 503 ERR_SHUTTING_DOWN. Removed,
     // an upgrade on this path would fall through to koa (404) or be left hanging.
     this.accepting = false;
-    if (this.sockets.size > 0) {
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, timeoutMs);
-        this.onEmpty = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-    }
+    await this.sockets.drained(timeoutMs);
     for (const ws of this.sockets) ws.terminate();
     await new Promise<void>((resolve) => this.wss.close(() => resolve()));
   }
+}
+
+/**
+ * ws answers a message over maxPayload by calling close(1009) itself, before
+ * any listener runs, so the client would learn nothing at the STOMP level.
+ * That one call is turned into the session's ERROR (naming maxFrameSize),
+ * which is written and flushed ahead of the close (STOMP 1.2 "ERROR": the
+ * server sends ERROR, then closes).
+ */
+function interceptOversizeClose(ws: WebSocket, session: Session): void {
+  const close = ws.close.bind(ws);
+  ws.close = (code?: number, reason?: string | Buffer): void => {
+    if (code === 1009 && session.open) session.frameTooLarge();
+    else close(code, reason);
+  };
 }
 
 function refuse(socket: Duplex, status: number, code: string, reason: string): void {

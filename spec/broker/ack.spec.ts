@@ -104,6 +104,28 @@ describe('ACK and NACK (real node, real WebSockets)', () => {
       await subscribe(b, 's', '/queue/ci11');
       expect(bodies(await messages(b, 2))).to.deep.equal(['m1', 'm3']);
     });
+
+    it('1.1: a subscription header that matches none falls back to the message id (as stomp.py\'s 1.1 helper needs)', async () => {
+      const a = await client('a', '1.1');
+      await subscribe(a, 'sub-1', '/queue/ci11x', 'client-individual');
+      for (const body of ['m1', 'm2']) await send(a, '/queue/ci11x', body);
+      const [m1] = await messages(a, 2);
+      await a.request({ command: 'ACK', headers: { 'message-id': m1!.headers['message-id']!, subscription: 'not-the-id' } });
+      await disconnect(a);
+      const b = await client('b');
+      await subscribe(b, 's', '/queue/ci11x');
+      expect(bodies(await messages(b, 1))).to.deep.equal(['m2']);
+    });
+
+    it('1.1: no fallback when the message id is pending on two subscriptions → ERROR ERR_UNKNOWN_ACK', async () => {
+      const a = await client('a', '1.1');
+      await subscribe(a, 'one', '/topic/twice11', 'client-individual');
+      await subscribe(a, 'two', '/topic/twice11', 'client-individual');
+      await send(a, '/topic/twice11', 'both');
+      const [m] = await messages(a, 2);
+      a.sendFrame({ command: 'ACK', headers: { 'message-id': m!.headers['message-id']!, subscription: 'three' } });
+      expect((await a.nextFrame((f) => f.command === 'ERROR')).headers.code).to.equal('ERR_UNKNOWN_ACK');
+    });
   });
 
   describe('client (cumulative)', () => {

@@ -10,12 +10,13 @@ describe('CONNECT (real node, real WebSockets)', () => {
   afterEach(stopTestNodes);
 
   it('answers CONNECTED with version, heart-beat, server, session and user-name', async () => {
-    const node = await startTestNode({ heartbeatSendMs: 4000, heartbeatReceiveMs: 5000 });
+    const node = await startTestNode();
     const client = await RawStompClient.open(node.wsUrl);
-    const frame = await client.stompConnect({ 'accept-version': '1.1,1.2', login: 'alice', 'heart-beat': '0,0' });
+    const frame = await client.stompConnect({ 'accept-version': '1.1,1.2', login: 'alice', 'heart-beat': '4000,5000' });
     expect(frame.command).to.equal('CONNECTED');
     expect(frame.headers.version).to.equal('1.2');
-    expect(frame.headers['heart-beat']).to.equal('4000,5000');
+    // We send every 5000 ms (the client's cy) and expect its beats every 4000 ms (its cx).
+    expect(frame.headers['heart-beat']).to.equal('5000,4000');
     expect(frame.headers.server).to.match(/^stompbox\/\d+\.\d+\.\d+/);
     expect(frame.headers['user-name']).to.equal('alice');
     const session = [...node.broker.sessions].find((s) => s.id === frame.headers.session);
@@ -123,8 +124,31 @@ describe('CONNECT (real node, real WebSockets)', () => {
   });
 
   describe('heart-beats', () => {
+    // What clients' own suites check (stomp.py, stompjs, RabbitMQ's): the answer is what they asked.
+    const negotiated: Array<{ version: string; asked: string | undefined; answer: string }> = [
+      { version: '1.2', asked: '1000,1000', answer: '1000,1000' },
+      { version: '1.2', asked: '0,0', answer: '0,0' },
+      { version: '1.1', asked: '0,2000', answer: '2000,0' },
+      // below the floor (HEARTBEAT_MIN_MS, 1000) and above the ceiling of our beats (HEARTBEAT_MAX_MS, 30000)
+      { version: '1.2', asked: '100,100', answer: '1000,1000' },
+      { version: '1.2', asked: '120000,120000', answer: '30000,120000' },
+      // a 1.0 client sends no heart-beat header: none either way
+      { version: '1.0', asked: undefined, answer: '0,0' },
+    ];
+    for (const { version, asked, answer } of negotiated) {
+      it(`answers a ${version} client asking heart-beat ${asked ?? '(none)'} with ${answer}`, async () => {
+        const node = await startTestNode();
+        const client = await RawStompClient.open(node.wsUrl);
+        const headers: Record<string, string> = { 'accept-version': version };
+        if (asked !== undefined) headers['heart-beat'] = asked;
+        const frame = await client.stompConnect(headers);
+        expect(frame.headers.version).to.equal(version);
+        expect(frame.headers['heart-beat']).to.equal(answer);
+      });
+    }
+
     it('the server sends EOLs at the negotiated interval', async () => {
-      const node = await startTestNode({ heartbeatSendMs: 100, heartbeatReceiveMs: 0 });
+      const node = await startTestNode({ heartbeatMinMs: 100 });
       const client = await RawStompClient.open(node.wsUrl);
       const frame = await client.stompConnect({ 'heart-beat': '0,100' });
       expect(frame.headers['heart-beat']).to.equal('100,0');
@@ -133,7 +157,7 @@ describe('CONNECT (real node, real WebSockets)', () => {
     });
 
     it('the server sends no EOLs when the client asked for none', async () => {
-      const node = await startTestNode({ heartbeatSendMs: 100, heartbeatReceiveMs: 0 });
+      const node = await startTestNode({ heartbeatMinMs: 100 });
       const silent = await RawStompClient.open(node.wsUrl);
       await silent.stompConnect({ 'heart-beat': '0,0' });
       // A second client asks for beats: once it has had three, the first would have had some.
@@ -145,7 +169,7 @@ describe('CONNECT (real node, real WebSockets)', () => {
     });
 
     it('disconnects a client that goes silent past interval plus grace with ERROR ERR_HEARTBEAT_TIMEOUT', async () => {
-      const node = await startTestNode({ heartbeatSendMs: 0, heartbeatReceiveMs: 100, heartbeatGraceMs: 100 });
+      const node = await startTestNode({ heartbeatMinMs: 100, heartbeatGraceMs: 100 });
       const silent = await RawStompClient.open(node.wsUrl);
       const connected = await silent.stompConnect({ 'heart-beat': '100,0' });
       expect(connected.headers['heart-beat']).to.equal('0,100');
@@ -158,7 +182,7 @@ describe('CONNECT (real node, real WebSockets)', () => {
     it('keeps a client that beats, past the deadline that ends a silent one', async () => {
       // A larger grace than above only so that a loaded machine pausing this
       // process (client and server alike) for a few hundred ms does not count.
-      const node = await startTestNode({ heartbeatSendMs: 0, heartbeatReceiveMs: 100, heartbeatGraceMs: 400 });
+      const node = await startTestNode({ heartbeatMinMs: 100, heartbeatGraceMs: 400 });
       const beating = await RawStompClient.open(node.wsUrl);
       await beating.stompConnect({ 'heart-beat': '100,0' });
       const timer = setInterval(() => beating.sendRaw('\n'), 20);
@@ -175,7 +199,7 @@ describe('CONNECT (real node, real WebSockets)', () => {
     });
 
     it('does not check a client that offered no beats', async () => {
-      const node = await startTestNode({ heartbeatSendMs: 0, heartbeatReceiveMs: 100, heartbeatGraceMs: 100 });
+      const node = await startTestNode({ heartbeatMinMs: 100, heartbeatGraceMs: 100 });
       const quiet = await RawStompClient.open(node.wsUrl);
       await quiet.stompConnect({ 'heart-beat': '0,0' });
       const silent = await RawStompClient.open(node.wsUrl);

@@ -233,14 +233,17 @@ describe('Session state machine', () => {
   });
 
   describe('heart-beat negotiation (STOMP 1.2 "Heart-beating")', () => {
-    // Server offers sx=100 (it can send every 100 ms) and sy=200 (wants beats every 200 ms).
-    const server = { heartbeatSendMs: 100, heartbeatReceiveMs: 200, heartbeatGraceMs: 50 };
+    // Floor 100 ms, ceiling of our beats 1000 ms, grace 50 ms.
+    const server = { heartbeatMinMs: 100, heartbeatMaxMs: 1000, heartbeatGraceMs: 50 };
     const cases: Array<{ client: string | undefined; send: number; receive: number }> = [
       { client: undefined, send: 0, receive: 0 },
       { client: '0,0', send: 0, receive: 0 },
-      // client cx=300 (sends every 300), cy=50 (wants ours every 50)
-      { client: '300,50', send: 100, receive: 300 },
-      { client: '50,500', send: 500, receive: 200 },
+      // client cx=300 (sends every 300), cy=500 (wants ours every 500): honoured
+      { client: '300,500', send: 500, receive: 300 },
+      // below the floor: the floor
+      { client: '50,20', send: 100, receive: 100 },
+      // our beats no rarer than the ceiling; the client's own cx is honoured whatever it is
+      { client: '5000,5000', send: 1000, receive: 5000 },
       { client: '0,500', send: 500, receive: 0 },
       { client: '1000,0', send: 0, receive: 1000 },
     ];
@@ -251,24 +254,19 @@ describe('Session state machine', () => {
         if (client !== undefined) headers['heart-beat'] = client;
         h.send({ command: 'CONNECT', headers });
         const frame = await h.next();
-        expect(frame.headers['heart-beat']).to.equal('100,200');
+        // CONNECTED carries the negotiated intervals, so the client's max() lands on them.
+        expect(frame.headers['heart-beat']).to.equal(`${send},${receive}`);
         expect(h.session.sendIntervalMs).to.equal(send);
         expect(h.session.receiveTimeoutMs).to.equal(receive === 0 ? 0 : receive + 50);
       });
     }
 
-    it('a server interval of 0 disables that direction whatever the client asks', async () => {
-      const h = await harness({ heartbeatSendMs: 0, heartbeatReceiveMs: 0 });
-      await connected(h, { 'heart-beat': '100,100' });
+    it('schedules nothing for a client that asked for no beats', async () => {
+      const h = await harness(server);
+      await connected(h, { 'heart-beat': '0,0' });
       expect(h.session.sendIntervalMs).to.equal(0);
       expect(h.session.receiveTimeoutMs).to.equal(0);
       expect(h.broker.wheel.size).to.equal(0);
-    });
-
-    it('CONNECTED carries the server heart-beat header', async () => {
-      const h = await harness({ heartbeatSendMs: 0, heartbeatReceiveMs: 7000 });
-      const frame = await connected(h, { 'heart-beat': '100,100' });
-      expect(frame.headers['heart-beat']).to.equal('0,7000');
     });
 
     it('refuses a malformed heart-beat header', async () => {
@@ -293,9 +291,9 @@ describe('Session state machine', () => {
 
     it('disconnects a client silent past interval plus grace with ERROR ERR_HEARTBEAT_TIMEOUT', async () => {
       const h = await harness(server);
-      await connected(h, { 'heart-beat': '100,0' });
+      await connected(h, { 'heart-beat': '200,0' });
       const last = h.session.lastReceivedAt;
-      // interval max(100, 200) = 200, plus grace 50
+      // interval 200 (the client's cx), plus grace 50
       expect(h.session.onHeartbeatDue(last + 250)).to.be.greaterThan(0);
       expect(h.conn.closedWith).to.equal(undefined);
       expect(h.session.onHeartbeatDue(last + 251)).to.equal(0);
@@ -308,7 +306,7 @@ describe('Session state machine', () => {
 
     it('any input (a beat) restarts the silence count', async () => {
       const h = await harness(server);
-      await connected(h, { 'heart-beat': '100,0' });
+      await connected(h, { 'heart-beat': '200,0' });
       h.session.receive('\n');
       const last = h.session.lastReceivedAt;
       expect(h.session.onHeartbeatDue(last + 250)).to.equal(last + 251);

@@ -326,6 +326,11 @@ export interface StompJsOptions {
   connectHeaders?: StompHeaders;
   /** Offered WebSocket subprotocols. @default all three */
   protocols?: string[];
+  /** Another socket than a WebSocket to `url` (e.g. TCP: spec/helpers/tcp.ts). */
+  socket?: () => IStompSocket;
+  /** Heart-beats asked for (stompjs's heartbeatIncoming / heartbeatOutgoing), ms. @default 0 */
+  heartbeatIncoming?: number;
+  heartbeatOutgoing?: number;
 }
 
 /** An ERROR frame turned into a rejection. */
@@ -367,11 +372,11 @@ export class StompJsClient {
     const protocols = options.protocols ?? ALL_SUBPROTOCOLS;
     this.client = new Client({
       // ws's WebSocket is the browser API's Node twin; stompjs types only what it uses.
-      webSocketFactory: (): IStompSocket => new WebSocket(url, protocols) as unknown as IStompSocket,
+      webSocketFactory: options.socket ?? ((): IStompSocket => new WebSocket(url, protocols) as unknown as IStompSocket),
       connectHeaders: { login: options.login ?? 'alice', ...(options.passcode !== undefined ? { passcode: options.passcode } : {}), ...options.connectHeaders },
       reconnectDelay: 0,
-      heartbeatIncoming: 0,
-      heartbeatOutgoing: 0,
+      heartbeatIncoming: options.heartbeatIncoming ?? 0,
+      heartbeatOutgoing: options.heartbeatOutgoing ?? 0,
       debug: () => {},
       onConnect: (frame) => {
         this.connected = frame;

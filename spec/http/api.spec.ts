@@ -44,6 +44,14 @@ describe('HTTP API', () => {
       expect(answer.json.user).to.equal('carol');
     });
 
+    it('accepts username (Spring Security\'s form field) for user', async () => {
+      const form = await call(node, 'POST', '/api/login', { form: { username: 'dave', password: '' } });
+      expect(form.status).to.equal(200);
+      expect(form.json.user).to.equal('dave');
+      const json = await call(node, 'POST', '/api/login', { json: { username: 'erin' } });
+      expect(json.json.user).to.equal('erin');
+    });
+
     it('refuses a login without a user name, or with an invalid one', async () => {
       expectError(await call(node, 'POST', '/api/login', { json: {} }), 401, 'ERR_AUTH_REQUIRED');
       expectError(await call(node, 'POST', '/api/login', { json: { user: 'two words' } }), 401, 'ERR_AUTH_FAILED');

@@ -122,24 +122,31 @@ describe('SockJS transport', () => {
   });
 
   describe('limits and shutdown', () => {
-    it('cuts an xhr_send larger than the bound', async () => {
+    it('cuts an xhr_send larger than the bound, after an ERROR naming the limit', async () => {
       const small = await startTestNode({ sessionSecret: SECRET, maxFrameSize: 4096, maxBodySize: 2048 });
       const client = new XhrPollingClient(XhrPollingClient.sessionUrl(small.url + small.config.sockjsPath), {});
       await client.opened;
+      expect((await client.channel.connect({ login: 'bob' })).command).to.equal('CONNECTED');
       // The connection is cut (fetch fails) rather than the body buffered.
       const status = await client.sendRaw(JSON.stringify(['x'.repeat(20_000)])).catch(() => 0);
       expect(status).to.equal(0);
-      expect(await client.sendRaw(JSON.stringify(['\n']))).to.equal(204);
+      const error = await client.channel.next();
+      expect(error.command).to.equal('ERROR');
+      expect(error.headers.code).to.equal('ERR_STOMP_FRAME_TOO_LARGE');
+      expect(error.headers.message).to.include('4096');
     });
 
-    it('closes a websocket-transport session whose message is larger than the bound', async () => {
+    it('answers a websocket-transport message larger than the bound with an ERROR naming the limit, then closes', async () => {
       const small = await startTestNode({ sessionSecret: SECRET, maxFrameSize: 4096, maxBodySize: 2048 });
       const sock = await openSockJs(small.url + small.config.sockjsPath, { transports: ['websocket'] });
       await connected(sock, { login: 'bob' });
       sock.sendFrame({ command: 'SEND', headers: { destination: '/topic/a' }, body: 'x'.repeat(20_000) });
-      const error = await sock.next(() => true).catch((e: Error) => e);
-      expect(error).to.be.instanceOf(Error);
-      expect((error as Error).message).to.match(/SockJS closed/);
+      const error = await sock.next();
+      expect(error.command).to.equal('ERROR');
+      expect(error.headers.code).to.equal('ERR_STOMP_FRAME_TOO_LARGE');
+      expect(error.headers.message).to.include('4096');
+      const closed = await sock.next(() => true).catch((e: Error) => e);
+      expect((closed as Error).message).to.match(/SockJS closed/);
     });
 
     it('graceful shutdown ends SockJS sessions with an ERROR', async () => {

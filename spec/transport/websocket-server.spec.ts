@@ -180,6 +180,29 @@ describe('WebSocket transport', () => {
     });
   });
 
+  describe('oversized messages', () => {
+    // maxFrameSize 4096: the WebSocket bound (maxPayload) is 2 × 4096 + 1024.
+    it('a message over the WebSocket bound gets ERROR naming the limit before the close (not a bare 1009)', async () => {
+      node = await startTestNode({ maxFrameSize: 4096 });
+      const client = await RawStompClient.connect(node.wsUrl);
+      client.sendFrame({ command: 'SEND', headers: { destination: '/topic/big' }, body: 'x'.repeat(64 * 1024) });
+      const error = await client.expectFrame('ERROR');
+      expect(error.headers.code).to.equal('ERR_STOMP_FRAME_TOO_LARGE');
+      expect(error.headers.message).to.include('4096');
+      expect((await client.closed).code).to.equal(1000);
+      expect(node.broker.sessions.size).to.equal(0);
+    });
+
+    it('stompjs sees the ERROR frame for a message over the bound', async () => {
+      node = await startTestNode({ maxFrameSize: 4096 });
+      const client = await StompJsClient.connect(node.wsUrl);
+      client.client.publish({ destination: '/topic/big', body: 'x'.repeat(64 * 1024) });
+      const error = await client.errors.take();
+      expect(error.headers.code).to.equal('ERR_STOMP_FRAME_TOO_LARGE');
+      await client.closed;
+    });
+  });
+
   describe('graceful shutdown', () => {
     it('sends every connected client ERROR ERR_SHUTTING_DOWN with the reason, then closes', async () => {
       node = await startTestNode();

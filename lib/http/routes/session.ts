@@ -2,7 +2,7 @@
  * Login sessions: POST /api/login sets the `sb_session` cookie, POST
  * /api/logout clears it, GET /api/me tells who the caller is.
  *
- * Login body: `{user, password?}` in open/static mode, `{token}` (a JWT) in
+ * Login body: `{user, password?}` (or `username`, Spring Security's field) in open/static mode, `{token}` (a JWT) in
  * jwt mode — whatever the configured Authenticator accepts, checked by it.
  * The response carries the session token too, for clients that are not
  * browsers (CLI, scripts): they send it as `Authorization: Bearer`.
@@ -29,7 +29,8 @@ export function registerSessionRoutes(router: RouterInstance, deps: SessionRoute
     // Login CSRF: a foreign page must not log the victim in as someone else.
     guardAmbient(ctx, deps.origins, true);
     const fields = readFields(ctx, ['json', 'form']);
-    const user = optionalString(fields, 'user', 128);
+    // `username` is Spring Security's form field: its login pages post here unchanged.
+    const user = optionalString(fields, 'user', 128) ?? optionalString(fields, 'username', 128);
     const password = optionalString(fields, 'password', 1024);
     const token = optionalString(fields, 'token', 16 * 1024);
     const auth = deps.broker.auth;
