@@ -16,6 +16,7 @@ import { MemoryUserRouter } from './cluster/memory-user-router.js';
 import type { Config } from './config.js';
 import { JwtAuthenticator, JwtVerifier } from './broker/jwt-authenticator.js';
 import { createApp } from './http/app.js';
+import { createAppProxy } from './http/app-proxy.js';
 import { NodeMetrics } from './http/metrics.js';
 import { IdentityResolver } from './identity/identity.js';
 import { OriginPolicy } from './identity/origin-policy.js';
@@ -128,6 +129,8 @@ export async function startNode(config: Config, log?: Logger): Promise<RunningNo
   const parts = await createParts(config, logger, nodeId);
   metrics.instrumentRelay(parts.relay);
   const broker = new Broker({ ...parts, config, log: logger, auth });
+  // Without APP_PROXY_URL a SEND to APP_PREFIX stays ERR_UNKNOWN_DESTINATION.
+  if (config.appProxyUrl) broker.applicationHandler = createAppProxy(broker, { url: config.appProxyUrl, timeoutMs: config.appProxyTimeoutMs });
   // The node joins the cluster only once it listens (a node that cannot bind must never have
   // registered): until then every request and handshake is answered 503 ERR_STARTING.
   let started = false;

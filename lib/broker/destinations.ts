@@ -54,6 +54,20 @@ export class DestinationParser {
     return this.brokerDestination(name);
   }
 
+  /**
+   * A destination an application replies to on behalf of `self` (the
+   * APP_PROXY_URL contract): the subscribe form `/user/queue/x` is self's own,
+   * as Spring's @SendToUser; anything else is parsed as a SEND would be.
+   */
+  forReply(destination: string | undefined, self: string): Destination {
+    const name = this.validate(destination);
+    const { userPrefix } = this.prefixes;
+    if (name.startsWith(userPrefix) && this.isBrokerTarget('/' + name.slice(userPrefix.length))) {
+      return { kind: 'user', user: self, target: '/' + name.slice(userPrefix.length) };
+    }
+    return this.forSend(name);
+  }
+
   /** The user destination's subscribe form, as MESSAGE frames carry it (as Spring does). */
   subscribeForm(target: string): string {
     return this.prefixes.userPrefix.replace(/\/$/, '') + target;

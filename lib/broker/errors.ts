@@ -35,6 +35,10 @@ export type BrokerErrorCode =
   | 'ERR_PAYLOAD_TOO_LARGE'
   | 'ERR_UNSUPPORTED_MEDIA_TYPE'
   | 'ERR_METHOD_NOT_ALLOWED'
+  | 'ERR_APP_UNAVAILABLE'
+  | 'ERR_APP_TIMEOUT'
+  | 'ERR_APP_REJECTED'
+  | 'ERR_APP_BAD_RESPONSE'
   | 'ERR_INTERNAL';
 
 export type ErrorCode = BrokerErrorCode | StompCodecErrorCode;
@@ -81,6 +85,12 @@ export const ERROR_DISPOSITIONS: Readonly<Record<ErrorCode, ErrorDisposition>> =
   ERR_PAYLOAD_TOO_LARGE: { http: 413 },
   ERR_UNSUPPORTED_MEDIA_TYPE: { http: 415 },
   ERR_METHOD_NOT_ALLOWED: { http: 405 },
+  // The application behind APP_PROXY_URL (lib/http/app-proxy.ts): unreachable, too slow,
+  // answered non-2xx, or answered something that is not the reply contract.
+  ERR_APP_UNAVAILABLE: { http: 502 },
+  ERR_APP_TIMEOUT: { http: 504 },
+  ERR_APP_REJECTED: { http: 502 },
+  ERR_APP_BAD_RESPONSE: { http: 502 },
   ERR_INTERNAL: { http: 500 },
 };
 

@@ -6,11 +6,13 @@ import type { Broker } from '../broker/broker.js';
 import { validUserName } from '../broker/auth.js';
 import { BrokerError } from '../broker/errors.js';
 import { createMessageId, type BrokerMessage } from '../broker/message.js';
+import { optionalString } from './body.js';
 
 /** Headers the broker sets itself, or that would confuse the receiving client's STOMP stack. */
 const RESERVED_HEADERS = new Set(['destination', 'receipt', 'transaction', 'content-length', 'message-id', 'subscription', 'ack', 'sender']);
 const HEADER_NAME = /^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,128}$/;
 const MAX_HEADER_VALUE = 4096;
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 
 export function checkUserName(name: string, field: string): string {
   if (!validUserName(name)) throw new BrokerError('ERR_BAD_REQUEST', `field "${field}" is not a valid user name`);
@@ -90,4 +92,23 @@ export async function sendToUser(broker: Broker, send: SendToUser): Promise<stri
   };
   await broker.route(message, { kind: 'user', user: send.to, target: send.target });
   return message.id;
+}
+
+/** A JSON message body: `body` as UTF-8 text, or base64 with `encoding: "base64"`; at most `maxBodySize` bytes. */
+export function readBody(fields: Record<string, unknown>, maxBodySize: number): Buffer {
+  const body = fields.body;
+  if (body === undefined || body === null) throw new BrokerError('ERR_BAD_REQUEST', 'missing field "body"');
+  if (typeof body !== 'string') throw new BrokerError('ERR_BAD_REQUEST', 'field "body" must be a string');
+  const encoding = optionalString(fields, 'encoding', 16);
+  let bytes: Buffer;
+  if (encoding === undefined || encoding === 'utf8' || encoding === 'utf-8') {
+    bytes = Buffer.from(body, 'utf8');
+  } else if (encoding === 'base64') {
+    if (body.length % 4 !== 0 || !BASE64.test(body)) throw new BrokerError('ERR_BAD_REQUEST', 'field "body" is not valid base64');
+    bytes = Buffer.from(body, 'base64');
+  } else {
+    throw new BrokerError('ERR_BAD_REQUEST', 'field "encoding" must be "utf8" or "base64"');
+  }
+  if (bytes.length > maxBodySize) throw new BrokerError('ERR_PAYLOAD_TOO_LARGE', `the body is larger than ${maxBodySize} bytes (MAX_BODY_SIZE)`);
+  return bytes;
 }

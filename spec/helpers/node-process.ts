@@ -14,6 +14,8 @@ export interface NodeProcess {
   readonly id: string;
   readonly url: string;
   readonly wsUrl: string;
+  /** STOMP over TCP port, when STOMP_TCP_PORT was set (0 picks one). */
+  readonly tcpPort: number | undefined;
   readonly child: ChildProcess;
   /** Log records (parsed JSON lines) the node printed. */
   readonly logs: Array<Record<string, unknown>>;
@@ -50,6 +52,7 @@ export async function spawnNode(options: { id: string; redisUrl?: string; env?: 
     stderr = (stderr + chunk.toString()).slice(-4000);
   });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  let tcpPort: number | undefined;
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`node ${options.id} not ready in ${READY_TIMEOUT_MS} ms: ${stderr}`)), READY_TIMEOUT_MS);
     createInterface({ input: child.stdout! }).on('line', (line) => {
@@ -63,6 +66,7 @@ export async function spawnNode(options: { id: string; redisUrl?: string; env?: 
       for (const wake of [...logWaiters]) wake(record);
       if (record.msg === 'stompbox node listening' && typeof record.url === 'string') {
         clearTimeout(timer);
+        if (typeof record.stompTcpPort === 'number') tcpPort = record.stompTcpPort;
         resolve(record.url);
       }
     });
@@ -75,6 +79,7 @@ export async function spawnNode(options: { id: string; redisUrl?: string; env?: 
     id: options.id,
     url,
     wsUrl: url.replace(/^http/, 'ws') + '/stomp',
+    tcpPort,
     child,
     logs,
     exited,

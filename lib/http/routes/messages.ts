@@ -16,11 +16,10 @@ import type { RouterInstance } from '@koa/router';
 import type { Broker } from '../../broker/broker.js';
 import { BrokerError } from '../../broker/errors.js';
 import { requireUser } from '../auth.js';
-import { checkHeaders, checkUserName, ownTarget, sendToUser, userTarget } from '../broker-api.js';
+import { checkHeaders, checkUserName, ownTarget, readBody, sendToUser, userTarget } from '../broker-api.js';
 import { optionalCount, optionalString, readFields, requireString } from '../body.js';
 import { messageToJson } from '../message-json.js';
 
-const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 const PEEK_DEFAULT = 100;
 const PEEK_MAX = 1000;
 
@@ -59,22 +58,4 @@ export function registerMessageRoutes(router: RouterInstance, broker: Broker): v
     const messages = await broker.inbox.take(user, target, max);
     ctx.body = { user, destination: target, messages: messages.map(messageToJson) };
   });
-}
-
-function readBody(fields: Record<string, unknown>, maxBodySize: number): Buffer {
-  const body = fields.body;
-  if (body === undefined || body === null) throw new BrokerError('ERR_BAD_REQUEST', 'missing field "body"');
-  if (typeof body !== 'string') throw new BrokerError('ERR_BAD_REQUEST', 'field "body" must be a string');
-  const encoding = optionalString(fields, 'encoding', 16);
-  let bytes: Buffer;
-  if (encoding === undefined || encoding === 'utf8' || encoding === 'utf-8') {
-    bytes = Buffer.from(body, 'utf8');
-  } else if (encoding === 'base64') {
-    if (body.length % 4 !== 0 || !BASE64.test(body)) throw new BrokerError('ERR_BAD_REQUEST', 'field "body" is not valid base64');
-    bytes = Buffer.from(body, 'base64');
-  } else {
-    throw new BrokerError('ERR_BAD_REQUEST', 'field "encoding" must be "utf8" or "base64"');
-  }
-  if (bytes.length > maxBodySize) throw new BrokerError('ERR_PAYLOAD_TOO_LARGE', `the body is larger than ${maxBodySize} bytes (MAX_BODY_SIZE)`);
-  return bytes;
 }
