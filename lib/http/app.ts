@@ -18,6 +18,7 @@ import { errorMiddleware } from './errors.js';
 import { vendorMiddleware } from './vendor.js';
 import type { NodeMetrics } from './metrics.js';
 import { registerInboxClaimRoutes } from './routes/inbox-claims.js';
+import { openApiDocument } from './openapi.js';
 import { registerMessageRoutes } from './routes/messages.js';
 import { registerPresenceRoutes } from './routes/presence.js';
 import { registerSessionRoutes } from './routes/session.js';
@@ -51,7 +52,23 @@ export function createApp(options: AppOptions): Koa {
   app.silent = true;
   const identity = options.identity ?? new IdentityResolver(new SessionTokens(randomSecret(), broker.config.sessionTtlSeconds), undefined);
   const origins = options.origins ?? new OriginPolicy(undefined);
+  const router = createRouter({ ...options, identity, origins });
 
+  const limit = requestBodyLimit(broker.config.maxBodySize);
+  app.use(errorMiddleware(log));
+  const guard = authMiddleware(identity, origins);
+  app.use((ctx, next) => (isApiPath(ctx.path) ? guard(ctx, next) : next()));
+  app.use(bodyParser({ enableTypes: ['json', 'form'], jsonLimit: limit, formLimit: limit, jsonStrict: true }));
+  app.use(router.routes());
+  app.use(router.allowedMethods({ throw: true }));
+  app.use(vendorMiddleware());
+  app.use(serve(options.publicDir ?? DEFAULT_PUBLIC_DIR));
+  return app;
+}
+
+/** Every HTTP route; what GET /api/openapi.json documents (spec/http/openapi.spec.ts holds them together). */
+export function createRouter(options: AppOptions & { identity: IdentityResolver; origins: OriginPolicy }): Router {
+  const { broker, log, identity, origins } = options;
   const router = new Router();
   router.get('/healthz', (ctx) => {
     ctx.body = { status: 'ok', node: broker.nodeId };
@@ -69,23 +86,17 @@ export function createApp(options: AppOptions): Koa {
       ctx.body = body;
     });
   }
+  const openapi = openApiDocument(broker.config);
+  router.get('/api/openapi.json', (ctx) => {
+    ctx.body = openapi;
+  });
 
-  const limit = requestBodyLimit(broker.config.maxBodySize);
   registerSessionRoutes(router, { broker, identity, origins, cookieSecure: broker.config.sessionCookieSecure });
   registerMessageRoutes(router, broker);
   registerInboxClaimRoutes(router, broker);
   registerPresenceRoutes(router, broker);
   registerWsTemplateRoutes(router, broker, log);
-
-  app.use(errorMiddleware(log));
-  const guard = authMiddleware(identity, origins);
-  app.use((ctx, next) => (isApiPath(ctx.path) ? guard(ctx, next) : next()));
-  app.use(bodyParser({ enableTypes: ['json', 'form'], jsonLimit: limit, formLimit: limit, jsonStrict: true }));
-  app.use(router.routes());
-  app.use(router.allowedMethods({ throw: true }));
-  app.use(vendorMiddleware());
-  app.use(serve(options.publicDir ?? DEFAULT_PUBLIC_DIR));
-  return app;
+  return router;
 }
 
 /** Routes that act for a user (identity, origin and CSRF checks apply). */

@@ -33,9 +33,11 @@ export async function ensureDebianPackages(packages: string[], present: () => bo
 }
 
 /** Runs a command to its end; rejects with the last line of its stderr. */
-export function run(command: string, args: string[], timeoutMs = INSTALL_TIMEOUT_MS): Promise<void> {
+export function run(command: string, args: string[], options: { timeoutMs?: number; env?: Record<string, string> } = {}): Promise<void> {
+  const timeoutMs = options.timeoutMs ?? INSTALL_TIMEOUT_MS;
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }, stdio: ['ignore', 'ignore', 'pipe'] });
+    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive', ...options.env };
+    const child = spawn(command, args, { env, stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     child.stderr.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-2000)));
     const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
