@@ -106,15 +106,29 @@ async function createParts(config: Config, log: Logger, nodeId: string): Promise
   };
 }
 
-/** STOMP over TCP and over TLS, each when its port is configured. */
-async function startStreamTransports(config: Config, broker: Broker, log: Logger): Promise<TcpTransport[]> {
+/** The TLS listener's certificate and key, checked before anything starts. */
+function tlsMaterial(config: Config): { cert: string; key: string } | undefined {
+  if (config.stompTlsPort === undefined) return undefined;
+  if (!config.stompTlsCert || !config.stompTlsKey) throw new Error('STOMP_TLS_PORT needs STOMP_TLS_CERT and STOMP_TLS_KEY (PEM text or file paths)');
+  return { cert: readPem(config.stompTlsCert), key: readPem(config.stompTlsKey) };
+}
+
+/** STOMP over TCP and over TLS, each when its port is configured; on a failure, what did start is closed. */
+async function startStreamTransports(
+  config: Config,
+  broker: Broker,
+  log: Logger,
+  tls: { cert: string; key: string } | undefined,
+  ready: () => boolean,
+): Promise<TcpTransport[]> {
   const started: TcpTransport[] = [];
-  const options = { host: config.host, coalesce: config.wsCoalesceFrames };
-  if (config.stompTcpPort !== undefined) started.push(await TcpTransport.listen(broker, log, { ...options, port: config.stompTcpPort }));
-  if (config.stompTlsPort !== undefined) {
-    if (!config.stompTlsCert || !config.stompTlsKey) throw new Error('STOMP_TLS_PORT needs STOMP_TLS_CERT and STOMP_TLS_KEY (PEM text or file paths)');
-    const tls = { cert: readPem(config.stompTlsCert), key: readPem(config.stompTlsKey) };
-    started.push(await TcpTransport.listen(broker, log, { ...options, port: config.stompTlsPort, tls }));
+  const options = { host: config.host, coalesce: config.wsCoalesceFrames, ready };
+  try {
+    if (config.stompTcpPort !== undefined) started.push(await TcpTransport.listen(broker, log, { ...options, port: config.stompTcpPort }));
+    if (tls && config.stompTlsPort !== undefined) started.push(await TcpTransport.listen(broker, log, { ...options, port: config.stompTlsPort, tls }));
+  } catch (error) {
+    await Promise.all(started.map((s) => s.close(0)));
+    throw error;
   }
   return started;
 }
@@ -123,6 +137,7 @@ export async function startNode(config: Config, log?: Logger): Promise<RunningNo
   const nodeId = config.nodeId ?? randomBytes(4).toString('hex');
   const logger = log ?? createLogger(config.logLevel, nodeId);
   const auth = createAuthenticator(config, logger);
+  const tls = tlsMaterial(config);
   const identity = new IdentityResolver(createSessionTokens(config, logger), auth instanceof JwtAuthenticator ? auth.verifier : undefined);
   const origins = new OriginPolicy(config.allowedOrigins);
   const metrics = new NodeMetrics(nodeId);
@@ -167,7 +182,24 @@ export async function startNode(config: Config, log?: Logger): Promise<RunningNo
     const body = JSON.stringify({ error: { code: 'ERR_NOT_FOUND', message: `no WebSocket endpoint at ${path}` } });
     socket.end(`HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
   });
-  const streams = await startStreamTransports(config, broker, logger);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  let streams: TcpTransport[] = [];
+  try {
+    // Bound before the node joins, like the HTTP port; until then they answer ERROR ERR_STARTING.
+    streams = await startStreamTransports(config, broker, logger, tls, () => started);
+    await broker.start();
+  } catch (error) {
+    await Promise.all([new Promise<void>((resolve) => server.close(() => resolve())), ...streams.map((s) => s.close(0))]);
+    await broker.shutdown('the node could not start').catch(() => {});
+    throw error;
+  }
+  started = true;
   const streamConnections = () => streams.reduce((sum, s) => sum + s.connectionCount, 0);
   metrics.attach({
     broker,
@@ -177,21 +209,6 @@ export async function startNode(config: Config, log?: Logger): Promise<RunningNo
       ...Object.fromEntries(streams.map((s) => [s.name, s.connectionCount])),
     }),
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.port, config.host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  try {
-    await broker.start();
-  } catch (error) {
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-    await broker.shutdown('the node could not join the cluster').catch(() => {});
-    throw error;
-  }
-  started = true;
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `http://${host}:${address.port}`;

@@ -24,6 +24,7 @@
 import type { ApplicationHandler, Broker } from '../broker/broker.js';
 import { BrokerError } from '../broker/errors.js';
 import { createMessageId, type BrokerMessage } from '../broker/message.js';
+import { requestBodyLimit } from './app.js';
 import { checkHeaders, readBody } from './broker-api.js';
 import { messageToJson } from './message-json.js';
 
@@ -45,12 +46,13 @@ export function createAppProxy(broker: Broker, options: AppProxyOptions): Applic
       path: '/' + message.destination.slice(prefix.length),
       ...messageToJson(message),
     };
-    const answer = await call(options, JSON.stringify(request), message.destination);
+    const answer = await call(options, JSON.stringify(request), message.destination, requestBodyLimit(broker.config.maxBodySize));
     for (const reply of parseReplies(answer, broker.config.maxBodySize)) await routeReply(broker, sender, reply);
   };
 }
 
-async function call(options: AppProxyOptions, body: string, destination: string): Promise<string> {
+/** Bound on an answer: what the HTTP API accepts as one request body (one base64 body of MAX_BODY_SIZE and room). */
+async function call(options: AppProxyOptions, body: string, destination: string, maxAnswerBytes: number): Promise<string> {
   let response: Response;
   let text: string;
   try {
@@ -60,8 +62,9 @@ async function call(options: AppProxyOptions, body: string, destination: string)
       body,
       signal: AbortSignal.timeout(options.timeoutMs),
     });
-    text = await response.text();
+    text = await readBounded(response, maxAnswerBytes);
   } catch (error) {
+    if (error instanceof BrokerError) throw error;
     if (error instanceof DOMException && error.name === 'TimeoutError') {
       throw new BrokerError('ERR_APP_TIMEOUT', `the application did not answer ${destination} within ${options.timeoutMs} ms (APP_PROXY_TIMEOUT_MS)`);
     }
@@ -71,6 +74,20 @@ async function call(options: AppProxyOptions, body: string, destination: string)
     throw new BrokerError('ERR_APP_REJECTED', `the application answered ${destination} with HTTP ${response.status}${detail(text)}`);
   }
   return text;
+}
+
+async function readBounded(response: Response, max: number): Promise<string> {
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  if (response.body) {
+    for await (const chunk of response.body) {
+      total += chunk.byteLength;
+      // Leaving the loop cancels the rest of the body.
+      if (total > max) throw badResponse(`it is larger than ${max} bytes`);
+      chunks.push(chunk);
+    }
+  }
+  return Buffer.concat(chunks, total).toString('utf8');
 }
 
 /** The application's own error message, when it sent one as `{error: ...}`. */

@@ -279,10 +279,11 @@ export class SockJsTransport {
     const declared = Number(req.headers['content-length'] ?? 0);
     let seen = 0;
     const over = (): void => {
-      this.log.info({ transport: 'sockjs', limit: max }, 'SockJS request body too large; connection cut');
-      // The ERROR reaches the client through its receiving request (stream or next poll).
+      // The session's ERROR (logged by it) reaches the client through its receiving request (stream or next poll).
       const key = bindingKey(req.url, this.options.prefix);
-      if (key !== undefined) this.sessions.get(key)?.frameTooLarge();
+      const session = key === undefined ? undefined : this.sessions.get(key);
+      if (session) session.frameTooLarge();
+      else this.log.info({ transport: 'sockjs', limit: max }, 'SockJS request body too large; connection cut');
       req.destroy();
       res.destroy();
     };

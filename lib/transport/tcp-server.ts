@@ -18,6 +18,7 @@
 import { createServer as createNetServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer } from 'node:tls';
 import type { Broker } from '../broker/broker.js';
+import { BrokerError } from '../broker/errors.js';
 import type { Connection } from '../broker/connection.js';
 import type { Logger } from '../log.js';
 import { OpenSockets } from './open-sockets.js';
@@ -31,6 +32,8 @@ export interface TcpTransportOptions {
   tls?: { cert: string; key: string };
   /** Several frames per socket write when written in one event-loop turn. */
   coalesce: boolean;
+  /** False while the node is starting: a connection then gets ERROR ERR_STARTING. @default always ready */
+  ready?: () => boolean;
 }
 
 /** After our FIN, how long the client has to close before the socket is destroyed. */
@@ -102,7 +105,7 @@ export class TcpTransport {
       : createNetServer();
     const transport = new TcpTransport(server, broker, log, options.tls !== undefined);
     // A TLS server hands over the socket once the handshake is done.
-    server.on(options.tls ? 'secureConnection' : 'connection', (socket: Socket) => transport.onConnection(socket, options.coalesce));
+    server.on(options.tls ? 'secureConnection' : 'connection', (socket: Socket) => transport.onConnection(socket, options));
     // A failed handshake: the client never reached STOMP; nothing to answer.
     server.on('tlsClientError', (error: Error) => log.debug({ err: error, transport: 'tls' }, 'TLS handshake failed'));
     await new Promise<void>((resolve, reject) => {
@@ -128,11 +131,12 @@ export class TcpTransport {
     return this.sockets.size;
   }
 
-  private onConnection(socket: Socket, coalesce: boolean): void {
+  private onConnection(socket: Socket, options: TcpTransportOptions): void {
     this.sockets.add(socket);
     socket.setNoDelay(true);
-    const connection = new TcpConnection(socket, coalesce);
+    const connection = new TcpConnection(socket, options.coalesce);
     const session = this.broker.createSession(connection, {});
+    if (options.ready && !options.ready()) session.fail(new BrokerError('ERR_STARTING', 'the node is starting; try again'));
     socket.on('data', (chunk: Buffer) => session.receive(chunk));
     socket.on('error', (error) => this.log.debug({ err: error, session: session.id, transport: this.name }, 'STOMP socket error'));
     socket.on('close', () => {

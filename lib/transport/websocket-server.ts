@@ -129,7 +129,10 @@ export class WebSocketTransport {
     const session = this.broker.createSession(connection, context);
     interceptOversizeClose(ws, session);
     ws.on('message', (data: Buffer) => session.receive(data));
-    ws.on('error', (error) => this.log.debug({ err: error, session: session.id }, 'websocket error'));
+    ws.on('error', (error: Error & { code?: string }) => {
+      // An oversized message was reported (and logged) by the session as its ERROR.
+      if (error.code !== 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') this.log.debug({ err: error, session: session.id }, 'websocket error');
+    });
     ws.on('close', () => {
       this.sockets.delete(ws);
       connection.closed();

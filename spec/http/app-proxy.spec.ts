@@ -110,6 +110,7 @@ describe('application destinations (APP_PROXY_URL)', () => {
       ['messages not an array', '{"messages": 1}'],
       ['a reply back to the application prefix', '{"messages": [{"destination": "/app/loop", "body": "x"}]}'],
       ['a reply to no known destination', '{"messages": [{"destination": "/nowhere", "body": "x"}]}'],
+      ['an answer larger than the bound of a request body', `{"messages": []}${' '.repeat(2 * 1024 * 1024)}`],
     ] as const) {
       it(why, async () => {
         answer = text;

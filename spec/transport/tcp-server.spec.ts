@@ -6,6 +6,7 @@
  */
 import { expect } from 'chai';
 import { SignJWT } from 'jose';
+import { serializeFrame } from '../../lib/stomp/index.js';
 import { startTestNode, stopTestNodes, type TestNode } from '../helpers/node.js';
 import { rejection, StompErrorFrame, StompJsClient } from '../helpers/stomp-client.js';
 import { openTcpChannel, TcpStompSocket, TLS_CERT, TLS_KEY, type TcpOptions } from '../helpers/tcp.js';
@@ -95,6 +96,44 @@ describe('STOMP over TCP and TLS', () => {
     expect(error.headers.code).to.equal('ERR_STOMP_FRAME_TOO_LARGE');
     expect(error.headers.message).to.include('4096');
     await channel.closed;
+  });
+
+  it('input backpressure: a thousand frames in one write all get their RECEIPT, in order', async () => {
+    // Past 256 queued frames the session pauses the socket, and resumes it as it catches up.
+    const node = await startTestNode({ stompTcpPort: 0 });
+    const channel = await openTcpChannel(node.tcpPort!);
+    await channel.connect({ login: 'burst' });
+    const frames = Array.from({ length: 1000 }, (_, i) =>
+      serializeFrame({ command: 'SEND', headers: { destination: '/topic/burst', receipt: `r${i}` }, body: String(i) }),
+    );
+    channel.socket.write(Buffer.concat(frames));
+    for (let i = 0; i < 1000; i++) expect((await channel.next()).headers['receipt-id']).to.equal(`r${i}`);
+  });
+
+  it('output backpressure: a subscriber that stops reading is ended with ERR_SLOW_CONSUMER', async () => {
+    const node = await startTestNode({ stompTcpPort: 0, maxOutgoingBuffer: 64 * 1024 });
+    const slow = await openTcpChannel(node.tcpPort!);
+    const connected = await slow.connect({ login: 'slow' });
+    await slow.subscribe('/user/queue/feed', 'feed');
+    const session = [...node.broker.sessions].find((s) => s.id === connected.headers.session)!;
+    slow.socket.pause();
+    const publisher = await openTcpChannel(node.tcpPort!);
+    await publisher.connect({ login: 'pub' });
+    const chunk = 'x'.repeat(16 * 1024);
+    let sent = 0;
+    // Each RECEIPT means the SEND was handled; the kernel's buffers fill first, then the socket's.
+    while (node.broker.sessions.has(session)) {
+      if (sent >= 8192) throw new Error(`still connected after ${sent} messages`);
+      expect((await publisher.send('/user/slow/queue/feed', `${++sent}:${chunk}`)).command).to.equal('RECEIPT');
+    }
+    expect(node.broker.stats.errors.get('ERR_SLOW_CONSUMER')).to.equal(1);
+    // What it could not take waits in its inbox.
+    expect(await node.broker.inbox.depth('slow', '/queue/feed')).to.be.greaterThan(0);
+  });
+
+  it('STOMP_TLS_PORT without a certificate and key is refused at start', async () => {
+    const error = await rejection(startTestNode({ stompTlsPort: 0 }));
+    expect(error.message).to.include('STOMP_TLS_CERT');
   });
 
   it('graceful shutdown sends ERROR ERR_SHUTTING_DOWN over TCP, then closes', async () => {
