@@ -38,6 +38,7 @@ describe('STOMP over TCP and TLS', () => {
     const message = await bob.nextMessage();
     expect(message.headers).to.include({ destination: '/user/queue/reply', sender: 'alice', subscription: 'r' });
     expect(message.body.toString('utf8')).to.equal('héllo over TCP');
+    expect((await node.metrics.text()).body).to.match(/connections\{[^}]*transport="tcp"[^}]*\} 2/);
   });
 
   for (const tls of [false, true]) {
