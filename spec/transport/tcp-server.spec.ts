@@ -4,6 +4,7 @@
  * tcp.ts) talking with stompjs over WebSocket, authentication from CONNECT,
  * the frame limit, and shutdown.
  */
+import { createServer, type AddressInfo } from 'node:net';
 import { expect } from 'chai';
 import { SignJWT } from 'jose';
 import { serializeFrame } from '../../lib/stomp/index.js';
@@ -130,6 +131,17 @@ describe('STOMP over TCP and TLS', () => {
     expect(node.broker.stats.errors.get('ERR_SLOW_CONSUMER')).to.equal(1);
     // What it could not take waits in its inbox.
     expect(await node.broker.inbox.depth('slow', '/queue/feed')).to.be.greaterThan(0);
+  });
+
+  it('a STOMP_TCP_PORT in use fails the start (the node never joins), closing what it had bound', async () => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    try {
+      const error = await rejection(startTestNode({ stompTcpPort: (taken.address() as AddressInfo).port }));
+      expect((error as Error & { code?: string }).code).to.equal('EADDRINUSE');
+    } finally {
+      await new Promise<void>((resolve) => taken.close(() => resolve()));
+    }
   });
 
   it('STOMP_TLS_PORT without a certificate and key is refused at start', async () => {
