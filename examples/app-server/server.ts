@@ -44,7 +44,8 @@ type Handler = (request: AppRequest, response: ServerResponse) => AppMessage[] |
 const handlers: Record<string, Handler> = {
   '/echo': (request) => [{ destination: '/user/queue/echo', body: `echo: ${request.body}` }],
   '/chat': (request) => {
-    const { to, text } = JSON.parse(request.body) as { to: string; text: string };
+    const { to, text } = JSON.parse(request.body) as { to?: unknown; text?: unknown };
+    if (typeof to !== 'string' || typeof text !== 'string') throw new Error('expected {"to": "<user>", "text": "..."}');
     const body = JSON.stringify({ from: request.user, text });
     const headers = { 'content-type': 'application/json' };
     return [
