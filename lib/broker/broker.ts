@@ -246,7 +246,7 @@ export class Broker {
     if (subscribers) {
       for (const sub of subscribers) {
         if (sub.backlog) {
-          sub.backlog.push({ message, release: hold?.() });
+          sub.backlog.push({ message, hold, release: hold?.() });
           delivered = true;
         } else if (hold === undefined && sub.ackMode !== 'auto' && sub.claimId !== undefined) {
           (kept ??= []).push(sub);
@@ -365,9 +365,10 @@ export class Broker {
       sub.backlog = null;
       let i = 0;
       for (; i < backlog.length; i++) {
-        const { message, release } = backlog[i]!;
-        // The hold passes to the pending delivery (client ack), or ends with the write (auto).
-        if (!session.deliver(sub, message, 'user', release && (() => release))) break;
+        const { message, hold, release } = backlog[i]!;
+        // The backlog's hold passes to the pending delivery (client ack), or ends with the write (auto).
+        const passed = hold && release ? Object.assign(() => release, { unconfirmed: hold.unconfirmed }) : undefined;
+        if (!session.deliver(sub, message, 'user', passed)) break;
         if (sub.ackMode === 'auto') release?.();
       }
       if (i < backlog.length) {
@@ -627,13 +628,29 @@ export class Broker {
     }
     let drained = 0;
     for (const sub of this.registry.allUserSubscriptions()) {
-      const t = sub.target;
-      if (t.kind !== 'user' || sub.backlog !== null || sub.session.state !== 'connected') continue;
-      sub.backlog = [];
+      if (sub.target.kind !== 'user' || sub.backlog !== null || sub.session.state !== 'connected') continue;
       drained++;
-      this.track(this.drainInbox(sub, t.user, t.target).catch((error: unknown) => this.log.warn({ err: error, user: t.user }, 'could not take back an inbox after rejoining')));
+      this.track(this.retakeInbox(sub));
     }
     this.log.warn({ cause, subscriptions: drained }, 'rejoined the cluster; took back the inboxes of local subscriptions');
+  }
+
+  /** Drains a live subscription's inbox again, retrying while the store is not back yet (each part reconnects on its own). */
+  private async retakeInbox(sub: Subscription): Promise<void> {
+    const t = sub.target;
+    if (t.kind !== 'user') return;
+    for (let delay = 100; ; delay = Math.min(delay * 2, 2000)) {
+      if (this.closing || sub.session.state !== 'connected' || sub.session.subscriptions.get(sub.id) !== sub) return;
+      if (sub.backlog !== null) return; // a drain is running already
+      sub.backlog = [];
+      try {
+        await this.drainInbox(sub, t.user, t.target);
+        return;
+      } catch (error) {
+        this.log.warn({ err: error, user: t.user }, 'could not take back an inbox after rejoining; retrying');
+        await new Promise<void>((resolve) => setTimeout(resolve, delay).unref());
+      }
+    }
   }
 
   // ---- shutdown ------------------------------------------------------------------

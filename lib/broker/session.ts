@@ -225,6 +225,8 @@ export class Session implements HeartbeatClient {
       if (this.version === '1.2') ack = key;
       this.pending.set(key, { key, subscription, message, source, release: hold?.() });
       subscription.unacked++;
+    } else {
+      hold?.unconfirmed();
     }
     const frame = messageFrame(message, this.version, subscription.destination, subscription.id, ack);
     this.write(frame.data, frame.binary);

@@ -1,3 +1,4 @@
+import type { RelayHold } from '../cluster/relay.js';
 import type { BrokerMessage } from './message.js';
 import type { Session } from './session.js';
 
@@ -13,6 +14,8 @@ export type SubscriptionTarget =
 /** A live message waiting behind an inbox drain; `release` lets the relay forget its entry once it is delivered or kept. */
 export interface BacklogItem {
   readonly message: BrokerMessage;
+  /** The relay entry's hold (a relayed message), and the hold taken for the wait in the backlog. */
+  readonly hold?: RelayHold;
   readonly release?: () => void;
 }
 

@@ -66,12 +66,13 @@ export interface RedisRelayOptions extends RedisConnectionOptions {
    */
   maxHandlerAttempts: number;
   /**
-   * Handled entries younger than this stay in the stream. Handling means the
-   * MESSAGE frames were handed to the sockets, not that they left the
-   * process: if the node is killed in between, recovery re-routes these too
-   * (duplicates carry the same message-id, so clients can drop them).
-   * Deliveries still owed an ACK hold their entry longer (RelayHold).
-   * @default 2000
+   * Handled entries written under ack:auto stay in the stream this long:
+   * handling means the MESSAGE frames were handed to the sockets, not that
+   * they left the process, and if the node is killed in between, recovery
+   * re-routes these too (duplicates carry the same message-id, so clients
+   * can drop them). Client-ack deliveries hold their entry until acked
+   * instead (RelayHold); entries neither held nor written under ack:auto
+   * (re-routed, stored) are trimmed at once. @default 2000
    */
   replayWindowMs: number;
 }
@@ -144,6 +145,8 @@ interface ReadEntry {
   readonly ms: number;
   readonly bytes: number;
   holds: number;
+  /** Written to a socket under ack:auto: kept for the replay window. */
+  linger?: boolean;
   /** Deleted on its own (XDEL) while an older entry was still held. */
   deleted?: boolean;
 }
@@ -388,7 +391,7 @@ export class RedisRelay implements Relay {
    * drops the ones already delivered).
    */
   private async handleEntry(handler: RelayHandler, fields: Buffer[], entry: ReadEntry): Promise<boolean> {
-    const hold: RelayHold = () => {
+    const take = (): (() => void) => {
       entry.holds++;
       let released = false;
       return () => {
@@ -398,6 +401,7 @@ export class RedisRelay implements Relay {
         if (entry.holds === 0) this.scheduleTrim();
       };
     };
+    const hold: RelayHold = Object.assign(take, { unconfirmed: () => void (entry.linger = true) });
     for (const envelope of await this.decodeOrDeadLetter(fields, this.nodeId)) {
       if (!(await this.handleEnvelope(handler, envelope, hold))) return false;
     }
@@ -499,7 +503,8 @@ export class RedisRelay implements Relay {
     if (entries.length === this.readHead) return;
     const newest = entries[entries.length - 1]!.ms;
     const floor = windowMs > 0 ? Math.max(newest, Date.now()) - windowMs : Infinity;
-    const done = (entry: ReadEntry): boolean => entry.deleted === true || (entry.holds === 0 && entry.ms < floor);
+    // Done with: held by nobody, and past the window if it was written under ack:auto.
+    const done = (entry: ReadEntry): boolean => entry.deleted === true || (entry.holds === 0 && (entry.linger !== true || entry.ms < floor));
     let bytes = 0;
     let head: ReadEntry | undefined;
     let i = this.readHead;
@@ -508,9 +513,9 @@ export class RedisRelay implements Relay {
       head = entries[i]!;
     }
     const single: ReadEntry[] = [];
-    for (let j = i; j < entries.length && entries[j]!.ms < floor; j++) {
+    for (let j = i; j < entries.length; j++) {
       const entry = entries[j]!;
-      if (!entry.deleted && entry.holds === 0) {
+      if (!entry.deleted && done(entry)) {
         single.push(entry);
         bytes += entry.bytes;
       }

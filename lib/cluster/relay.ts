@@ -17,7 +17,15 @@ export type RelayEnvelope =
  * elsewhere durably). Until then a durable relay keeps the envelope, so a
  * crash of this node hands it over instead of losing it.
  */
-export type RelayHold = () => () => void;
+export interface RelayHold {
+  (): () => void;
+  /**
+   * The envelope was written to a socket that no ACK will confirm (ack:auto):
+   * keep its entry for the replay window, since the frame may not have left
+   * the process. An entry neither held nor marked so is forgotten at once.
+   */
+  unconfirmed(): void;
+}
 
 /**
  * Delivers envelopes to this node; resolves once local delivery is done (or

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { Redis } from 'ioredis';
 import { BrokerError } from '../../lib/broker/errors.js';
-import type { RelayEnvelope } from '../../lib/cluster/relay.js';
+import type { RelayEnvelope, RelayHandler } from '../../lib/cluster/relay.js';
 import { RedisKeys } from '../../lib/cluster/redis-keys.js';
 import { RedisPresence } from '../../lib/cluster/redis-presence.js';
 import { encodeEnvelope, encodeEnvelopeBatch } from '../../lib/cluster/envelope-codec.js';
@@ -63,7 +63,7 @@ describe('RedisRelay', () => {
     relay: RedisRelay;
     presence: RedisPresence;
     router: RedisUserRouter;
-    handler: (envelope: RelayEnvelope) => void | Promise<void>;
+    handler: RelayHandler;
   }
 
   /** Nodes with presence and relay on one key prefix; `handlers` may wrap a node's recording handler. */
@@ -74,7 +74,7 @@ describe('RedisRelay', () => {
     return {
       keys: new RedisKeys(keyPrefix),
       members,
-      async node(id: string, wrap?: (record: (e: RelayEnvelope) => void) => (e: RelayEnvelope) => void | Promise<void>): Promise<Member> {
+      async node(id: string, wrap?: (record: (e: RelayEnvelope) => void) => RelayHandler): Promise<Member> {
         const presence = new RedisPresence(id, server.url, { ...common, beatIntervalMs: 100 });
         const relay = new RedisRelay(id, server.url, { ...common, ...relayOptions });
         const router = new RedisUserRouter(id, server.url, { ...common, inboxMaxMessages: 1000, inboxTtlSeconds: 60 });
@@ -115,10 +115,34 @@ describe('RedisRelay', () => {
       await eventually(async () => expect(await admin.xlen(c.keys.stream('b'))).to.equal(0));
     });
 
-    it('keeps handled entries for the replay window, and recovery re-hands them with their message-id', async () => {
+    it('keeps an entry a client-ack delivery holds until released, then forgets it without waiting for the window', async () => {
       c = cluster({ replayWindowMs: 60_000 });
       const a = await c.node('a');
-      const b = await c.node('b');
+      const releases: Array<() => void> = [];
+      const b = await c.node('b', (record) => (envelope, hold) => {
+        if (hold) releases.push(hold());
+        record(envelope);
+      });
+      for (let i = 0; i < 3; i++) await a.send(['b'], userEnvelope('bob', '/queue/q', `m${i}`));
+      await b.waitFor(3);
+      expect(await admin.xlen(c.keys.stream('b'))).to.equal(3);
+      // Acked out of order: the middle one goes on its own (XDEL), then the rest.
+      releases[1]!();
+      await eventually(async () => expect(await admin.xlen(c.keys.stream('b'))).to.equal(2));
+      releases[0]!();
+      releases[2]!();
+      await eventually(async () => expect(await admin.xlen(c.keys.stream('b'))).to.equal(0));
+      expect(Number(await admin.get(c.keys.streamBytes('b')))).to.equal(0);
+    });
+
+    it('keeps entries written under ack:auto for the replay window, and recovery re-hands them with their message-id', async () => {
+      c = cluster({ replayWindowMs: 60_000 });
+      const a = await c.node('a');
+      // b writes each to a socket under ack:auto (nothing will confirm it).
+      const b = await c.node('b', (record) => (envelope, hold) => {
+        hold?.unconfirmed();
+        record(envelope);
+      });
       const s = await c.node('s');
       for (let i = 0; i < 3; i++) await a.send(['b'], userEnvelope('bob', '/queue/q', `m${i}`));
       await b.waitFor(3);
