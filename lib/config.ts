@@ -8,6 +8,7 @@ import { parseArgs } from 'node:util';
 export type AuthMode = 'open' | 'static' | 'jwt';
 export type BinaryFrames = 'auto' | 'always';
 export type InboxOverflow = 'refuse' | 'drop-oldest';
+export type RecipientPolicy = 'any' | 'known';
 
 /** Longest visibility timeout of an inbox claim (INBOX_CLAIM_TIMEOUT_MS and per request), ms: one hour. */
 export const MAX_INBOX_CLAIM_TIMEOUT_MS = 3_600_000;
@@ -116,6 +117,32 @@ export interface Config {
   appProxyUrl: string | undefined;
   /** Bound on one application call, ms. @default 5000 */
   appProxyTimeoutMs: number;
+  /** Open transactions per session. @default 8 */
+  maxTransactions: number;
+  /** SEND/ACK/NACK frames held by one transaction. @default 1000 */
+  maxTransactionFrames: number;
+  /** Body bytes held by one transaction. @default 8388608 */
+  maxTransactionBytes: number;
+  /** Unacknowledged messages per client-ack subscription, every destination kind (caps a queue's prefetch-count). @default 1000 */
+  maxUnacked: number;
+  /** Frames read but not yet handled, per session; past it the session is cut (SockJS cannot pause its client). @default 4096 */
+  maxInputFrames: number;
+  /** Body bytes read but not yet handled, per session; half of it pauses a WebSocket, all of it cuts the session. @default 16777216 */
+  maxInputBytes: number;
+  /** STOMP sessions on this node. @default 50000 */
+  maxConnections: number;
+  /** STOMP sessions of one user on this node. @default 100 */
+  maxConnectionsPerUser: number;
+  /** SENDs per second per session (token bucket, a second's worth of burst); 0: unbounded. @default 50000 */
+  sendRateMessages: number;
+  /** SEND body bytes per second per session (token bucket, burst a second's worth or one largest body); 0: unbounded. @default 67108864 */
+  sendRateBytes: number;
+  /** any: a user destination may name anyone; known: only users who logged in within INBOX_TTL_SECONDS (static mode: AUTH_USERS). @default any */
+  recipientPolicy: RecipientPolicy;
+  /** JSON rules file: who may subscribe / send to which destinations. @default unset (everyone may use every destination) */
+  permissionsFile: string | undefined;
+  /** jwt mode: claim holding `{ "subscribe": [...], "send": [...] }` destination patterns. @default unset */
+  permissionsClaim: string | undefined;
 }
 
 type Kind = 'int' | 'string' | 'optional' | 'optional-int' | 'bool';
@@ -181,6 +208,19 @@ export const DEFAULT_CONFIG: Readonly<Config> = Object.freeze({
   stompTlsKey: undefined,
   appProxyUrl: undefined,
   appProxyTimeoutMs: 5000,
+  maxTransactions: 8,
+  maxTransactionFrames: 1000,
+  maxTransactionBytes: 8 * 1024 * 1024,
+  maxUnacked: 1000,
+  maxInputFrames: 4096,
+  maxInputBytes: 16 * 1024 * 1024,
+  maxConnections: 50000,
+  maxConnectionsPerUser: 100,
+  sendRateMessages: 50000,
+  sendRateBytes: 64 * 1024 * 1024,
+  recipientPolicy: 'any',
+  permissionsFile: undefined,
+  permissionsClaim: undefined,
 } satisfies Config);
 
 export const OPTIONS: Readonly<Record<keyof Config, OptionSpec>> = {
@@ -251,6 +291,19 @@ export const OPTIONS: Readonly<Record<keyof Config, OptionSpec>> = {
   stompTlsKey: { env: 'STOMP_TLS_KEY', flag: 'stomp-tls-key', kind: 'optional', help: 'TLS private key (PEM or file path)' },
   appProxyUrl: { env: 'APP_PROXY_URL', flag: 'app-proxy-url', kind: 'optional', help: 'SENDs to APP_PREFIX are POSTed here as JSON (default: refused)' },
   appProxyTimeoutMs: { env: 'APP_PROXY_TIMEOUT_MS', flag: 'app-proxy-timeout-ms', kind: 'int', help: 'bound on one application call, ms' },
+  maxTransactions: { env: 'MAX_TRANSACTIONS', flag: 'max-transactions', kind: 'int', help: 'open transactions per session' },
+  maxTransactionFrames: { env: 'MAX_TRANSACTION_FRAMES', flag: 'max-transaction-frames', kind: 'int', help: 'SEND/ACK/NACK frames per transaction' },
+  maxTransactionBytes: { env: 'MAX_TRANSACTION_BYTES', flag: 'max-transaction-bytes', kind: 'int', help: 'body bytes per transaction' },
+  maxUnacked: { env: 'MAX_UNACKED', flag: 'max-unacked', kind: 'int', help: 'unacked messages per client-ack subscription (caps prefetch-count)' },
+  maxInputFrames: { env: 'MAX_INPUT_FRAMES', flag: 'max-input-frames', kind: 'int', help: 'frames read but not handled per session (SockJS cannot pause)' },
+  maxInputBytes: { env: 'MAX_INPUT_BYTES', flag: 'max-input-bytes', kind: 'int', help: 'body bytes read but not handled per session (half pauses a WebSocket)' },
+  maxConnections: { env: 'MAX_CONNECTIONS', flag: 'max-connections', kind: 'int', help: 'STOMP sessions per node' },
+  maxConnectionsPerUser: { env: 'MAX_CONNECTIONS_PER_USER', flag: 'max-connections-per-user', kind: 'int', help: 'STOMP sessions per user on one node' },
+  sendRateMessages: { env: 'SEND_RATE_MESSAGES', flag: 'send-rate-messages', kind: 'int', help: 'SENDs per second per session (token bucket; 0: unbounded)' },
+  sendRateBytes: { env: 'SEND_RATE_BYTES', flag: 'send-rate-bytes', kind: 'int', help: 'SEND body bytes per second per session (token bucket; 0: unbounded)' },
+  recipientPolicy: { env: 'RECIPIENT_POLICY', flag: 'recipient-policy', kind: 'string', choices: ['any', 'known'], help: 'any | known (users who logged in within the inbox TTL; static mode: AUTH_USERS)' },
+  permissionsFile: { env: 'PERMISSIONS_FILE', flag: 'permissions-file', kind: 'optional', help: 'JSON rules: who may subscribe / send where (default: everyone everywhere)' },
+  permissionsClaim: { env: 'PERMISSIONS_CLAIM', flag: 'permissions-claim', kind: 'optional', help: 'jwt mode: claim carrying subscribe / send patterns' },
 };
 
 export class ConfigError extends Error {

@@ -148,6 +148,9 @@ export class Broker {
     const session = new Session(this, connection, transport);
     this.sessions.add(session);
     if (this.closing) session.fail(new BrokerError('ERR_SHUTTING_DOWN', 'the node is shutting down'));
+    else if (this.sessions.size > this.config.maxConnections) {
+      session.fail(new BrokerError('ERR_TOO_MANY_CONNECTIONS', `this node holds ${this.config.maxConnections} sessions (limit maxConnections)`));
+    }
     return session;
   }
 

@@ -2,7 +2,7 @@
  * MESSAGE frames (STOMP 1.2 "MESSAGE"), built from two parts:
  * - the head, per delivery: destination (as the client subscribed),
  *   message-id, subscription, and ack when the subscription needs one;
- * - the tail, per message: application headers, sender and content-length
+ * - the tail, per message: sender, application headers and content-length
  *   — serialised once and kept while the same message is delivered again,
  *   so a fan-out to N subscribers (which delivers one message to all of
  *   them in a row) escapes the headers and scans the body for UTF-8 once,
@@ -28,9 +28,11 @@ let lastTail: Tail | undefined;
 function tailOf(message: BrokerMessage, version: StompVersion): Tail {
   if (lastMessage === message && lastTail!.version === version) return lastTail!;
   let text = '';
+  // The broker's `sender` ahead of the application headers: stompjs 7 and stomp.js 2.3 both keep
+  // the first of two equal names (header-policy.ts keeps a second one from being sent at all).
+  if (message.sender !== undefined) text += 'sender:' + escapeHeader(message.sender, version) + '\n';
   const headers = message.headers;
   for (const name in headers) text += escapeHeader(name, version) + ':' + escapeHeader(headers[name]!, version) + '\n';
-  if (message.sender !== undefined) text += 'sender:' + escapeHeader(message.sender, version) + '\n';
   const body = message.body;
   text += 'content-length:' + body.length + '\n\n';
   const tail: Tail = { version, text, textLength: Buffer.byteLength(text, 'utf8'), binary: body.length > 0 && !isUtf8(body) };

@@ -17,6 +17,8 @@ import { messageFrame } from './message-frame.js';
 import type { BrokerMessage } from './message.js';
 import type { Subscription } from './subscription.js';
 import type { RelayHold } from '../cluster/relay.js';
+import { TokenBucket } from './token-bucket.js';
+import type { Transaction } from './transaction.js';
 
 export type SessionState = 'connecting' | 'connected' | 'closed';
 
@@ -31,9 +33,6 @@ export interface PendingAck {
   /** Lets the relay forget the message's stream entry: called once it is acked or kept elsewhere. */
   readonly release?: () => void;
 }
-
-/** A SEND, ACK or NACK held until its transaction commits (STOMP 1.2 "BEGIN"). */
-export type TransactionOp = { kind: 'send'; message: BrokerMessage } | { kind: 'ack' | 'nack'; pending: PendingAck[] };
 
 /** SENDs routed concurrently per session; beyond, the session waits for them. */
 const MAX_PIPELINED = 128;
@@ -51,7 +50,7 @@ export class Session implements HeartbeatClient {
   state: SessionState = 'connecting';
   readonly parser: StompParser;
   readonly subscriptions = new Map<string, Subscription>();
-  readonly transactions = new Map<string, TransactionOp[]>();
+  readonly transactions = new Map<string, Transaction>();
   /** Unacknowledged deliveries in delivery order. */
   readonly pending = new Map<string, PendingAck>();
   /** Milliseconds between our beats (0: none) and the client's allowed silence (0: unchecked). */
@@ -63,6 +62,10 @@ export class Session implements HeartbeatClient {
   lastSentAt: number;
 
   private readonly input: StompFrame[] = [];
+  /** Body bytes of the frames in `input`. */
+  private inputBytes = 0;
+  /** The send rate bound (messages, bytes), made on the first SEND. */
+  private sendBuckets: { messages: TokenBucket; bytes: TokenBucket } | undefined;
   private processing = false;
   /** SENDs being routed: their RECEIPTs (or ERROR) complete in frame order, after this. */
   private pipelineTail: Promise<void> = Promise.resolve();
@@ -129,7 +132,16 @@ export class Session implements HeartbeatClient {
     if (this.state === 'closed') return;
     this.broker.stats.framesIn++;
     this.input.push(frame);
-    if (!this.paused && this.input.length > INPUT_QUEUE_HIGH) {
+    this.inputBytes += frame.body.length;
+    const { maxInputFrames, maxInputBytes } = this.broker.config;
+    // A transport that cannot pause (SockJS) or one chunk holding many frames: cut, do not grow.
+    if (this.input.length > maxInputFrames || this.inputBytes > maxInputBytes) {
+      this.fail(
+        new BrokerError('ERR_INPUT_OVERFLOW', `more than ${maxInputFrames} frames or ${maxInputBytes} body bytes wait to be handled (limits maxInputFrames, maxInputBytes)`),
+      );
+      return;
+    }
+    if (!this.paused && (this.input.length > INPUT_QUEUE_HIGH || this.inputBytes > maxInputBytes / 2)) {
       this.paused = true;
       this.connection.pause();
     }
@@ -141,6 +153,7 @@ export class Session implements HeartbeatClient {
     try {
       let frame: StompFrame | undefined;
       while (this.state !== 'closed' && (frame = this.input.shift()) !== undefined) {
+        this.inputBytes -= frame.body.length;
         // Only SENDs overlap; any other frame sees every earlier SEND done (and answered).
         if (this.pipelined > 0 && (frame.command !== 'SEND' || this.pipelined >= MAX_PIPELINED)) {
           await this.pipelineTail;
@@ -153,7 +166,7 @@ export class Session implements HeartbeatClient {
           this.fail(error, frame);
           return;
         }
-        if (this.paused && this.input.length < INPUT_QUEUE_LOW) {
+        if (this.paused && this.input.length < INPUT_QUEUE_LOW && this.inputBytes <= this.broker.config.maxInputBytes / 4) {
           this.paused = false;
           this.connection.resume();
         }
@@ -221,6 +234,14 @@ export class Session implements HeartbeatClient {
     }
     let ack: string | undefined;
     if (subscription.ackMode !== 'auto') {
+      // Queues hold back at their prefetch (capped at maxUnacked); elsewhere the bound cuts the
+      // session, and the caller keeps the message (inbox, another node) as for a slow consumer.
+      if (subscription.unacked >= this.broker.config.maxUnacked) {
+        this.fail(
+          new BrokerError('ERR_TOO_MANY_UNACKED', `subscription "${subscription.id.slice(0, 64)}" holds ${this.broker.config.maxUnacked} unacknowledged messages (limit maxUnacked)`),
+        );
+        return false;
+      }
       const key = this.version === '1.2' ? String(++this.ackCounter) : `${subscription.id}\0${message.id}`;
       if (this.version === '1.2') ack = key;
       this.pending.set(key, { key, subscription, message, source, release: hold?.() });
@@ -232,6 +253,18 @@ export class Session implements HeartbeatClient {
     this.write(frame.data, frame.binary);
     this.broker.stats.messagesDelivered++;
     return true;
+  }
+
+  /** Charges one SEND of `bytes` body bytes to the session's send rate; ERR_RATE_LIMITED past it. */
+  chargeSend(bytes: number): void {
+    const { sendRateMessages, sendRateBytes, maxBodySize } = this.broker.config;
+    this.sendBuckets ??= {
+      messages: new TokenBucket(sendRateMessages, sendRateMessages),
+      bytes: new TokenBucket(sendRateBytes, Math.max(sendRateBytes, maxBodySize)),
+    };
+    if (!this.sendBuckets.messages.take(1) || !this.sendBuckets.bytes.take(bytes)) {
+      throw new BrokerError('ERR_RATE_LIMITED', `sending faster than ${sendRateMessages} messages or ${sendRateBytes} bytes a second (limits sendRateMessages, sendRateBytes)`);
+    }
   }
 
   heartbeat(): void {
@@ -381,6 +414,7 @@ export class Session implements HeartbeatClient {
     const wasConnected = this.state === 'connected';
     this.state = 'closed';
     this.input.length = 0;
+    this.inputBytes = 0;
     this.broker.wheel.cancel(this);
     this.transactions.clear();
     this.broker.sessionEnded(this, wasConnected);

@@ -5,11 +5,10 @@
 import type { Broker } from '../broker/broker.js';
 import { validUserName } from '../broker/auth.js';
 import { BrokerError } from '../broker/errors.js';
+import { headerValueInvalid, isReservedHeader } from '../broker/header-policy.js';
 import { createMessageId, type BrokerMessage } from '../broker/message.js';
 import { optionalString } from './body.js';
 
-/** Headers the broker sets itself, or that would confuse the receiving client's STOMP stack. */
-const RESERVED_HEADERS = new Set(['destination', 'receipt', 'transaction', 'content-length', 'message-id', 'subscription', 'ack', 'sender']);
 const HEADER_NAME = /^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,128}$/;
 const MAX_HEADER_VALUE = 4096;
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
@@ -59,9 +58,9 @@ export function checkHeaders(value: unknown): Record<string, string> {
   if (entries.length > 32) throw new BrokerError('ERR_BAD_REQUEST', 'field "headers" has more than 32 entries');
   for (const [name, text] of entries) {
     if (!HEADER_NAME.test(name)) throw new BrokerError('ERR_BAD_REQUEST', `header name "${name.slice(0, 64)}" is not a token`);
-    if (RESERVED_HEADERS.has(name.toLowerCase())) throw new BrokerError('ERR_BAD_REQUEST', `header "${name}" is set by the broker`);
+    if (isReservedHeader(name)) throw new BrokerError('ERR_BAD_REQUEST', `header "${name}" is set by the broker`);
     if (typeof text !== 'string') throw new BrokerError('ERR_BAD_REQUEST', `header "${name}" must be a string`);
-    if (text.length > MAX_HEADER_VALUE || /[\r\n\0]/.test(text)) throw new BrokerError('ERR_BAD_REQUEST', `header "${name}" has an invalid value`);
+    if (text.length > MAX_HEADER_VALUE || headerValueInvalid(text)) throw new BrokerError('ERR_BAD_REQUEST', `header "${name}" has an invalid value`);
     headers[name] = text;
   }
   return headers;

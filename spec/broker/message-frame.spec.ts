@@ -18,7 +18,7 @@ describe('messageFrame', () => {
       const expected = serializeFrame(
         {
           command: 'MESSAGE',
-          headers: { destination: '/user/queue/a:b', 'message-id': message.id, subscription: 'sub-1', ack: '7', ...message.headers, sender: 'alice' },
+          headers: { destination: '/user/queue/a:b', 'message-id': message.id, subscription: 'sub-1', ack: '7', sender: 'alice', ...message.headers },
           body: message.body,
         },
         version,

@@ -4,33 +4,16 @@
  * stomp.js 2.3.x over sockjs-client at /chat-websocket, subscribed to
  * /user/topic/reply, with the login session's cookie; form-encoded posts.
  */
-import { createRequire } from 'node:module';
 import { expect } from 'chai';
 import SockJS from 'sockjs-client';
 import { AsyncQueue } from '../helpers/stomp-client.js';
+import { legacyStomp, type LegacyClient, type LegacyFrame } from '../helpers/legacy-stomp.js';
 import { onCleanup, startTestNode, stopTestNodes, type TestNode } from '../helpers/node.js';
 import { call, errorCode, login } from './helpers.js';
 
 const SECRET = 'spec-session-secret-0123456789abcdef';
 
-/** The parts of the legacy stomp.js 2.3.3 client (global `Stomp` in the seed's page) this spec uses. */
-interface LegacyFrame {
-  command: string;
-  headers: Record<string, string>;
-  body: string;
-}
-interface LegacyClient {
-  heartbeat: { outgoing: number; incoming: number };
-  debug: ((message: string) => void) | null;
-  connect(headers: Record<string, string>, onConnect: (frame: LegacyFrame) => void, onError: (error: LegacyFrame | string) => void): void;
-  subscribe(destination: string, callback: (message: LegacyFrame) => void, headers?: Record<string, string>): { id: string };
-  onreceipt: ((frame: LegacyFrame) => void) | null;
-  disconnect(callback?: () => void): void;
-}
-interface LegacyStomp {
-  over(socket: unknown): LegacyClient;
-}
-const legacy = (createRequire(import.meta.url)('stompjs/lib/stomp.js') as { Stomp: LegacyStomp }).Stomp;
+const legacy = legacyStomp;
 
 describe('seed routes (/wsTemplate)', () => {
   let node: TestNode;

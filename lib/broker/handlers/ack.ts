@@ -19,7 +19,7 @@ async function settle(session: Session, frame: StompFrame, kind: 'ack' | 'nack')
   const tx = transactionOf(session, frame);
   const pending = session.findPending(frame);
   if (tx !== undefined) {
-    session.transactions.get(tx)!.push({ kind, pending });
+    session.transactions.get(tx)!.add({ kind, pending });
   } else {
     session.settle(pending);
     await (kind === 'ack' ? session.broker.acknowledge(session, pending) : session.broker.reject(session, pending));

@@ -23,6 +23,10 @@ export async function handleConnect(session: Session, frame: StompFrame): Promis
     transportUser: session.transport.user,
   });
   if (session.state === 'closed') return;
+  const { maxConnectionsPerUser } = session.broker.config;
+  if ((session.broker.userSessions.get(user)?.size ?? 0) >= maxConnectionsPerUser) {
+    throw new BrokerError('ERR_TOO_MANY_CONNECTIONS', `user "${user}" has ${maxConnectionsPerUser} sessions on this node (limit maxConnectionsPerUser)`);
+  }
   session.user = user;
   session.state = 'connected';
   session.parser.version = version;

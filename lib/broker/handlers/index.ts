@@ -5,6 +5,7 @@
  */
 import type { StompFrame } from '../../stomp/index.js';
 import { BrokerError } from '../errors.js';
+import { checkClientHeaders } from '../header-policy.js';
 import type { Session } from '../session.js';
 import { handleAck, handleNack } from './ack.js';
 import { handleConnect } from './connect.js';
@@ -39,6 +40,8 @@ export function dispatchFrame(session: Session, frame: StompFrame): void | Promi
   if (session.state === 'connected' && handler === handleConnect) {
     throw new BrokerError('ERR_ALREADY_CONNECTED', 'the session is already connected');
   }
+  // Every client frame: a name or value a client could misread is refused (header-policy.ts).
+  checkClientHeaders(frame.headers);
   return handler(session, frame);
 }
 

@@ -1,10 +1,9 @@
 import type { StompFrame } from '../../stomp/index.js';
+import { applicationHeaders } from '../header-policy.js';
 import { createMessageId, type BrokerMessage } from '../message.js';
 import type { Session } from '../session.js';
 import { transactionOf } from './index.js';
 
-/** Headers the broker owns; a client's values are dropped (never forwarded). */
-const RESERVED = new Set(['destination', 'receipt', 'transaction', 'content-length', 'message-id', 'subscription', 'ack', 'sender']);
 
 /**
  * SEND (STOMP 1.2 "SEND"). The RECEIPT goes out only once the message is
@@ -24,10 +23,9 @@ export function handleSend(session: Session, frame: StompFrame): void {
     session.lastSendDestination = { name: name!, destination };
   }
   const tx = transactionOf(session, frame);
-  const headers: Record<string, string> = {};
-  for (const name in frame.headers) {
-    if (!RESERVED.has(name)) headers[name] = frame.headers[name]!;
-  }
+  session.chargeSend(frame.body.length);
+  // Broker-owned names (header-policy.ts) are dropped: the broker stamps its own.
+  const headers = applicationHeaders(frame.headers);
   const message: BrokerMessage = {
     id: createMessageId(broker.nodeId),
     destination: frame.headers.destination!,
@@ -38,7 +36,7 @@ export function handleSend(session: Session, frame: StompFrame): void {
   };
   let routed: Promise<void>;
   if (tx !== undefined) {
-    session.transactions.get(tx)!.push({ kind: 'send', message });
+    session.transactions.get(tx)!.add({ kind: 'send', message });
     routed = Promise.resolve();
   } else {
     routed = broker.route(message, destination);

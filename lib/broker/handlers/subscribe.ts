@@ -23,7 +23,9 @@ export async function handleSubscribe(session: Session, frame: StompFrame): Prom
   const ackMode = (h.ack ?? 'auto') as AckMode;
   if (!ACK_MODES.includes(ackMode)) throw new BrokerError('ERR_INVALID_HEADER', `invalid ack mode "${String(h.ack).slice(0, 32)}"`);
   const prefetchHeader = h['prefetch-count'];
-  const prefetch = prefetchHeader !== undefined && /^\d{1,6}$/.test(prefetchHeader) && Number(prefetchHeader) > 0 ? Number(prefetchHeader) : DEFAULT_PREFETCH;
+  const asked = prefetchHeader !== undefined && /^\d{1,6}$/.test(prefetchHeader) && Number(prefetchHeader) > 0 ? Number(prefetchHeader) : DEFAULT_PREFETCH;
+  // A queue consumer never holds more than maxUnacked: the queue waits for its ACKs instead.
+  const prefetch = Math.min(asked, broker.config.maxUnacked);
 
   const target = broker.authorizeSubscribe(session.user!, h.destination);
   const subscription: Subscription = {

@@ -1,6 +1,7 @@
 import type { StompFrame } from '../../stomp/index.js';
 import { BrokerError } from '../errors.js';
 import type { Session } from '../session.js';
+import { Transaction } from '../transaction.js';
 
 function transactionId(frame: StompFrame): string {
   const tx = frame.headers.transaction;
@@ -12,7 +13,11 @@ function transactionId(frame: StompFrame): string {
 export function handleBegin(session: Session, frame: StompFrame): void {
   const tx = transactionId(frame);
   if (session.transactions.has(tx)) throw new BrokerError('ERR_DUPLICATE_TRANSACTION', `transaction "${tx.slice(0, 64)}" is already open`);
-  session.transactions.set(tx, []);
+  const { maxTransactions } = session.broker.config;
+  if (session.transactions.size >= maxTransactions) {
+    throw new BrokerError('ERR_TOO_MANY_TRANSACTIONS', `at most ${maxTransactions} open transactions per session (limit maxTransactions)`);
+  }
+  session.transactions.set(tx, new Transaction(tx, session.broker.config));
   session.sendReceipt(frame);
 }
 
@@ -22,7 +27,7 @@ export function handleBegin(session: Session, frame: StompFrame): void {
  */
 export async function handleCommit(session: Session, frame: StompFrame): Promise<void> {
   const tx = transactionId(frame);
-  const ops = session.transactions.get(tx);
+  const ops = session.transactions.get(tx)?.ops;
   if (!ops) throw new BrokerError('ERR_UNKNOWN_TRANSACTION', `unknown transaction "${tx.slice(0, 64)}"`);
   session.transactions.delete(tx);
   const broker = session.broker;

@@ -1,0 +1,103 @@
+/*
+ * Attacks on what a receiver reads (issue 10): a second `sender` smuggled in
+ * as a name its reader trims or folds (`sender `, U+00A0, a tab, `Sender`),
+ * and a frame injected through a NUL or a newline in a header value, which
+ * stomp.js 2.3 (the seed page's library) would parse as a frame of its own.
+ * Each is refused or stripped, read back with @stomp/stompjs 7 and stomp.js
+ * 2.3, while a good pair loses nothing.
+ */
+import { expect } from 'chai';
+import { startTestNode, stopTestNodes, type TestNode } from '../helpers/node.js';
+import { RawStompClient, StompJsClient } from '../helpers/stomp-client.js';
+import { GoodPair, LegacyStompClient } from './support.js';
+
+const USERS = 'alice:pw,bob:pw,carol:pw,mallory:pw';
+
+describe('security: forged headers', () => {
+  let node: TestNode;
+  let pair: GoodPair;
+
+  beforeEach(async () => {
+    node = await startTestNode({ authMode: 'static', authUsers: USERS });
+    pair = await GoodPair.open(node.wsUrl, { passcode: 'pw' });
+    await pair.exchange(3);
+  });
+  afterEach(stopTestNodes);
+
+  async function readers(): Promise<{ bob: StompJsClient; inbox: Awaited<ReturnType<StompJsClient['subscribe']>>; carol: LegacyStompClient }> {
+    const bob = await StompJsClient.connect(node.wsUrl, { login: 'bob', passcode: 'pw' });
+    const inbox = await bob.subscribe('/user/queue/chat');
+    const carol = await LegacyStompClient.connect(node.wsUrl, 'carol', 'pw');
+    await carol.subscribe('/user/queue/chat');
+    return { bob, inbox, carol };
+  }
+
+  function mallory(): Promise<RawStompClient> {
+    return RawStompClient.connect(node.wsUrl, { login: 'mallory', passcode: 'pw' });
+  }
+
+  it('refuses a header name a client would trim into `sender`; readers see only the broker-stamped sender', async () => {
+    const { inbox, carol } = await readers();
+    for (const name of ['sender ', ' sender', 'sender\u00a0', '\ufeffsender', 'sender\t']) {
+      const attacker = await mallory();
+      attacker.sendFrame({ command: 'SEND', headers: { destination: '/user/bob/queue/chat', [name]: 'alice', receipt: 'r' }, body: 'from alice?' });
+      const answer = await attacker.nextFrame();
+      expect(answer.command, JSON.stringify(name)).to.equal('ERROR');
+      expect(answer.headers.code).to.equal('ERR_INVALID_HEADER');
+      await pair.exchange(1);
+    }
+    // Names equal to a broker-owned one but for case are dropped, not forwarded.
+    const attacker = await mallory();
+    await attacker.request({ command: 'SEND', headers: { destination: '/user/bob/queue/chat', Sender: 'alice', SENDER: 'alice', 'Message-Id': 'x' }, body: 'hello' });
+    await attacker.request({ command: 'SEND', headers: { destination: '/user/carol/queue/chat', Sender: 'alice' }, body: 'hello' });
+    const seen = await inbox.next();
+    expect(seen.body).to.equal('hello');
+    expect(seen.headers.sender).to.equal('mallory');
+    expect(Object.keys(seen.headers).filter((h) => h.toLowerCase() === 'sender' || h.toLowerCase() === 'message-id').sort()).to.deep.equal(['message-id', 'sender']);
+    const legacy = await carol.messages.take();
+    expect(legacy.headers.sender).to.equal('mallory');
+    expect(legacy.headers.Sender).to.equal(undefined);
+    expect(inbox.messages.size + carol.messages.size).to.equal(0);
+    await pair.exchange(2);
+    expect(await pair.check()).to.deep.equal({ delivered: 10, lost: 0 });
+  });
+
+  it('refuses NUL and newlines in header values: no frame is injected into a stomp.js 2.3 or stompjs 7 reader', async () => {
+    const { inbox, carol } = await readers();
+    const injected = 'x\u0000\nERROR\nmessage:forged by mallory\n\n';
+    for (const [to, value] of [
+      ['carol', injected],
+      ['bob', injected],
+      ['carol', 'x\nsender:alice'],
+      ['carol', 'x\rsender:alice'],
+      ['bob', 'bell\u0007'],
+    ] as const) {
+      const attacker = await mallory();
+      attacker.sendFrame({ command: 'SEND', headers: { destination: `/user/${to}/queue/chat`, 'x-note': value }, body: 'body' });
+      const answer = await attacker.nextFrame();
+      expect(answer.command).to.equal('ERROR');
+      expect(answer.headers.code).to.equal('ERR_INVALID_HEADER');
+      await pair.exchange(1);
+    }
+    // A TAB stays allowed; the next message each reader gets is this one, and nothing came before it.
+    const attacker = await mallory();
+    await attacker.request({ command: 'SEND', headers: { destination: '/user/carol/queue/chat', 'x-note': 'a\tb' }, body: 'plain' });
+    await attacker.request({ command: 'SEND', headers: { destination: '/user/bob/queue/chat', 'x-note': 'a\tb' }, body: 'plain' });
+    expect((await carol.messages.take()).body).to.equal('plain');
+    expect((await inbox.next()).body).to.equal('plain');
+    expect(carol.errors).to.deep.equal([]);
+    await pair.exchange(1);
+    expect(await pair.check()).to.deep.equal({ delivered: 9, lost: 0 });
+  });
+
+  it('refuses a control character in the headers of any client frame (here SUBSCRIBE and CONNECT)', async () => {
+    const attacker = await mallory();
+    attacker.sendFrame({ command: 'SUBSCRIBE', headers: { destination: '/topic/a', id: 's\u0000' } });
+    expect((await attacker.nextFrame()).headers.code).to.equal('ERR_INVALID_HEADER');
+    const raw = await RawStompClient.open(node.wsUrl);
+    const answer = await raw.stompConnect({ login: 'mallory', passcode: 'pw', 'x\u0001': '1' });
+    expect(answer.headers.code).to.equal('ERR_INVALID_HEADER');
+    await pair.exchange(1);
+    expect(await pair.check()).to.deep.equal({ delivered: 4, lost: 0 });
+  });
+});
