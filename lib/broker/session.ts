@@ -234,9 +234,10 @@ export class Session implements HeartbeatClient {
     }
     let ack: string | undefined;
     if (subscription.ackMode !== 'auto') {
-      // Queues hold back at their prefetch (capped at maxUnacked); elsewhere the bound cuts the
-      // session, and the caller keeps the message (inbox, another node) as for a slow consumer.
-      if (subscription.unacked >= this.broker.config.maxUnacked) {
+      // Queues hold back at their prefetch (capped at maxUnacked); a drained inbox is bounded by
+      // its own cap. Live topic and user deliveries past the bound cut the session, and the caller
+      // keeps the message (inbox, another node) as for a slow consumer.
+      if (source !== 'inbox' && subscription.unacked - subscription.unackedInbox >= this.broker.config.maxUnacked) {
         this.fail(
           new BrokerError('ERR_TOO_MANY_UNACKED', `subscription "${subscription.id.slice(0, 64)}" holds ${this.broker.config.maxUnacked} unacknowledged messages (limit maxUnacked)`),
         );
@@ -246,6 +247,7 @@ export class Session implements HeartbeatClient {
       if (this.version === '1.2') ack = key;
       this.pending.set(key, { key, subscription, message, source, release: hold?.() });
       subscription.unacked++;
+      if (source === 'inbox') subscription.unackedInbox++;
     } else {
       hold?.unconfirmed();
     }
@@ -298,7 +300,9 @@ export class Session implements HeartbeatClient {
   /** Forgets pending deliveries (after ACK/NACK or unsubscribe). */
   settle(entries: readonly PendingAck[]): void {
     for (const entry of entries) {
-      if (this.pending.delete(entry.key)) entry.subscription.unacked--;
+      if (!this.pending.delete(entry.key)) continue;
+      entry.subscription.unacked--;
+      if (entry.source === 'inbox') entry.subscription.unackedInbox--;
     }
   }
 

@@ -114,6 +114,11 @@ export class StompChannel {
     this.write(serializeFrame(frame).toString('utf8'));
   }
 
+  /** Sends text as it is: one transport message, which may hold several frames. */
+  sendRaw(text: string): void {
+    this.write(text);
+  }
+
   next(predicate?: (frame: StompFrame) => boolean, timeoutMs = DEFAULT_TIMEOUT_MS): Promise<StompFrame> {
     return this.frames.take(predicate, timeoutMs, predicate ? 'a matching frame' : 'a frame');
   }
