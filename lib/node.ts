@@ -22,6 +22,8 @@ import { IdentityResolver } from './identity/identity.js';
 import { OriginPolicy } from './identity/origin-policy.js';
 import { SessionTokens } from './identity/session-token.js';
 import { createUpgradeGate } from './identity/upgrade-gate.js';
+import { MemoryKnownUsers, StaticKnownUsers } from './identity/known-users.js';
+import { RecipientPolicy } from './broker/recipient-policy.js';
 import { MemoryInboxStore } from './inbox/memory-inbox-store.js';
 import { createLogger, type Logger } from './log.js';
 import { MemoryQueueStore } from './queue/memory-queue-store.js';
@@ -71,6 +73,15 @@ export function createAuthenticator(config: Config, log: Logger): Authenticator 
       return new JwtAuthenticator(verifier);
     }
   }
+}
+
+/** RECIPIENT_POLICY=known: static mode's configured users, else logins within the inbox TTL (in Redis for a cluster). */
+export async function createRecipientPolicy(config: Config, log: Logger): Promise<RecipientPolicy | undefined> {
+  if (config.recipientPolicy === 'any') return undefined;
+  if (config.authMode === 'static') return new RecipientPolicy(new StaticKnownUsers(new Set(StaticAuthenticator.userNames(config.authUsers ?? ''))), log);
+  if (!config.redisUrl) return new RecipientPolicy(new MemoryKnownUsers(config.inboxTtlSeconds), log);
+  const { RedisKnownUsers } = await import('./identity/redis-known-users.js');
+  return new RecipientPolicy(new RedisKnownUsers(config.redisUrl, config.inboxTtlSeconds, { keyPrefix: config.redisPrefix, logger: log }), log);
 }
 
 /** Session cookies signed with SESSION_SECRET, or a random secret that lives as long as the process. */
@@ -143,7 +154,8 @@ export async function startNode(config: Config, log?: Logger): Promise<RunningNo
   const metrics = new NodeMetrics(nodeId);
   const parts = await createParts(config, logger, nodeId);
   metrics.instrumentRelay(parts.relay);
-  const broker = new Broker({ ...parts, config, log: logger, auth });
+  const recipients = await createRecipientPolicy(config, logger);
+  const broker = new Broker({ ...parts, config, log: logger, auth, recipients });
   // Without APP_PROXY_URL a SEND to APP_PREFIX stays ERR_UNKNOWN_DESTINATION.
   if (config.appProxyUrl) broker.applicationHandler = createAppProxy(broker, { url: config.appProxyUrl, timeoutMs: config.appProxyTimeoutMs });
   // The node joins the cluster only once it listens (a node that cannot bind must never have
@@ -243,6 +255,7 @@ export async function startNode(config: Config, log?: Logger): Promise<RunningNo
         // No new connections; open sessions are ended by the broker once what they hold is settled.
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         await broker.shutdown(reason);
+        await recipients?.close();
         await sockjs.close();
         const left = Math.max(500, config.shutdownTimeoutMs - (Date.now() - startedAt));
         await Promise.all([transport.close(left), ...streams.map((s) => s.close(left))]);

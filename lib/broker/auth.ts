@@ -44,11 +44,20 @@ export class StaticAuthenticator implements Authenticator {
   private readonly users = new Map<string, Buffer>();
 
   constructor(spec: string) {
-    for (const entry of spec.split(',')) {
+    for (const [name, password] of StaticAuthenticator.parse(spec)) this.users.set(name, Buffer.from(password));
+  }
+
+  /** The user names of an AUTH_USERS value. */
+  static userNames(spec: string): string[] {
+    return StaticAuthenticator.parse(spec).map(([name]) => name);
+  }
+
+  private static parse(spec: string): Array<[string, string]> {
+    return spec.split(',').map((entry) => {
       const colon = entry.indexOf(':');
       if (colon <= 0) throw new Error('AUTH_USERS entries must be name:password');
-      this.users.set(entry.slice(0, colon).trim(), Buffer.from(entry.slice(colon + 1)));
-    }
+      return [entry.slice(0, colon).trim(), entry.slice(colon + 1)];
+    });
   }
 
   async authenticate(credentials: Credentials): Promise<string> {

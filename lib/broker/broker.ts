@@ -26,6 +26,7 @@ import { BrokerError } from './errors.js';
 import { HeartbeatWheel, type HeartbeatClient } from './heartbeat-wheel.js';
 import type { BrokerMessage } from './message.js';
 import { RecentIds } from './recent-ids.js';
+import type { RecipientPolicy } from './recipient-policy.js';
 import { CONNECT_TIMEOUT_MS, Session, type PendingAck } from './session.js';
 import { BrokerStats } from './stats.js';
 import { SubscriptionRegistry, userKey, type Subscription, type SubscriptionTarget } from './subscription.js';
@@ -43,6 +44,8 @@ export interface BrokerParts {
   queues: QueueStore;
   /** Route-or-store of user messages, atomic with presence (one place per backend). */
   router: UserRouter;
+  /** RECIPIENT_POLICY=known: who may be sent to; absent for `any`. */
+  recipients?: RecipientPolicy;
   /** Whether the cluster store answers (readiness); absent for in-memory parts. */
   ping?(): Promise<boolean>;
   /** Releases what the parts share (e.g. the readiness connection), after the parts closed. */
@@ -64,6 +67,7 @@ export class Broker {
   readonly inbox: BrokerParts['inbox'];
   readonly queues: QueueStore;
   readonly router: UserRouter;
+  readonly recipients: RecipientPolicy | undefined;
   readonly frameLimits: FrameLimits;
   readonly destinations: DestinationParser;
   readonly wheel = new HeartbeatWheel();
@@ -119,6 +123,7 @@ export class Broker {
     this.inbox = parts.inbox;
     this.queues = parts.queues;
     this.router = parts.router;
+    this.recipients = parts.recipients;
     this.ping = parts.ping;
     this.closeParts = parts.close;
     const c = parts.config;
@@ -180,6 +185,7 @@ export class Broker {
           await this.queues.push(destination.name, message);
           return;
         case 'user':
+          await this.recipients?.check(destination.user);
           await this.routeUser(destination.user, destination.target, message);
           return;
         case 'app':

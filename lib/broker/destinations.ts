@@ -8,6 +8,7 @@
  * - send form `/user/{name}/queue/reply`: "alice's /queue/reply".
  * The name is URL-decoded so user names may contain `/` as `%2F` (as Spring).
  */
+import { validUserName } from './auth.js';
 import { BrokerError } from './errors.js';
 
 export interface DestinationPrefixes {
@@ -83,6 +84,8 @@ export class DestinationParser {
     } catch {
       throw new BrokerError('ERR_UNKNOWN_DESTINATION', `user destination ${name} has a malformed user name`);
     }
+    // As every path names users (CONNECT, the HTTP API): no ':' nor control characters in a Redis key.
+    if (!validUserName(user)) throw new BrokerError('ERR_UNKNOWN_DESTINATION', `user destination ${name.slice(0, 64)} names no valid user`);
     const target = rest.slice(slash);
     if (!this.isBrokerTarget(target)) {
       throw new BrokerError(

@@ -71,6 +71,8 @@ export const KEY = Object.freeze({
   nodeQueues: 'node-queues:',
   /** `{p}queue-ready:<queue>` pub/sub channel: messages were pushed. */
   queueReady: 'queue-ready:',
+  /** `{p}known:<user>` string, EX inbox TTL: the user logged in within it (RECIPIENT_POLICY=known). */
+  known: 'known:',
 });
 
 export class RedisKeys {
@@ -150,6 +152,9 @@ export class RedisKeys {
   }
   queueReady(queue: string): string {
     return this.prefix + KEY.queueReady + queue;
+  }
+  known(user: string): string {
+    return this.prefix + KEY.known + user;
   }
 }
 

@@ -34,7 +34,11 @@ describe('DestinationParser', () => {
     it('URL-decodes the user name, so names may hold "/", "%" and non-ASCII', () => {
       expect(parser.forSend('/user/a%2Fb/queue/x')).to.deep.include({ user: 'a/b', target: '/queue/x' });
       expect(parser.forSend('/user/50%25off/queue/x')).to.deep.include({ user: '50%off' });
-      expect(parser.forSend(`/user/${encodeURIComponent('josé 李')}/queue/x`)).to.deep.include({ user: 'josé 李' });
+      expect(parser.forSend(`/user/${encodeURIComponent('josé李')}/queue/x`)).to.deep.include({ user: 'josé李' });
+    });
+
+    it('refuses a user name no one can log in with (as validUserName): ":", whitespace, control characters', () => {
+      for (const name of ['a%3Ab', 'jos%C3%A9%20x', 'a%00', 'a%0D%0Ab']) expect(codeOf(() => parser.forSend(`/user/${name}/queue/x`)), name).to.equal('ERR_UNKNOWN_DESTINATION');
     });
 
     it('refuses a malformed user name encoding', () => {

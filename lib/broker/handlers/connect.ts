@@ -31,6 +31,7 @@ export async function handleConnect(session: Session, frame: StompFrame): Promis
   session.state = 'connected';
   session.parser.version = version;
   await session.broker.sessionConnected(session);
+  await session.broker.recipients?.loggedIn(user);
   // Ended while presence was recorded (the socket went away): nothing to answer or schedule.
   if (!session.connected) return;
   session.sendFrame({
