@@ -23,6 +23,7 @@ import { OriginPolicy } from './identity/origin-policy.js';
 import { SessionTokens } from './identity/session-token.js';
 import { createUpgradeGate } from './identity/upgrade-gate.js';
 import { MemoryKnownUsers, StaticKnownUsers } from './identity/known-users.js';
+import { Permissions } from './broker/permissions.js';
 import { RecipientPolicy } from './broker/recipient-policy.js';
 import { MemoryInboxStore } from './inbox/memory-inbox-store.js';
 import { createLogger, type Logger } from './log.js';
@@ -151,11 +152,13 @@ export async function startNode(config: Config, log?: Logger): Promise<RunningNo
   const tls = tlsMaterial(config);
   const identity = new IdentityResolver(createSessionTokens(config, logger), auth instanceof JwtAuthenticator ? auth.verifier : undefined);
   const origins = new OriginPolicy(config.allowedOrigins);
+  // Read before any part connects: a malformed rules file stops the node with nothing to undo.
+  const permissions = Permissions.load(config.permissionsFile, config.userPrefix, config.permissionsClaim);
   const metrics = new NodeMetrics(nodeId);
   const parts = await createParts(config, logger, nodeId);
   metrics.instrumentRelay(parts.relay);
   const recipients = await createRecipientPolicy(config, logger);
-  const broker = new Broker({ ...parts, config, log: logger, auth, recipients });
+  const broker = new Broker({ ...parts, config, log: logger, auth, recipients, permissions });
   // Without APP_PROXY_URL a SEND to APP_PREFIX stays ERR_UNKNOWN_DESTINATION.
   if (config.appProxyUrl) broker.applicationHandler = createAppProxy(broker, { url: config.appProxyUrl, timeoutMs: config.appProxyTimeoutMs });
   // The node joins the cluster only once it listens (a node that cannot bind must never have

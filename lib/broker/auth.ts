@@ -15,9 +15,18 @@ export interface Credentials {
   transportUser?: string;
 }
 
+/** Who the credentials name, and what else they say about them. */
+export interface Identity {
+  user: string;
+  /** jwt mode: the token's claims (PERMISSIONS_CLAIM and rules with `claims` read them). */
+  claims?: Readonly<Record<string, unknown>>;
+}
+
 export interface Authenticator {
   readonly mode: string;
   authenticate(credentials: Credentials): Promise<string>;
+  /** As `authenticate`, with the claims when the credentials carry any. */
+  identify?(credentials: Credentials): Promise<Identity>;
 }
 
 /** Printable, no spaces, and no ':' (as in HTTP Basic; it also keeps Redis key names unambiguous). */

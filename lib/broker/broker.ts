@@ -26,6 +26,7 @@ import { BrokerError } from './errors.js';
 import { HeartbeatWheel, type HeartbeatClient } from './heartbeat-wheel.js';
 import type { BrokerMessage } from './message.js';
 import { RecentIds } from './recent-ids.js';
+import type { Claims, Permissions } from './permissions.js';
 import type { RecipientPolicy } from './recipient-policy.js';
 import { CONNECT_TIMEOUT_MS, Session, type PendingAck } from './session.js';
 import { BrokerStats } from './stats.js';
@@ -46,6 +47,8 @@ export interface BrokerParts {
   router: UserRouter;
   /** RECIPIENT_POLICY=known: who may be sent to; absent for `any`. */
   recipients?: RecipientPolicy;
+  /** PERMISSIONS_FILE / PERMISSIONS_CLAIM rules; absent: every user may use every destination. */
+  permissions?: Permissions;
   /** Whether the cluster store answers (readiness); absent for in-memory parts. */
   ping?(): Promise<boolean>;
   /** Releases what the parts share (e.g. the readiness connection), after the parts closed. */
@@ -68,6 +71,7 @@ export class Broker {
   readonly queues: QueueStore;
   readonly router: UserRouter;
   readonly recipients: RecipientPolicy | undefined;
+  readonly permissions: Permissions | undefined;
   readonly frameLimits: FrameLimits;
   readonly destinations: DestinationParser;
   readonly wheel = new HeartbeatWheel();
@@ -124,6 +128,7 @@ export class Broker {
     this.queues = parts.queues;
     this.router = parts.router;
     this.recipients = parts.recipients;
+    this.permissions = parts.permissions;
     this.ping = parts.ping;
     this.closeParts = parts.close;
     const c = parts.config;
@@ -161,13 +166,17 @@ export class Broker {
 
   // ---- authorisation -------------------------------------------------------
 
-  authorizeSend(user: string, destination: string | undefined): Destination {
-    return this.destinations.forSend(destination);
+  // The rules (permissions.ts) are the built-in authoriser; ERR_FORBIDDEN when they refuse.
+  authorizeSend(user: string, destination: string | undefined, claims?: Claims): Destination {
+    const parsed = this.destinations.forSend(destination);
+    this.permissions?.check({ user, claims }, 'send', parsed);
+    return parsed;
   }
 
-  authorizeSubscribe(user: string, destination: string | undefined): SubscriptionTarget {
+  authorizeSubscribe(user: string, destination: string | undefined, claims?: Claims): SubscriptionTarget {
     const parsed = this.destinations.forSubscribe(destination, user);
     if (parsed.kind === 'app') throw new BrokerError('ERR_UNKNOWN_DESTINATION', `cannot subscribe to application destination ${parsed.name}`);
+    this.permissions?.check({ user, claims }, 'subscribe', parsed);
     return parsed;
   }
 

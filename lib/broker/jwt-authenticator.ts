@@ -8,7 +8,7 @@
 import { createPublicKey, createSecretKey, type KeyObject } from 'node:crypto';
 import { errors as joseErrors, jwtVerify, type JWSAlgorithm } from 'jose';
 import { readPem } from '../pem.js';
-import { validUserName, type Authenticator, type Credentials } from './auth.js';
+import { validUserName, type Authenticator, type Credentials, type Identity } from './auth.js';
 import { BrokerError } from './errors.js';
 
 export interface JwtOptions {
@@ -26,6 +26,7 @@ export interface VerifiedToken {
   user: string;
   /** Milliseconds since the epoch. */
   expiresAt: number;
+  claims: Readonly<Record<string, unknown>>;
 }
 
 const MAX_TOKEN_LENGTH = 16 * 1024;
@@ -69,7 +70,7 @@ export class JwtVerifier {
     }
     const user = payload.sub;
     if (typeof user !== 'string' || !validUserName(user)) throw new BrokerError('ERR_AUTH_FAILED', 'invalid token: "sub" is not a valid user name');
-    return { user, expiresAt: payload.exp! * 1000 };
+    return { user, expiresAt: payload.exp! * 1000, claims: payload };
   }
 }
 
@@ -85,12 +86,18 @@ export class JwtAuthenticator implements Authenticator {
   constructor(readonly verifier: JwtVerifier) {}
 
   async authenticate(credentials: Credentials): Promise<string> {
-    if (credentials.transportUser !== undefined) return credentials.transportUser;
+    return (await this.identify(credentials)).user;
+  }
+
+  /** A transport identity (cookie) carries no claims: only a token given on CONNECT does. */
+  async identify(credentials: Credentials): Promise<Identity> {
+    if (credentials.transportUser !== undefined) return { user: credentials.transportUser };
     const token = credentials.token ?? credentials.passcode;
     if (token === undefined || token === '') {
       throw new BrokerError('ERR_AUTH_REQUIRED', 'a JWT is required: send it as "passcode" or "Authorization: Bearer <token>"');
     }
-    return (await this.verifier.verify(token)).user;
+    const { user, claims } = await this.verifier.verify(token);
+    return { user, claims };
   }
 }
 

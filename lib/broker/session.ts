@@ -15,6 +15,7 @@ import { dispatchFrame } from './handlers/index.js';
 import type { HeartbeatClient } from './heartbeat-wheel.js';
 import { messageFrame } from './message-frame.js';
 import type { BrokerMessage } from './message.js';
+import type { Claims } from './permissions.js';
 import type { Subscription } from './subscription.js';
 import type { RelayHold } from '../cluster/relay.js';
 import { TokenBucket } from './token-bucket.js';
@@ -46,6 +47,8 @@ let sessionCounter = 0;
 export class Session implements HeartbeatClient {
   readonly id: string;
   user: string | undefined;
+  /** jwt mode: the claims of the token the session connected with (permissions.ts reads them). */
+  claims: Claims | undefined;
   version: StompVersion = '1.2';
   state: SessionState = 'connecting';
   readonly parser: StompParser;

@@ -81,6 +81,7 @@ export async function sendToUser(broker: Broker, send: SendToUser): Promise<stri
     throw new BrokerError('ERR_PAYLOAD_TOO_LARGE', `the body is larger than ${broker.config.maxBodySize} bytes (MAX_BODY_SIZE)`);
   }
   if (!broker.accepting) throw new BrokerError('ERR_SHUTTING_DOWN', 'the node is shutting down');
+  broker.authorizeSend(send.sender, send.destination);
   const message: BrokerMessage = {
     id: createMessageId(broker.nodeId),
     destination: send.destination,

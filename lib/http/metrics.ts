@@ -130,6 +130,19 @@ export class NodeMetrics {
       },
     });
     new Counter({
+      name: `${PREFIX}forbidden_total`,
+      help: 'SUBSCRIBEs and SENDs (STOMP and HTTP) the permission rules refused',
+      labelNames: ['action'],
+      registers,
+      collect() {
+        this.reset();
+        const refused = broker()?.permissions?.refused;
+        if (!refused) return;
+        this.inc({ action: 'subscribe' }, refused.subscribe);
+        this.inc({ action: 'send' }, refused.send);
+      },
+    });
+    new Counter({
       name: `${PREFIX}errors_total`,
       help: 'Errors reported to clients, by stable code',
       labelNames: ['code'],

@@ -16,13 +16,12 @@ export async function handleConnect(session: Session, frame: StompFrame): Promis
 
   const authorization = frame.headers.Authorization ?? frame.headers.authorization;
   const bearer = authorization?.startsWith('Bearer ') ? authorization.slice(7) : undefined;
-  const user = await session.broker.auth.authenticate({
-    login: frame.headers.login,
-    passcode: frame.headers.passcode,
-    token: bearer,
-    transportUser: session.transport.user,
-  });
+  const credentials = { login: frame.headers.login, passcode: frame.headers.passcode, token: bearer, transportUser: session.transport.user };
+  const auth = session.broker.auth;
+  const identity = auth.identify ? await auth.identify(credentials) : { user: await auth.authenticate(credentials) };
   if (session.state === 'closed') return;
+  const user = identity.user;
+  session.claims = identity.claims;
   const { maxConnectionsPerUser } = session.broker.config;
   if ((session.broker.userSessions.get(user)?.size ?? 0) >= maxConnectionsPerUser) {
     throw new BrokerError('ERR_TOO_MANY_CONNECTIONS', `user "${user}" has ${maxConnectionsPerUser} sessions on this node (limit maxConnectionsPerUser)`);

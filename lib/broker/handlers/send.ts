@@ -19,7 +19,7 @@ export function handleSend(session: Session, frame: StompFrame): void {
   const last = session.lastSendDestination;
   let destination = name !== undefined && last !== undefined && last.name === name ? last.destination : undefined;
   if (destination === undefined) {
-    destination = broker.authorizeSend(session.user!, name);
+    destination = broker.authorizeSend(session.user!, name, session.claims);
     session.lastSendDestination = { name: name!, destination };
   }
   const tx = transactionOf(session, frame);

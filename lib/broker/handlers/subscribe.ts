@@ -27,7 +27,7 @@ export async function handleSubscribe(session: Session, frame: StompFrame): Prom
   // A queue consumer never holds more than maxUnacked: the queue waits for its ACKs instead.
   const prefetch = Math.min(asked, broker.config.maxUnacked);
 
-  const target = broker.authorizeSubscribe(session.user!, h.destination);
+  const target = broker.authorizeSubscribe(session.user!, h.destination, session.claims);
   const subscription: Subscription = {
     id,
     session,

@@ -33,7 +33,7 @@ export async function handleCommit(session: Session, frame: StompFrame): Promise
   const broker = session.broker;
   for (const op of ops) {
     if (op.kind === 'send') {
-      await broker.route(op.message, broker.authorizeSend(session.user!, op.message.destination));
+      await broker.route(op.message, broker.authorizeSend(session.user!, op.message.destination, session.claims));
     } else {
       const live = op.pending.filter((entry) => session.pending.has(entry.key));
       session.settle(live);
