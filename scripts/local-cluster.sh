@@ -5,6 +5,11 @@
 #
 #   scripts/local-cluster.sh                 # nginx on :8080, nodes on :8081-8083
 #   LB_PORT=9000 BASE_PORT=9001 NODES=3 scripts/local-cluster.sh
+#   LB_HOST=0.0.0.0 AUTH_MODE=static AUTH_USERS=... scripts/local-cluster.sh   # nginx on every interface
+#
+# nginx listens on 127.0.0.1 unless LB_HOST says otherwise; with open-mode
+# nodes (AUTH_MODE unset or open) another address needs ALLOW_OPEN_PUBLIC=true,
+# as a node's own bind address does.
 #
 # Needs redis-server and nginx (Debian: apt-get install -y redis-server nginx;
 # run as root, this script installs what is missing) and `npm ci` done.
@@ -12,6 +17,7 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 LB_PORT="${LB_PORT:-8080}"
+LB_HOST="${LB_HOST:-127.0.0.1}"
 BASE_PORT="${BASE_PORT:-8081}"
 NODES="${NODES:-3}"
 REDIS_PORT="${REDIS_PORT:-6391}"
@@ -36,6 +42,14 @@ need() { # need COMMAND DEBIAN_PACKAGE
     die "$1 not found: install it (Debian: sudo apt-get install -y $2)"
   fi
 }
+case "$LB_HOST" in
+  127.0.0.1 | localhost | ::1) ;;
+  *)
+    if [[ "${AUTH_MODE:-open}" == open && "${ALLOW_OPEN_PUBLIC:-false}" != true ]]; then
+      die "LB_HOST=$LB_HOST would put open-mode nodes (any login, no password) on the network: set AUTH_MODE=static|jwt, or ALLOW_OPEN_PUBLIC=true to force it"
+    fi
+    ;;
+esac
 need redis-server redis-server
 need nginx nginx
 NGINX="$(command -v nginx || echo /usr/sbin/nginx)"
@@ -110,10 +124,10 @@ servers=""
 for ((i = 1; i <= NODES; i++)); do
   servers+="    server 127.0.0.1:$((BASE_PORT + i - 1)) max_fails=3 fail_timeout=10s;\n"
 done
-awk -v servers="$servers" -v lb="$LB_PORT" '
+awk -v servers="$servers" -v lb="$LB_PORT" -v lbhost="$LB_HOST" '
   /^ *server 127\.0\.0\.1:808[0-9] / { if (!printed[block]) { printf "%s", servers; printed[block] = 1 } next }
   /^upstream / { block++ }
-  { sub(/listen 8080;/, "listen " lb ";"); print }
+  { sub(/listen 127\.0\.0\.1:8080;/, "listen " (lbhost ~ /:/ ? "[" lbhost "]" : lbhost) ":" lb ";"); print }
 ' "$ROOT/deploy/nginx.conf" >"$WORK/stompbox.conf"
 
 mkdir -p "$WORK/nginx-tmp"

@@ -9,14 +9,13 @@
  */
 import { expect } from 'chai';
 import { join } from 'node:path';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { loadConfig } from '../../lib/config.js';
 import { startNode, type RunningNode } from '../../lib/node.js';
 import { killAllNodes, spawnNode, type NodeProcess } from '../helpers/node-process.js';
 import { startRedisServer, type RedisServer } from '../helpers/redis-server.js';
 import { launchBrowser, screenshotDir, INSTALL_TIMEOUT_MS } from './browser.js';
-
-type Transport = 'sockjs' | 'websocket';
+import { logIn, newPage, openPerson, sendTo, waitForIncoming, waitOnline, WAIT_MS, type Person, type Transport } from './chat-page.js';
 
 /** What the seed's page has on `window`: stomp.js 2.3 (`Stomp`) and sockjs-client (`SockJS`). */
 interface SeedWindow {
@@ -28,70 +27,6 @@ interface LegacyStompClient {
   debug: unknown;
   connect(headers: Record<string, string>, onConnect: () => void, onError: (error: unknown) => void): void;
   subscribe(destination: string, onMessage: (message: { body: string }) => void): void;
-}
-
-const WAIT_MS = 15_000;
-
-interface Person {
-  context: BrowserContext;
-  page: Page;
-  errors: string[];
-}
-
-async function openPerson(browser: Browser): Promise<Person> {
-  const context = await browser.newContext({ viewport: { width: 1180, height: 720 }, deviceScaleFactor: 1 });
-  const person: Person = { context, page: await context.newPage(), errors: [] };
-  watch(person, person.page);
-  return person;
-}
-
-/** Uncaught page errors fail the spec at the end (a broken page must not pass by luck). */
-function watch(person: Person, page: Page): void {
-  page.setDefaultTimeout(WAIT_MS);
-  page.on('pageerror', (error) => person.errors.push(error.message));
-}
-
-async function newPage(person: Person): Promise<Page> {
-  const page = await person.context.newPage();
-  watch(person, page);
-  person.page = page;
-  return page;
-}
-
-/** Logs in through the form and waits until the page says "online" (connected, inbox pulled, subscribed). */
-async function logIn(page: Page, base: string, user: string, transport: Transport): Promise<void> {
-  await page.goto(`${base}/`);
-  await page.fill('#login-name', user);
-  await page.check(`input[name="transport"][value="${transport}"]`);
-  await page.click('#login-button');
-  await page.locator('#status[data-state="online"]').waitFor();
-  expect(await page.textContent('#me')).to.equal(user);
-}
-
-async function sendTo(page: Page, user: string, text: string): Promise<void> {
-  await page.selectOption('#to-kind', 'user');
-  await page.fill('#to-name', user);
-  await page.fill('#message-input', text);
-  await page.click('#send-button');
-  // ✓: the broker's RECEIPT came back (delivered, or stored in the inbox).
-  await page.locator('#messages .message.out[data-state="sent"]').filter({ hasText: text }).last().waitFor();
-}
-
-/** Waits until the incoming messages from `sender` end with `texts`, and returns them all. */
-async function waitForIncoming(page: Page, sender: string, texts: string[]): Promise<string[]> {
-  await page.waitForFunction(
-    ({ sender, texts }) => {
-      const bodies = [...document.querySelectorAll(`#messages .message.in[data-sender="${sender}"] .body`)].map((el) => el.textContent);
-      return bodies.length >= texts.length && texts.every((text, i) => bodies[bodies.length - texts.length + i] === text);
-    },
-    { sender, texts },
-    { timeout: WAIT_MS },
-  );
-  return page.locator(`#messages .message.in[data-sender="${sender}"] .body`).allTextContents();
-}
-
-async function waitOnline(page: Page, user: string, online: boolean): Promise<void> {
-  await page.locator(`#online-list li[data-user="${user}"]`).waitFor({ state: online ? 'visible' : 'detached' });
 }
 
 /** alice and bob log in (each at their own node's URL) and write to each other. */

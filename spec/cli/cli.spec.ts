@@ -6,11 +6,10 @@
  */
 import { expect } from 'chai';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
-import type { AddressInfo } from 'node:net';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../../lib/config.js';
+import { freePort } from '../helpers/free-port.js';
 import { startNode, type RunningNode } from '../../lib/node.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -81,15 +80,6 @@ async function startTail(args: string[]): Promise<Tail> {
       check();
     });
   return { child, lines, nextLines, result };
-}
-
-/** A port nothing listens on (bound, then released). */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 function expectOneLineError(result: Result, code: number, pattern: RegExp): void {
@@ -240,13 +230,13 @@ describe('stompbox CLI (bin/stompbox.js as a child process)', function () {
 
   describe('failures: a non-zero status and one line on stderr', () => {
     it('connection refused (STOMP)', async () => {
-      const port = await closedPort();
+      const port = await freePort();
       const result = await run(['send', '--url', `http://127.0.0.1:${port}`, '-u', 'alice', '-d', '/topic/x', 'x']);
       expectOneLineError(result, 1, new RegExp(`cannot connect to ws://127\\.0\\.0\\.1:${port}/stomp: .*ECONNREFUSED`));
     });
 
     it('connection refused (HTTP)', async () => {
-      const port = await closedPort();
+      const port = await freePort();
       const result = await run(['inbox', 'bob', '--url', `http://127.0.0.1:${port}`, '-d', '/queue/reply']);
       expectOneLineError(result, 1, new RegExp(`cannot reach http://127\\.0\\.0\\.1:${port}: .*ECONNREFUSED`));
     });
