@@ -1,11 +1,18 @@
 import { readFileSync } from 'node:fs';
 import { expect } from 'chai';
-import { ConfigError, configTable, DEFAULT_CONFIG, loadConfig, MAX_INBOX_CLAIM_TIMEOUT_MS } from '../lib/config.js';
+import { ConfigError, configTable, DEFAULT_CONFIG, loadConfig, MAX_INBOX_CLAIM_TIMEOUT_MS, OPTIONS } from '../lib/config.js';
 
 describe('config', () => {
   it('the README documents every option with its default (regenerate: npx tsx scripts/config-table.ts)', () => {
     const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
     expect(readme).to.include(configTable());
+  });
+
+  it('the README lists every bound (MAX_*, SEND_RATE_*) in its "Limits and permissions" section', () => {
+    const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+    const section = readme.slice(readme.indexOf('## Limits and permissions'), readme.indexOf('## Speed'));
+    const bounds = Object.values(OPTIONS).map((o) => o.env).filter((env) => /^(MAX_|SEND_RATE_)/.test(env));
+    expect(bounds.filter((env) => !section.includes(`\`${env}\``))).to.deep.equal([]);
   });
 
   it('reads environment variables over the defaults, and flags over both', () => {
