@@ -33,6 +33,8 @@ export interface PendingAck {
   readonly source: DeliverySource;
   /** Lets the relay forget the message's stream entry: called once it is acked or kept elsewhere. */
   readonly release?: () => void;
+  /** Delivered while the subscription's inbox was drained (not counted against MAX_UNACKED). */
+  readonly drained?: boolean;
 }
 
 /** SENDs routed concurrently per session; beyond, the session waits for them. */
@@ -237,10 +239,12 @@ export class Session implements HeartbeatClient {
     }
     let ack: string | undefined;
     if (subscription.ackMode !== 'auto') {
-      // Queues hold back at their prefetch (capped at maxUnacked); a drained inbox is bounded by
-      // its own cap. Live topic and user deliveries past the bound cut the session, and the caller
-      // keeps the message (inbox, another node) as for a slow consumer.
-      if (source !== 'inbox' && subscription.unacked - subscription.unackedInbox >= this.broker.config.maxUnacked) {
+      // Queues hold back at their prefetch (capped at maxUnacked); what the inbox held when the
+      // subscription began (drained while its backlog gathers live messages) is bounded by the
+      // inbox's own cap. Live topic and user deliveries past the bound cut the session, and the
+      // caller keeps the message (inbox, another node) as for a slow consumer.
+      const drained = source === 'inbox' && subscription.backlog !== null;
+      if (!drained && subscription.unacked - subscription.unackedDrained >= this.broker.config.maxUnacked) {
         this.fail(
           new BrokerError('ERR_TOO_MANY_UNACKED', `subscription "${subscription.id.slice(0, 64)}" holds ${this.broker.config.maxUnacked} unacknowledged messages (limit maxUnacked)`),
         );
@@ -248,9 +252,9 @@ export class Session implements HeartbeatClient {
       }
       const key = this.version === '1.2' ? String(++this.ackCounter) : `${subscription.id}\0${message.id}`;
       if (this.version === '1.2') ack = key;
-      this.pending.set(key, { key, subscription, message, source, release: hold?.() });
+      this.pending.set(key, { key, subscription, message, source, release: hold?.(), drained });
       subscription.unacked++;
-      if (source === 'inbox') subscription.unackedInbox++;
+      if (drained) subscription.unackedDrained++;
     } else {
       hold?.unconfirmed();
     }
@@ -305,7 +309,7 @@ export class Session implements HeartbeatClient {
     for (const entry of entries) {
       if (!this.pending.delete(entry.key)) continue;
       entry.subscription.unacked--;
-      if (entry.source === 'inbox') entry.subscription.unackedInbox--;
+      if (entry.drained) entry.subscription.unackedDrained--;
     }
   }
 

@@ -30,8 +30,8 @@ export interface Subscription {
   readonly prefetch: number;
   /** Unacked deliveries (client modes). */
   unacked: number;
-  /** Of those, drained from the inbox: bounded by INBOX_MAX_MESSAGES, not by MAX_UNACKED. */
-  unackedInbox: number;
+  /** Of those, drained from the inbox when the subscription began: bounded by INBOX_MAX_MESSAGES, not by MAX_UNACKED. */
+  unackedDrained: number;
   /**
    * While the inbox is being drained into a new user subscription, live
    * messages wait here so that stored ones arrive first, in order.

@@ -36,7 +36,7 @@ export async function handleSubscribe(session: Session, frame: StompFrame): Prom
     target,
     prefetch,
     unacked: 0,
-    unackedInbox: 0,
+    unackedDrained: 0,
     backlog: null,
   };
   session.subscriptions.set(id, subscription);
