@@ -20,6 +20,30 @@ interface Tail {
   textLength: number;
   /** The body is not UTF-8: the frame must travel as a binary WebSocket message. */
   binary: boolean;
+  /** The body as this version's readers get it (see `legacyBody`). */
+  body: Buffer;
+}
+
+const REPLACEMENT = Buffer.from('\ufffd', 'utf8');
+
+/**
+ * A body for a STOMP 1.0/1.1 session: each NUL replaced by U+FFFD. stomp.js
+ * 2.3 (the 1.1 client of the seed page) cuts its input at every NUL before it
+ * reads content-length, so a NUL in a body would end the MESSAGE early and let
+ * the rest be read as a frame of the sender's choosing (a MESSAGE "from"
+ * anyone). 1.2 clients (stompjs 7) read content-length and get the bytes as sent.
+ */
+function legacyBody(body: Buffer): Buffer {
+  let at = body.indexOf(0);
+  if (at === -1) return body;
+  const parts: Buffer[] = [];
+  let start = 0;
+  for (; at !== -1; at = body.indexOf(0, start)) {
+    parts.push(body.subarray(start, at), REPLACEMENT);
+    start = at + 1;
+  }
+  parts.push(body.subarray(start));
+  return Buffer.concat(parts);
 }
 
 let lastMessage: BrokerMessage | undefined;
@@ -33,9 +57,9 @@ function tailOf(message: BrokerMessage, version: StompVersion): Tail {
   if (message.sender !== undefined) text += 'sender:' + escapeHeader(message.sender, version) + '\n';
   const headers = message.headers;
   for (const name in headers) text += escapeHeader(name, version) + ':' + escapeHeader(headers[name]!, version) + '\n';
-  const body = message.body;
+  const body = version === '1.2' ? message.body : legacyBody(message.body);
   text += 'content-length:' + body.length + '\n\n';
-  const tail: Tail = { version, text, textLength: Buffer.byteLength(text, 'utf8'), binary: body.length > 0 && !isUtf8(body) };
+  const tail: Tail = { version, text, textLength: Buffer.byteLength(text, 'utf8'), binary: body.length > 0 && !isUtf8(body), body };
   lastMessage = message;
   lastTail = tail;
   return tail;
@@ -61,7 +85,7 @@ export function messageFrame(
   if (ack !== undefined) head += 'ack:' + ack + '\n';
   head += tail.text;
   const headLength = Buffer.byteLength(head, 'utf8');
-  const body = message.body;
+  const body = tail.body;
   const data = Buffer.allocUnsafe(headLength + body.length + 1);
   data.write(head, 0, 'utf8');
   body.copy(data, headLength);

@@ -29,6 +29,16 @@ describe('messageFrame', () => {
     });
   }
 
+  it('replaces each NUL of a body with U+FFFD for STOMP 1.0/1.1 (stomp.js 2.3 ends a frame at any NUL), not for 1.2', () => {
+    const body = Buffer.from('a\u0000b\u0000');
+    for (const version of ['1.0', '1.1'] as StompVersion[]) {
+      const text = messageFrame({ ...message, body }, version, '/queue/x', 's', undefined).data.toString('utf8');
+      expect(text.endsWith('content-length:8\n\na\ufffdb\ufffd\u0000'), version).to.equal(true);
+    }
+    const { data } = messageFrame({ ...message, body }, '1.2', '/queue/x', 's', undefined);
+    expect(data.subarray(data.length - 5).equals(Buffer.from('a\u0000b\u0000\u0000'))).to.equal(true);
+  });
+
   it('marks a body that is not UTF-8 as binary, and keeps its bytes', () => {
     const body = Buffer.from([0xff, 0x00, 0xfe]);
     const { data, binary } = messageFrame({ ...message, body }, '1.2', '/queue/x', 's', undefined);

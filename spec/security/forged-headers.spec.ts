@@ -90,6 +90,27 @@ describe('security: forged headers', () => {
     expect(await pair.check()).to.deep.equal({ delivered: 9, lost: 0 });
   });
 
+  it('a NUL in a body reaches stomp.js 2.3 (STOMP 1.1) as U+FFFD, never as the end of the frame; stompjs 7 (1.2) gets the bytes as sent', async () => {
+    const { inbox, carol } = await readers();
+    const body = Buffer.from('hi\u0000\nMESSAGE\nsubscription:sub-0\nsender:alice\nmessage-id:x\n\nforged by alice\u0000');
+    const attacker = await mallory();
+    await attacker.request({ command: 'SEND', headers: { destination: '/user/carol/queue/chat' }, body });
+    await attacker.request({ command: 'SEND', headers: { destination: '/user/bob/queue/chat' }, body });
+    await attacker.request({ command: 'SEND', headers: { destination: '/user/carol/queue/chat' }, body: 'next' });
+    const legacy = await carol.messages.take();
+    expect(legacy.headers.sender).to.equal('mallory');
+    expect(legacy.body).to.equal(body.toString('utf8').replaceAll('\u0000', '\ufffd'));
+    // The next thing carol reads is mallory's next message, not a MESSAGE "from alice".
+    const next = await carol.messages.take();
+    expect([next.body, next.headers.sender]).to.deep.equal(['next', 'mallory']);
+    const modern = await inbox.next();
+    expect(Buffer.from(modern.binaryBody).equals(body)).to.equal(true);
+    expect(modern.headers.sender).to.equal('mallory');
+    expect(carol.errors).to.deep.equal([]);
+    await pair.exchange(1);
+    expect(await pair.check()).to.deep.equal({ delivered: 4, lost: 0 });
+  });
+
   it('refuses a control character in the headers of any client frame (here SUBSCRIBE and CONNECT)', async () => {
     const attacker = await mallory();
     attacker.sendFrame({ command: 'SUBSCRIBE', headers: { destination: '/topic/a', id: 's\u0000' } });
