@@ -3,15 +3,17 @@
  * as a name its reader trims or folds (`sender `, U+00A0, a tab, `Sender`),
  * and a frame injected through a NUL or a newline in a header value, which
  * stomp.js 2.3 (the seed page's library) would parse as a frame of its own.
- * Each is refused or stripped, read back with @stomp/stompjs 7 and stomp.js
- * 2.3, while a good pair loses nothing.
+ * Each is refused or stripped, read back with @stomp/stompjs 7, stomp.js 2.3
+ * and stomp.py, while a good pair loses nothing. A NUL in a body (legal with
+ * content-length) reaches STOMP 1.0/1.1 sessions as U+FFFD (message-frame.ts).
  */
 import { expect } from 'chai';
 import { startTestNode, stopTestNodes, type TestNode } from '../helpers/node.js';
 import { RawStompClient, StompJsClient } from '../helpers/stomp-client.js';
+import { ensureStompPy, StompPyClient } from '../helpers/stomp-py.js';
 import { GoodPair, LegacyStompClient } from './support.js';
 
-const USERS = 'alice:pw,bob:pw,carol:pw,mallory:pw';
+const USERS = 'alice:pw,bob:pw,carol:pw,dave:pw,mallory:pw';
 
 describe('security: forged headers', () => {
   let node: TestNode;
@@ -109,6 +111,27 @@ describe('security: forged headers', () => {
     expect(carol.errors).to.deep.equal([]);
     await pair.exchange(1);
     expect(await pair.check()).to.deep.equal({ delivered: 4, lost: 0 });
+  });
+
+  it('stomp.py (STOMP 1.2 and 1.1) reads the broker-stamped sender, and a NUL in a body as one message', async function () {
+    this.timeout(60_000);
+    await ensureStompPy();
+    const body = 'hi\u0000\nMESSAGE\nsubscription:s\nsender:alice\nmessage-id:x\n\nforged by alice\u0000';
+    for (const version of ['1.2', '1.1'] as const) {
+      const dave = await StompPyClient.connect({ url: node.wsUrl, login: 'dave', passcode: 'pw', version });
+      await dave.subscribe('/user/queue/chat', 's');
+      const attacker = await mallory();
+      await attacker.request({ command: 'SEND', headers: { destination: '/user/dave/queue/chat', Sender: 'alice' }, body: 'case' });
+      await attacker.request({ command: 'SEND', headers: { destination: '/user/dave/queue/chat' }, body: Buffer.from(body) });
+      await attacker.request({ command: 'SEND', headers: { destination: '/user/dave/queue/chat' }, body: 'next' });
+      const read = [await dave.next('message'), await dave.next('message'), await dave.next('message')];
+      expect(read.map((m) => m.headers?.sender), version).to.deep.equal(['mallory', 'mallory', 'mallory']);
+      expect(read.map((m) => m.body), version).to.deep.equal(['case', version === '1.2' ? body : body.replaceAll('\u0000', '\ufffd'), 'next']);
+      expect(read[0]!.headers?.Sender).to.equal(undefined);
+      await dave.disconnect();
+      await pair.exchange(1);
+    }
+    expect(await pair.check()).to.deep.equal({ delivered: 5, lost: 0 });
   });
 
   it('refuses a control character in the headers of any client frame (here SUBSCRIBE and CONNECT)', async () => {
