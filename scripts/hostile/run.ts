@@ -4,7 +4,7 @@
  * every 50 ms over the attack, against just before it) and what a good pair
  * exchanging messages meanwhile delivered and lost.
  *
- *   npm run hostile                                   # starts its own node (RECIPIENT_POLICY=known, a rules file)
+ *   npm run hostile                                   # starts its own node (RECIPIENT_POLICY=known, a rules file, a send rate)
  *   npm run hostile -- --url http://127.0.0.1:8080 --pid 1234   # a running node (RSS needs its pid)
  *
  * Target: every attack answered, the good pair 0 lost, RSS growth < 200 MB.
@@ -42,6 +42,9 @@ async function ownNode(): Promise<{ url: string; node: SpawnedProcess }> {
     LOG_LEVEL: 'warn',
     RECIPIENT_POLICY: 'known',
     PERMISSIONS_FILE: rules,
+    // The defaults sit above what one client reaches on a 2-core machine (README, "Limits and permissions").
+    SEND_RATE_MESSAGES: '20000',
+    SEND_RATE_BYTES: String(32 * 1024 * 1024),
   });
   return { url: `http://127.0.0.1:${port}`, node };
 }
