@@ -102,6 +102,7 @@ declare module 'ioredis' {
       force: '0' | '1',
       handover: '0' | '1',
     ): Result<[status: number, tag: string], Context>;
+    sbPresenceTakeRecovery(lockKey: string, deadNodesKey: string, owner: string, tag: string, ttlMs: number): Result<number, Context>;
     sbPresenceRenewLock(lockKey: string, owner: string, ttlMs: number): Result<number, Context>;
     sbPresenceFinishRecovery(lockKey: string, deadNodesKey: string, owner: string, tag: string, prefix: string): Result<number, Context>;
   }
@@ -226,6 +227,15 @@ end
 if not moved then return { removed, '' } end
 redis.call('SADD', KEYS[6], tag)
 return { removed, tag }`,
+  },
+  // KEYS recover-lock, dead-nodes; ARGV owner, tag, ttlMs → 1 taken, 0 taken by another node or finished already
+  // (a tag listed by this node's beat may have been finished by another node since)
+  sbPresenceTakeRecovery: {
+    numberOfKeys: 2,
+    lua: `
+if redis.call('SISMEMBER', KEYS[2], ARGV[2]) == 0 then return 0 end
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[3]) then return 1 end
+return 0`,
   },
   // KEYS recover-lock; ARGV owner, ttlMs → 1 renewed, 0 not ours
   sbPresenceRenewLock: {
@@ -588,8 +598,10 @@ export class RedisPresence implements PresenceRegistry {
     for (const tag of tags) {
       if (this.state !== 'started') return;
       const lock = this.keys.recoverLock(tag);
-      const won = await this.call('presence recover', () => this.redis.set(lock, this.nodeId, 'PX', this.opts.recoverLockMs, 'NX')).catch(() => null);
-      if (won !== 'OK') continue;
+      const won = await this.call('presence recover', () =>
+        this.redis.sbPresenceTakeRecovery(lock, this.keys.deadNodes(), this.nodeId, tag, this.opts.recoverLockMs),
+      ).catch(() => 0);
+      if (won !== 1) continue;
       const renew = setInterval(() => {
         this.redis.sbPresenceRenewLock(lock, this.nodeId, this.opts.recoverLockMs).catch(() => {});
       }, Math.max(50, Math.floor(this.opts.recoverLockMs / 3)));
