@@ -4,7 +4,7 @@
  * session cookie) into a user name, or refuses with ERR_AUTH_FAILED.
  */
 import { timingSafeEqual } from 'node:crypto';
-import { BrokerError } from './errors.js';
+import { BrokerError } from '../core/errors.js';
 
 export interface Credentials {
   login?: string;

@@ -22,9 +22,9 @@ import type { FrameLimits } from '../stomp/index.js';
 import type { Authenticator } from './auth.js';
 import type { Connection, TransportContext } from './connection.js';
 import { DestinationParser, type Destination } from './destinations.js';
-import { BrokerError } from './errors.js';
+import { BrokerError } from '../core/errors.js';
 import { HeartbeatWheel, type HeartbeatClient } from './heartbeat-wheel.js';
-import type { BrokerMessage } from './message.js';
+import type { BrokerMessage } from '../core/message.js';
 import { RecentIds } from './recent-ids.js';
 import type { Claims, Permissions } from './permissions.js';
 import type { RecipientPolicy } from './recipient-policy.js';
@@ -93,7 +93,7 @@ export class Broker {
   /** Cluster-side setup of a destination key, awaited by every later local subscriber. */
   private readonly clusterReady = new Map<string, Promise<void>>();
   private readonly userReady = new Map<string, Promise<void>>();
-  /** Envelopes relayed here again within a short window (a retry, a replay) are dropped. */
+  /** Messages handled here (relayed or routed locally) that reach this node again within a short window (a retry, a recovery) are dropped. */
   private readonly recent = new RecentIds(16384);
   private readonly dispatching = new Set<string>();
   private readonly redispatch = new Set<string>();
@@ -236,7 +236,11 @@ export class Broker {
     this.stats.routedRemote += result.remote.length;
     if (result.local) {
       this.stats.routedLocal++;
+      // A re-route of what this node handled already (the copy a dead node's stream still held
+      // while this node got the message too) reaches its sessions once, as a relayed one does.
+      if (kept && this.recent.has(message.id)) return;
       await this.deliverUser(user, target, message, result.remote.length > 0);
+      this.recent.add(message.id);
     }
   }
 

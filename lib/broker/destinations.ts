@@ -9,7 +9,7 @@
  * The name is URL-decoded so user names may contain `/` as `%2F` (as Spring).
  */
 import { validUserName } from './auth.js';
-import { BrokerError } from './errors.js';
+import { BrokerError } from '../core/errors.js';
 
 export interface DestinationPrefixes {
   topicPrefix: string;

@@ -17,7 +17,7 @@
  * - a name the broker owns, compared lower-cased (as a client reading
  *   case-insensitively would), is dropped, never forwarded.
  */
-import { BrokerError } from './errors.js';
+import { BrokerError } from '../core/errors.js';
 import type { StompHeaders } from '../stomp/index.js';
 
 /** Headers the broker sets on a MESSAGE itself; a client's values never pass through. */

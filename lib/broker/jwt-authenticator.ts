@@ -9,7 +9,7 @@ import { createPublicKey, createSecretKey, type KeyObject } from 'node:crypto';
 import { errors as joseErrors, jwtVerify, type JWSAlgorithm } from 'jose';
 import { readPem } from '../pem.js';
 import { validUserName, type Authenticator, type Credentials, type Identity } from './auth.js';
-import { BrokerError } from './errors.js';
+import { BrokerError } from '../core/errors.js';
 
 export interface JwtOptions {
   /** HS256 (HS384, HS512) shared secret. */

@@ -11,7 +11,7 @@
  */
 import { isUtf8 } from 'node:buffer';
 import { escapeHeader, type StompVersion } from '../stomp/index.js';
-import type { BrokerMessage } from './message.js';
+import type { BrokerMessage } from '../core/message.js';
 
 interface Tail {
   version: StompVersion;

@@ -21,7 +21,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { Destination } from './destinations.js';
-import { BrokerError } from './errors.js';
+import { BrokerError } from '../core/errors.js';
 
 export type Action = 'subscribe' | 'send';
 export type Claims = Readonly<Record<string, unknown>>;

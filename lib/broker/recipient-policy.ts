@@ -7,7 +7,7 @@
  */
 import type { KnownUsers } from '../identity/known-users.js';
 import type { Logger } from '../log.js';
-import { BrokerError } from './errors.js';
+import { BrokerError } from '../core/errors.js';
 
 const CONFIRMED_MS = 10_000;
 const CONFIRMED_MAX = 10_000;

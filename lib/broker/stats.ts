@@ -1,4 +1,4 @@
-import type { ErrorCode } from './errors.js';
+import type { ErrorCode } from '../core/errors.js';
 
 /** Plain counters on the hot path; the metrics module reads them on scrape. */
 export class BrokerStats {

@@ -1,5 +1,5 @@
 import type { RelayHold } from '../cluster/relay.js';
-import type { BrokerMessage } from './message.js';
+import type { BrokerMessage } from '../core/message.js';
 import type { Session } from './session.js';
 
 export type AckMode = 'auto' | 'client' | 'client-individual';

@@ -3,8 +3,8 @@
  * NACKs it holds until COMMIT, bounded in frames and body bytes so that an
  * open transaction cannot grow a node without limit.
  */
-import { BrokerError } from './errors.js';
-import type { BrokerMessage } from './message.js';
+import { BrokerError } from '../core/errors.js';
+import type { BrokerMessage } from '../core/message.js';
 import type { PendingAck } from './session.js';
 
 /** A SEND, ACK or NACK held until its transaction commits. */

@@ -34,8 +34,8 @@
  * this codec did not write). Decoded bodies are copies, so a small message
  * never pins the large socket chunk it arrived in.
  */
-import { BrokerError } from '../broker/errors.js';
-import type { BrokerMessage } from '../broker/message.js';
+import { BrokerError } from '../core/errors.js';
+import type { BrokerMessage } from '../core/message.js';
 import type { RelayEnvelope } from './relay.js';
 
 export const MESSAGE_FORMAT = 1;

@@ -1,4 +1,4 @@
-import type { BrokerMessage } from '../broker/message.js';
+import type { BrokerMessage } from '../core/message.js';
 import { addToSetMap, MemoryHub, removeFromSetMap } from './memory-hub.js';
 import type { Relay, RelayEnvelope, RelayHandler } from './relay.js';
 

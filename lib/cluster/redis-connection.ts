@@ -20,7 +20,7 @@
  * (pub/sub only).
  */
 import { Redis, type RedisOptions } from 'ioredis';
-import { BrokerError } from '../broker/errors.js';
+import { BrokerError } from '../core/errors.js';
 import { createLogger } from '../log.js';
 import { DEFAULT_KEY_PREFIX } from './redis-keys.js';
 

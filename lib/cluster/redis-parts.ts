@@ -2,7 +2,6 @@
  * The Redis implementations of every seam, for a cluster node: presence,
  * relay, inbox and queues, all under one key prefix on one Redis.
  */
-import type { BrokerParts } from '../broker/broker.js';
 import type { Config } from '../config.js';
 import { RedisInboxStore } from '../inbox/redis-inbox-store.js';
 import type { Logger } from '../log.js';
@@ -12,7 +11,19 @@ import { RedisPresence } from './redis-presence.js';
 import { RedisRelay } from './redis-relay.js';
 import { RedisUserRouter } from './redis-user-router.js';
 
-export async function createRedisParts(config: Config, log: Logger, nodeId: string): Promise<Omit<BrokerParts, 'config' | 'log' | 'auth'>> {
+/** Every Redis seam of one node, as the broker takes them (structurally: this module does not depend on the broker). */
+export interface RedisParts {
+  nodeId: string;
+  presence: RedisPresence;
+  relay: RedisRelay;
+  inbox: RedisInboxStore;
+  queues: RedisQueueStore;
+  router: RedisUserRouter;
+  ping(): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+export async function createRedisParts(config: Config, log: Logger, nodeId: string): Promise<RedisParts> {
   const url = config.redisUrl!;
   if (nodeId.includes(':') || nodeId.includes('!')) throw new Error(`NODE_ID must contain neither ":" nor "!" (got "${nodeId}")`);
   const connection = { keyPrefix: config.redisPrefix, logger: log };

@@ -47,7 +47,7 @@
  * not Redis Cluster's key slots.
  */
 import type { Redis, Result } from 'ioredis';
-import { BrokerError } from '../broker/errors.js';
+import { BrokerError } from '../core/errors.js';
 import type { NodeInfo, NodeStats, PresenceRegistry, RecoveryHandler, RejoinCause } from './presence.js';
 import {
   closeClient,

@@ -32,8 +32,8 @@
  * last id it handled.
  */
 import type { Redis, Result } from 'ioredis';
-import { BrokerError } from '../broker/errors.js';
-import type { BrokerMessage } from '../broker/message.js';
+import { BrokerError } from '../core/errors.js';
+import type { BrokerMessage } from '../core/message.js';
 import { decodeEnvelope, decodeEnvelopeBatch, decodeMessage, encodeEnvelope, encodeMessageAfter } from './envelope-codec.js';
 import type { Relay, RelayEnvelope, RelayHandler, RelayHold } from './relay.js';
 import {

@@ -1,4 +1,4 @@
-import type { BrokerMessage } from '../broker/message.js';
+import type { BrokerMessage } from '../core/message.js';
 
 /**
  * What crosses between nodes.

@@ -9,7 +9,7 @@
  * synchronous step) and RedisUserRouter (one script call per batch), both
  * held to spec/cluster/user-router.contract.ts.
  */
-import type { BrokerMessage } from '../broker/message.js';
+import type { BrokerMessage } from '../core/message.js';
 
 export interface UserRoute {
   user: string;

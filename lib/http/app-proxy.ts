@@ -22,8 +22,8 @@
  * the contract becomes an ERROR frame with a stable code (errors.ts).
  */
 import type { ApplicationHandler, Broker } from '../broker/broker.js';
-import { BrokerError } from '../broker/errors.js';
-import { createMessageId, type BrokerMessage } from '../broker/message.js';
+import { BrokerError } from '../core/errors.js';
+import { createMessageId, type BrokerMessage } from '../core/message.js';
 import { requestBodyLimit } from './app.js';
 import { checkHeaders, readBody } from './broker-api.js';
 import { messageToJson } from './message-json.js';

@@ -12,7 +12,7 @@
  * Origins listed in ALLOWED_ORIGINS get CORS headers with credentials.
  */
 import type { Context, Middleware } from 'koa';
-import { BrokerError } from '../broker/errors.js';
+import { BrokerError } from '../core/errors.js';
 import type { Identity, IdentityResolver } from '../identity/identity.js';
 import type { OriginPolicy } from '../identity/origin-policy.js';
 

@@ -5,7 +5,7 @@
  * with a stable code, which the error middleware turns into 4xx JSON.
  */
 import type { Context } from 'koa';
-import { BrokerError } from '../broker/errors.js';
+import { BrokerError } from '../core/errors.js';
 
 export type Fields = Record<string, unknown>;
 

@@ -4,9 +4,9 @@
  */
 import type { Broker } from '../broker/broker.js';
 import { validUserName } from '../broker/auth.js';
-import { BrokerError } from '../broker/errors.js';
+import { BrokerError } from '../core/errors.js';
 import { headerValueInvalid, isReservedHeader } from '../broker/header-policy.js';
-import { createMessageId, type BrokerMessage } from '../broker/message.js';
+import { createMessageId, type BrokerMessage } from '../core/message.js';
 import { optionalString } from './body.js';
 
 const HEADER_NAME = /^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,128}$/;

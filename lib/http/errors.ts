@@ -1,5 +1,5 @@
 import type { Middleware } from 'koa';
-import { BrokerError, toBrokerError } from '../broker/errors.js';
+import { BrokerError, toBrokerError } from '../core/errors.js';
 import type { Logger } from '../log.js';
 
 /**

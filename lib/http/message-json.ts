@@ -1,5 +1,5 @@
 import { isUtf8 } from 'node:buffer';
-import type { BrokerMessage } from '../broker/message.js';
+import type { BrokerMessage } from '../core/message.js';
 
 /**
  * A message as the API shows it. The body is UTF-8 text when it is valid

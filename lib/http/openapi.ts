@@ -6,7 +6,7 @@
  * described in `info.description`: OpenAPI has no words for it.
  */
 import type { Config } from '../config.js';
-import { ERROR_DISPOSITIONS } from '../broker/errors.js';
+import { ERROR_DISPOSITIONS } from '../core/errors.js';
 
 type Json = Record<string, unknown>;
 
@@ -146,7 +146,7 @@ export function openApiDocument(config: Config): Json {
         ),
         Error: obj({ error: obj({ code: { enum: Object.keys(ERROR_DISPOSITIONS) }, message: str() }, ['code', 'message']) }, ['error']),
       },
-      responses: { Error: json(ref('Error'), 'An error with a stable code (lib/broker/errors.ts)') },
+      responses: { Error: json(ref('Error'), 'An error with a stable code (lib/core/errors.ts)') },
     },
   };
 }

@@ -10,7 +10,7 @@
  * cookie is ignored, so a page with an old cookie can still log in again.
  */
 import type { IncomingHttpHeaders } from 'node:http';
-import { BrokerError } from '../broker/errors.js';
+import { BrokerError } from '../core/errors.js';
 import type { JwtVerifier } from '../broker/jwt-authenticator.js';
 import { readCookie, SESSION_COOKIE } from './cookies.js';
 import { SessionTokens } from './session-token.js';

@@ -6,7 +6,7 @@
  * CONNECT's login cannot change it.
  */
 import type { IncomingMessage } from 'node:http';
-import { BrokerError } from '../broker/errors.js';
+import { BrokerError } from '../core/errors.js';
 import type { Logger } from '../log.js';
 import type { UpgradeDecision, UpgradeGate } from '../transport/websocket-server.js';
 import type { IdentityResolver } from './identity.js';

@@ -1,5 +1,5 @@
-import { BrokerError } from '../broker/errors.js';
-import type { BrokerMessage } from '../broker/message.js';
+import { BrokerError } from '../core/errors.js';
+import type { BrokerMessage } from '../core/message.js';
 import type { InboxOverflow } from '../config.js';
 
 export type { InboxOverflow };

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { BrokerMessage } from '../broker/message.js';
+import type { BrokerMessage } from '../core/message.js';
 import {
   DEFAULT_INBOX_LIMITS,
   ENDED_CLAIM_RETENTION_MS,

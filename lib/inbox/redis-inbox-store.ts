@@ -46,8 +46,8 @@
  * single Redis (or a primary with replicas), not Redis Cluster's key slots.
  */
 import type { Redis, Result } from 'ioredis';
-import { BrokerError } from '../broker/errors.js';
-import type { BrokerMessage } from '../broker/message.js';
+import { BrokerError } from '../core/errors.js';
+import type { BrokerMessage } from '../core/message.js';
 import { decodeMessage, encodeMessage, luaMessageId } from '../cluster/envelope-codec.js';
 import {
   closeClient,

@@ -1,5 +1,5 @@
-import { BrokerError } from '../broker/errors.js';
-import type { BrokerMessage } from '../broker/message.js';
+import { BrokerError } from '../core/errors.js';
+import type { BrokerMessage } from '../core/message.js';
 import { DEFAULT_QUEUE_LIMITS, type QueueLimits, type QueueStore } from './queue-store.js';
 
 /** Queues in process memory, for a single node. */

@@ -1,4 +1,4 @@
-import type { BrokerMessage } from '../broker/message.js';
+import type { BrokerMessage } from '../core/message.js';
 
 /**
  * Storage for `/queue/...` destinations: each message goes to exactly one

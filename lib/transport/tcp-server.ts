@@ -18,7 +18,7 @@
 import { createServer as createNetServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer } from 'node:tls';
 import type { Broker } from '../broker/broker.js';
-import { BrokerError } from '../broker/errors.js';
+import { BrokerError } from '../core/errors.js';
 import type { Connection } from '../broker/connection.js';
 import type { Logger } from '../log.js';
 import { OpenSockets } from './open-sockets.js';

@@ -4,8 +4,8 @@
  */
 import { expect } from 'chai';
 import type { MemoryRelay } from '../../lib/cluster/memory-relay.js';
-import { createMessageId } from '../../lib/broker/message.js';
-import { BrokerError } from '../../lib/broker/errors.js';
+import { createMessageId } from '../../lib/core/message.js';
+import { BrokerError } from '../../lib/core/errors.js';
 import { createMemoryBroker, startTestNode, stopTestNodes } from '../helpers/node.js';
 import { StompJsClient } from '../helpers/stomp-client.js';
 

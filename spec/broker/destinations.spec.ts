@@ -4,7 +4,7 @@
  */
 import { expect } from 'chai';
 import { DestinationParser } from '../../lib/broker/destinations.js';
-import { BrokerError } from '../../lib/broker/errors.js';
+import { BrokerError } from '../../lib/core/errors.js';
 import { DEFAULT_CONFIG } from '../../lib/config.js';
 
 const parser = new DestinationParser(DEFAULT_CONFIG);

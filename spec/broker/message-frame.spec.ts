@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { messageFrame } from '../../lib/broker/message-frame.js';
-import type { BrokerMessage } from '../../lib/broker/message.js';
+import type { BrokerMessage } from '../../lib/core/message.js';
 import { serializeFrame, type StompVersion } from '../../lib/stomp/index.js';
 
 describe('messageFrame', () => {

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
-import { BrokerError } from '../../lib/broker/errors.js';
-import type { BrokerMessage } from '../../lib/broker/message.js';
+import { BrokerError } from '../../lib/core/errors.js';
+import type { BrokerMessage } from '../../lib/core/message.js';
 import {
   decodeEnvelope,
   decodeEnvelopeBatch,

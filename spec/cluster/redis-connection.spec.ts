@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import type { Redis } from 'ioredis';
-import { BrokerError } from '../../lib/broker/errors.js';
+import { BrokerError } from '../../lib/core/errors.js';
 import { clusterError, connected, createRedisClient, redisCall } from '../../lib/cluster/redis-connection.js';
 import { startRedisServer, type RedisServer } from '../helpers/redis-server.js';
 import { deferred, recordingLogger } from './support.js';

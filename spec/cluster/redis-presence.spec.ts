@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { BrokerError } from '../../lib/broker/errors.js';
+import { BrokerError } from '../../lib/core/errors.js';
 import { RedisKeys } from '../../lib/cluster/redis-keys.js';
 import { RedisPresence, type RedisPresenceOptions } from '../../lib/cluster/redis-presence.js';
 import { uniquePrefix, useRedisServer } from '../helpers/redis-server.js';

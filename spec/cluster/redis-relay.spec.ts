@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { Redis } from 'ioredis';
-import { BrokerError } from '../../lib/broker/errors.js';
+import { BrokerError } from '../../lib/core/errors.js';
 import type { RelayEnvelope, RelayHandler } from '../../lib/cluster/relay.js';
 import { RedisKeys } from '../../lib/cluster/redis-keys.js';
 import { RedisPresence } from '../../lib/cluster/redis-presence.js';

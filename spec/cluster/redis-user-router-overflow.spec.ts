@@ -6,7 +6,7 @@
  * the ones stompbox_inbox_dropped_total must see.
  */
 import { expect } from 'chai';
-import { BrokerError } from '../../lib/broker/errors.js';
+import { BrokerError } from '../../lib/core/errors.js';
 import { RedisUserRouter } from '../../lib/cluster/redis-user-router.js';
 import type { InboxOverflow } from '../../lib/inbox/inbox-store.js';
 import { RedisInboxStore } from '../../lib/inbox/redis-inbox-store.js';

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { Redis } from 'ioredis';
-import type { BrokerMessage } from '../../lib/broker/message.js';
+import type { BrokerMessage } from '../../lib/core/message.js';
 import { decodeEnvelope, decodeEnvelopeBatch } from '../../lib/cluster/envelope-codec.js';
 import { RedisKeys } from '../../lib/cluster/redis-keys.js';
 import { RedisPresence } from '../../lib/cluster/redis-presence.js';

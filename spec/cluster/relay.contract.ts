@@ -4,7 +4,7 @@
  * sent after the message must arrive, and relays keep order.
  */
 import { expect } from 'chai';
-import type { BrokerMessage } from '../../lib/broker/message.js';
+import type { BrokerMessage } from '../../lib/core/message.js';
 import type { Relay, RelayEnvelope } from '../../lib/cluster/relay.js';
 import { deferred } from './support.js';
 

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { BrokerError } from '../../lib/broker/errors.js';
+import { BrokerError } from '../../lib/core/errors.js';
 /* Shared helpers for the cluster, inbox and queue specs (not a spec file itself). */
 import type { ClusterLogger } from '../../lib/cluster/redis-connection.js';
 

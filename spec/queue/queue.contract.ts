@@ -3,8 +3,8 @@
  * Redis spec files).
  */
 import { expect } from 'chai';
-import { BrokerError } from '../../lib/broker/errors.js';
-import type { BrokerMessage } from '../../lib/broker/message.js';
+import { BrokerError } from '../../lib/core/errors.js';
+import type { BrokerMessage } from '../../lib/core/message.js';
 import type { QueueLimits, QueueStore } from '../../lib/queue/queue-store.js';
 import { deferred } from '../cluster/support.js';
 

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { BrokerError } from '../../lib/broker/errors.js';
+import { BrokerError } from '../../lib/core/errors.js';
 import { RedisKeys } from '../../lib/cluster/redis-keys.js';
 import type { QueueLimits } from '../../lib/queue/queue-store.js';
 import { RedisQueueStore } from '../../lib/queue/redis-queue-store.js';

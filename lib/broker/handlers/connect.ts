@@ -1,5 +1,5 @@
 import { SUPPORTED_VERSIONS, type StompFrame, type StompVersion } from '../../stomp/index.js';
-import { BrokerError } from '../errors.js';
+import { BrokerError } from '../../core/errors.js';
 import type { Session } from '../session.js';
 
 const SERVER = 'stompbox/0.1.0';

@@ -4,7 +4,7 @@
  * waits for it before the next frame, which keeps a client's frames in order.
  */
 import type { StompFrame } from '../../stomp/index.js';
-import { BrokerError } from '../errors.js';
+import { BrokerError } from '../../core/errors.js';
 import { checkClientHeaders } from '../header-policy.js';
 import type { Session } from '../session.js';
 import { handleAck, handleNack } from './ack.js';

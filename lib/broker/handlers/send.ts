@@ -1,6 +1,6 @@
 import type { StompFrame } from '../../stomp/index.js';
 import { applicationHeaders } from '../header-policy.js';
-import { createMessageId, type BrokerMessage } from '../message.js';
+import { createMessageId, type BrokerMessage } from '../../core/message.js';
 import type { Session } from '../session.js';
 import { transactionOf } from './index.js';
 

@@ -1,5 +1,5 @@
 import type { StompFrame } from '../../stomp/index.js';
-import { BrokerError } from '../errors.js';
+import { BrokerError } from '../../core/errors.js';
 import type { Session } from '../session.js';
 import { ACK_MODES, type AckMode, type Subscription } from '../subscription.js';
 

@@ -18,7 +18,7 @@
  */
 import type { RouterInstance } from '@koa/router';
 import type { Broker } from '../../broker/broker.js';
-import { BrokerError } from '../../broker/errors.js';
+import { BrokerError } from '../../core/errors.js';
 import { MAX_INBOX_CLAIM_TIMEOUT_MS } from '../../config.js';
 import { requireUser } from '../auth.js';
 import { ownTarget } from '../broker-api.js';

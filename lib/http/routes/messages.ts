@@ -14,7 +14,7 @@
  */
 import type { RouterInstance } from '@koa/router';
 import type { Broker } from '../../broker/broker.js';
-import { BrokerError } from '../../broker/errors.js';
+import { BrokerError } from '../../core/errors.js';
 import { requireUser } from '../auth.js';
 import { checkHeaders, checkUserName, ownTarget, readBody, sendToUser, userTarget } from '../broker-api.js';
 import { optionalCount, optionalString, readFields, requireString } from '../body.js';

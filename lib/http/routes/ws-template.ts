@@ -17,7 +17,7 @@
  */
 import type { RouterInstance } from '@koa/router';
 import type { Broker } from '../../broker/broker.js';
-import { BrokerError, toBrokerError } from '../../broker/errors.js';
+import { BrokerError, toBrokerError } from '../../core/errors.js';
 import type { Logger } from '../../log.js';
 import { requireUser } from '../auth.js';
 import { checkUserName, ownTarget, sendToUser, userTarget } from '../broker-api.js';
