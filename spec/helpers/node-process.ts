@@ -4,6 +4,7 @@
  * when the node logs that it listens (an event, not a delay).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
@@ -30,7 +31,15 @@ export interface NodeProcess {
 
 const running = new Set<NodeProcess>();
 
-export async function spawnNode(options: { id: string; redisUrl?: string; env?: Record<string, string> }): Promise<NodeProcess> {
+export interface SpawnNodeOptions {
+  id: string;
+  redisUrl?: string;
+  env?: Record<string, string>;
+  /** Also append the node's stdout and stderr to this file (every start), for diagnosing a run. */
+  logFile?: string;
+}
+
+export async function spawnNode(options: SpawnNodeOptions): Promise<NodeProcess> {
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     PORT: '0',
@@ -47,6 +56,13 @@ export async function spawnNode(options: { id: string; redisUrl?: string; env?: 
   const child = spawn(process.execPath, ['--import', 'tsx', 'lib/main.ts'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   const logs: Array<Record<string, unknown>> = [];
   const logWaiters = new Set<(record: Record<string, unknown>) => void>();
+  if (options.logFile !== undefined) {
+    const file = createWriteStream(options.logFile, { flags: 'a' });
+    child.stdout!.pipe(file, { end: false });
+    child.stderr!.pipe(file, { end: false });
+    // 'close', not 'exit': the pipes may still hold output when the process exits.
+    child.once('close', (code, signal) => file.end(`-- node ${options.id} exited (code ${code}, signal ${signal})\n`));
+  }
   let stderr = '';
   child.stderr!.on('data', (chunk: Buffer) => {
     stderr = (stderr + chunk.toString()).slice(-4000);

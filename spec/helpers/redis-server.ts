@@ -2,14 +2,15 @@
  * A private redis-server per suite: on a free 127.0.0.1 port, in its own temp
  * dir, started from the `redis-server` on PATH. Specs can stop, SIGKILL and
  * restart it (same port and dir) to exercise outages; with `appendonly: true`
- * every write is fsynced so the data survives a kill.
+ * every write is fsynced (unless `appendfsync` says `everysec`, as a typical
+ * deployment runs it) so the data survives a kill.
  *
  * Readiness is awaited, never slept for: the server's "Ready to accept
  * connections" log line, then a PING that must answer +PONG, both bounded.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { Redis } from 'ioredis';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { createWriteStream, mkdtempSync, rmSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,8 +18,12 @@ import { join } from 'node:path';
 export interface RedisServerOptions {
   /** Append-only file with `appendfsync always`: data survives kill and restart. @default false */
   appendonly: boolean;
+  /** With `appendonly`: fsync after every write, or once a second (what a Redis crash may then lose). @default 'always' */
+  appendfsync: 'always' | 'everysec';
   /** Bound on each start, ms. @default 10000 */
   startTimeoutMs: number;
+  /** Append the server's output here (every start), for diagnosing a run. @default none */
+  logFile?: string;
 }
 
 export interface RedisServer {
@@ -31,9 +36,11 @@ export interface RedisServer {
   kill(): Promise<void>;
   /** Stops it if running, starts it again on the same port and dir, resolves once it answers PING. */
   restart(): Promise<void>;
+  /** SIGKILL if running, and removes its dir now rather than at process exit. */
+  dispose(): Promise<void>;
 }
 
-const DEFAULTS: RedisServerOptions = { appendonly: false, startTimeoutMs: 10_000 };
+const DEFAULTS: RedisServerOptions = { appendonly: false, appendfsync: 'always', startTimeoutMs: 10_000 };
 
 /** Servers still running when the test process exits are killed, their dirs removed. */
 const live = new Set<{ child: ChildProcess | undefined; dir: string }>();
@@ -86,6 +93,11 @@ export async function startRedisServer(options: Partial<RedisServerOptions> = {}
       await stopWith('SIGTERM');
       entry.child = await launch(port, dir, opts);
     },
+    async dispose() {
+      await stopWith('SIGKILL');
+      live.delete(entry);
+      rmSync(dir, { recursive: true, force: true });
+    },
   };
 }
 
@@ -110,8 +122,14 @@ async function freePort(): Promise<number> {
 
 async function launch(port: number, dir: string, opts: RedisServerOptions): Promise<ChildProcess> {
   const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--daemonize', 'no'];
-  args.push(...(opts.appendonly ? ['--appendonly', 'yes', '--appendfsync', 'always'] : ['--appendonly', 'no']));
+  args.push(...(opts.appendonly ? ['--appendonly', 'yes', '--appendfsync', opts.appendfsync] : ['--appendonly', 'no']));
   const child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  if (opts.logFile !== undefined) {
+    const log = createWriteStream(opts.logFile, { flags: 'a' });
+    child.stdout?.pipe(log, { end: false });
+    child.stderr?.pipe(log, { end: false });
+    child.once('close', (code, signal) => log.end(`-- redis-server exited (code ${code}, signal ${signal})\n`));
+  }
   const deadline = Date.now() + opts.startTimeoutMs;
 
   let output = '';

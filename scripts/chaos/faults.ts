@@ -1,0 +1,131 @@
+/*
+ * The scenarios of the chaos matrix: what each one breaks, and how. Faults
+ * are real: signals to real processes (SIGKILL, SIGTERM, SIGSTOP/SIGCONT),
+ * never a mock. Each fault is bounded in time.
+ */
+import type { Cluster } from './cluster.js';
+import { sleep, type Receiver } from './load.js';
+
+/**
+ * - live: receivers subscribed on node B, senders on node A, a fault under load;
+ * - inbox-full: receivers offline while senders go past the inbox cap, then they connect;
+ * - pull: receivers offline, pulling over HTTP with claim + ack.
+ */
+export type ScenarioKind = 'live' | 'inbox-full' | 'pull';
+
+export interface FaultContext {
+  cluster: Cluster;
+  receivers: readonly Receiver[];
+  /** NODE_TIMEOUT_MS of the nodes. */
+  nodeTimeoutMs: number;
+  note(line: string): void;
+}
+
+export interface Scenario {
+  name: string;
+  summary: string;
+  kind: ScenarioKind;
+  /** Part of `--quick`. */
+  quick: boolean;
+  /** Extra environment of both nodes. */
+  nodeEnv?: Record<string, string>;
+  /** A graceful fault: any duplicate is a failure. */
+  noDuplicates?: boolean;
+  fault?(context: FaultContext): Promise<void>;
+}
+
+const FLAPS = 10;
+export const INBOX_FULL_CAP = 300;
+export const INBOX_FULL_SENDS = 400;
+const NODE_DOWN_MS = 3000;
+const PAUSE_BETWEEN_RESTARTS_MS = 2000;
+
+function redisOutage(signal: 'SIGTERM' | 'SIGKILL', seconds: number, quick: boolean): Scenario {
+  const verb = signal === 'SIGTERM' ? 'term' : 'kill';
+  return {
+    name: `redis-${verb}-${seconds}`,
+    summary: `${signal} to redis-server, down ${seconds} s, restarted on the same port and data dir (appendonly, fsync every second)`,
+    kind: 'live',
+    quick,
+    async fault({ cluster }) {
+      await cluster.redisDown(signal);
+      await sleep(seconds * 1000);
+      await cluster.redisUp();
+    },
+  };
+}
+
+export const SCENARIOS: readonly Scenario[] = [
+  {
+    name: 'receiver-flap',
+    summary: `each receiver's connection drops (no DISCONNECT) and the client reconnects and re-subscribes, ${FLAPS} times`,
+    kind: 'live',
+    quick: true,
+    async fault({ receivers }) {
+      for (let i = 0; i < FLAPS; i++) {
+        await Promise.all(receivers.map((receiver) => receiver.flap()));
+        await sleep(200 + Math.random() * 300);
+      }
+    },
+  },
+  {
+    name: 'node-kill',
+    summary: `SIGKILL to the receivers' node B; restarted ${NODE_DOWN_MS / 1000} s later (same port and NODE_ID); receivers move to A meanwhile`,
+    kind: 'live',
+    quick: true,
+    async fault({ cluster }) {
+      await cluster.killNode('B');
+      await sleep(NODE_DOWN_MS);
+      await cluster.startNode('B');
+    },
+  },
+  {
+    name: 'node-stop',
+    summary: "SIGSTOP to the receivers' node B for 2× NODE_TIMEOUT_MS (a GC pause or a frozen VM), then SIGCONT",
+    kind: 'live',
+    quick: true,
+    async fault({ cluster, nodeTimeoutMs }) {
+      cluster.pauseNode('B');
+      await sleep(2 * nodeTimeoutMs);
+      cluster.resumeNode('B');
+    },
+  },
+  ...[1, 5, 10, 30].map((seconds) => redisOutage('SIGTERM', seconds, seconds === 1 || seconds === 10)),
+  ...[1, 5, 10, 30].map((seconds) => redisOutage('SIGKILL', seconds, seconds === 1 || seconds === 10)),
+  {
+    name: 'rolling-restart',
+    summary: 'SIGTERM to each node in turn under load, wait for its exit, start it again (same port and NODE_ID)',
+    kind: 'live',
+    quick: true,
+    noDuplicates: true,
+    async fault({ cluster, note }) {
+      for (const name of ['A', 'B'] as const) {
+        note(`node ${name}: ${await cluster.stopNode(name)}`);
+        await cluster.startNode(name);
+        await sleep(PAUSE_BETWEEN_RESTARTS_MS);
+      }
+    },
+  },
+  {
+    name: 'inbox-full',
+    summary: `receivers offline; nodes with INBOX_MAX_MESSAGES=${INBOX_FULL_CAP}; each sender sends ${INBOX_FULL_SENDS} (past the cap: ERR_INBOX_FULL expected once full); then the receivers connect and must get every receipted message`,
+    kind: 'inbox-full',
+    quick: true,
+    nodeEnv: { INBOX_MAX_MESSAGES: String(INBOX_FULL_CAP) },
+  },
+  {
+    name: 'pull-claim',
+    summary: 'receivers offline, pulling over HTTP with POST /api/inbox/claim + /api/inbox/ack on both nodes; some claims abandoned or their connection cut before the answer is read (they must come back after the visibility timeout)',
+    kind: 'pull',
+    quick: true,
+  },
+];
+
+export function findScenarios(names: readonly string[], quick: boolean): Scenario[] {
+  if (names.length === 0) return SCENARIOS.filter((scenario) => !quick || scenario.quick);
+  return names.map((name) => {
+    const found = SCENARIOS.find((scenario) => scenario.name === name);
+    if (found === undefined) throw new Error(`unknown scenario "${name}"; known: ${SCENARIOS.map((s) => s.name).join(', ')}`);
+    return found;
+  });
+}

@@ -1,0 +1,135 @@
+/*
+ * What happened to each message of one sender→receiver pair. The sender
+ * records each SEND's outcome by sequence number; the receiver records each
+ * delivery with its message-id. "Lost" is only ever computed from these two
+ * records: a RECEIPT the broker gave for a sequence number that never arrived.
+ */
+
+/** A message body: the pair's name and the sequence number, nothing else. */
+export function messageBody(pair: string, seq: number): string {
+  return `${pair}:${seq}`;
+}
+
+export function parseBody(body: string): { pair: string; seq: number } | undefined {
+  const colon = body.lastIndexOf(':');
+  const seq = Number(body.slice(colon + 1));
+  if (colon <= 0 || !Number.isInteger(seq)) return undefined;
+  return { pair: body.slice(0, colon), seq };
+}
+
+export interface PairCounts {
+  pair: string;
+  /** SENDs written to a socket. */
+  sent: number;
+  receipted: number;
+  /** Distinct sequence numbers received (receipted or not). */
+  delivered: number;
+  /** Receipted, never received. null when the run could not measure it (e.g. an API missing). */
+  lost: number | null;
+  dupSameId: number;
+  dupOtherId: number;
+  /** First deliveries whose sequence number is below one already received. */
+  reordered: number;
+  refused: Record<string, number>;
+  unconfirmed: number;
+  /** Receipted messages first received only by a fresh session after the wait (held back from a live subscriber). */
+  stranded: number;
+  /** Delivered although the SEND was refused or unconfirmed (a refusal that was not one). */
+  deliveredUnreceipted: number;
+  /** Deliveries that were not this pair's (wrong body or pair): should be 0. */
+  foreign: number;
+  /** The first few lost sequence numbers, for the logs. */
+  lostSample: number[];
+}
+
+export class PairTally {
+  private readonly receipted = new Set<number>();
+  private readonly refused = new Map<string, number>();
+  private readonly unconfirmed = new Set<number>();
+  /** Sequence number → the message-ids it arrived with. */
+  private readonly deliveries = new Map<number, Set<string>>();
+  private sent = 0;
+  private maxSeq = -1;
+  private dupSameId = 0;
+  private dupOtherId = 0;
+  private reordered = 0;
+  private foreign = 0;
+  private strandedPhase = false;
+  private stranded = 0;
+  /** Set by the run when a delivery arrives: the wait watches it for progress. */
+  lastDeliveryAt = 0;
+
+  constructor(readonly pair: string) {}
+
+  onSent(): void {
+    this.sent++;
+  }
+
+  onReceipt(seq: number): void {
+    this.receipted.add(seq);
+    this.unconfirmed.delete(seq);
+  }
+
+  onRefused(seq: number, code: string): void {
+    this.refused.set(code, (this.refused.get(code) ?? 0) + 1);
+  }
+
+  onUnconfirmed(seq: number): void {
+    this.unconfirmed.add(seq);
+  }
+
+  onDelivery(body: string, messageId: string): void {
+    this.lastDeliveryAt = Date.now();
+    const parsed = parseBody(body);
+    if (parsed === undefined || parsed.pair !== this.pair) {
+      this.foreign++;
+      return;
+    }
+    const { seq } = parsed;
+    const ids = this.deliveries.get(seq);
+    if (ids !== undefined) {
+      if (ids.has(messageId)) this.dupSameId++;
+      else this.dupOtherId++;
+      ids.add(messageId);
+      return;
+    }
+    this.deliveries.set(seq, new Set([messageId]));
+    if (seq < this.maxSeq) this.reordered++;
+    else this.maxSeq = seq;
+    if (this.strandedPhase && this.receipted.has(seq)) this.stranded++;
+  }
+
+  /** From now on, first deliveries of receipted messages count as stranded. */
+  markStrandedPhase(): void {
+    this.strandedPhase = true;
+  }
+
+  /** Receipted sequence numbers not received yet. */
+  missing(): number {
+    let count = 0;
+    for (const seq of this.receipted) if (!this.deliveries.has(seq)) count++;
+    return count;
+  }
+
+  counts(measured: boolean): PairCounts {
+    const lost = [...this.receipted].filter((seq) => !this.deliveries.has(seq)).sort((a, b) => a - b);
+    let deliveredUnreceipted = 0;
+    for (const seq of this.deliveries.keys()) if (!this.receipted.has(seq)) deliveredUnreceipted++;
+    return {
+      pair: this.pair,
+      sent: this.sent,
+      receipted: this.receipted.size,
+      delivered: this.deliveries.size,
+      lost: measured ? lost.length : null,
+      dupSameId: this.dupSameId,
+      dupOtherId: this.dupOtherId,
+      reordered: this.reordered,
+      refused: Object.fromEntries(this.refused),
+      unconfirmed: this.unconfirmed.size,
+      stranded: this.stranded,
+      deliveredUnreceipted,
+      foreign: this.foreign,
+      lostSample: lost.slice(0, 20),
+    };
+  }
+}
