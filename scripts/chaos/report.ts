@@ -7,6 +7,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Scenario } from './faults.js';
 import type { PairResult, RunResult, RunSettings } from './run-once.js';
+import { PRE_FAULT_MARGIN_MS } from './tally.js';
 
 export interface MatrixRecord {
   date: string;
@@ -21,7 +22,7 @@ export interface Verdict {
   line: string;
 }
 
-const HEADER = ['scenario', 'run', 'mode', 'receipted', 'delivered', 'lost', 'dup same id', 'dup other id', 'reordered', 'refused', 'unconfirmed', 'stranded'];
+const HEADER = ['scenario', 'run', 'mode', 'receipted', 'delivered', 'lost', 'dup same id', 'dup other id', 'dup pre-fault', 'reordered', 'refused', 'unconfirmed', 'stranded'];
 
 function refusedCell(refused: Record<string, number>): string {
   const entries = Object.entries(refused);
@@ -39,6 +40,7 @@ function row(run: RunResult, pair: PairResult): string[] {
     pair.lost === null ? 'n/a' : String(pair.lost),
     String(pair.dupSameId),
     String(pair.dupOtherId),
+    String(pair.dupPreFault),
     String(pair.reordered),
     refusedCell(pair.refused),
     String(pair.unconfirmed),
@@ -76,8 +78,10 @@ export function verdict(scenario: Scenario, runs: readonly RunResult[]): Verdict
   const dupSame = sum(all, (pair) => pair.dupSameId);
   const dupOther = sum(all, (pair) => pair.dupOtherId);
   if (dupOther > 0) problems.push(`${dupOther} duplicates with another message-id (a client cannot drop them)`);
-  if (scenario.noDuplicates === true && dupSame > 0) problems.push(`${dupSame} duplicates after a graceful restart`);
-  else facts.push(`duplicates ${dupSame} (same id${dupSame > 0 ? ': in flight at the fault?' : ''})`);
+  const dupPre = sum(all, (pair) => pair.dupPreFault);
+  if (dupPre > 0) problems.push(`${dupPre} duplicates of messages received more than ${PRE_FAULT_MARGIN_MS} ms before the fault (not in flight at it)`);
+  if (scenario.noDuplicates === true && dupSame + dupOther > 0) problems.push(`${dupSame + dupOther} duplicates after a graceful restart`);
+  else if (measured.length > 0) facts.push(`duplicates ${dupSame} with the same message-id${dupPre === 0 && dupSame > 0 ? ' (all of messages in flight at the fault)' : ''}`);
   const foreign = sum(all, (pair) => pair.foreign);
   if (foreign > 0) problems.push(`${foreign} deliveries of another pair's messages`);
   const reordered = sum(all, (pair) => pair.reordered);

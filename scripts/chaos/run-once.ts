@@ -128,6 +128,7 @@ export async function runOnce(scenario: Scenario, run: number, settings: RunSett
       senderConnections: senders[i]!.connections,
       receiverConnections: receivers[i]?.connections ?? pullers[i]?.claims ?? 0,
     }));
+    for (const pair of result.pairs) if ((pair.lost ?? 0) > 0) note(`${pair.mode}: lost sequence numbers ${pair.lostSample.join(', ')}${(pair.lost ?? 0) > pair.lostSample.length ? ', …' : ''}`);
     for (const sender of senders) if (sender.otherErrors.size > 0) note(`${sender.login}: ERROR frames naming no SEND: ${JSON.stringify(Object.fromEntries(sender.otherErrors))}`);
     for (const puller of pullers) {
       note(`${puller.mode}: ${puller.claims} claims, ${puller.abandoned} abandoned, ${puller.dropped} cut before the answer was read`);
@@ -145,7 +146,13 @@ export async function runOnce(scenario: Scenario, run: number, settings: RunSett
 export function runFailed(scenario: Scenario, result: RunResult): boolean {
   if (result.error !== undefined) return true;
   return result.pairs.some(
-    (pair) => (pair.lost ?? 0) > 0 || pair.stranded > 0 || pair.dupOtherId > 0 || pair.foreign > 0 || (scenario.noDuplicates === true && pair.dupSameId > 0),
+    (pair) =>
+      (pair.lost ?? 0) > 0 ||
+      pair.stranded > 0 ||
+      pair.dupOtherId > 0 ||
+      pair.dupPreFault > 0 ||
+      pair.foreign > 0 ||
+      (scenario.noDuplicates === true && pair.dupSameId > 0),
   );
 }
 
@@ -153,6 +160,7 @@ async function runLive(scenario: Scenario, cluster: Cluster, load: Load, setting
   await Promise.all(load.receivers.map((receiver) => receiver.start()));
   for (const sender of load.senders) sender.start();
   await sleep(settings.warmupMs);
+  for (const tally of load.tallies) tally.markFault();
   try {
     await scenario.fault?.({ cluster, receivers: load.receivers, nodeTimeoutMs: settings.timeoutMs, note });
   } catch (error) {

@@ -28,6 +28,8 @@ export interface PairCounts {
   lost: number | null;
   dupSameId: number;
   dupOtherId: number;
+  /** Duplicates (either kind) of messages first received more than PRE_FAULT_MARGIN_MS before the fault began: not in flight at it. */
+  dupPreFault: number;
   /** First deliveries whose sequence number is below one already received. */
   reordered: number;
   refused: Record<string, number>;
@@ -42,12 +44,17 @@ export interface PairCounts {
   lostSample: number[];
 }
 
+/** A message first received this long before the fault began was not in flight at it. */
+export const PRE_FAULT_MARGIN_MS = 1000;
+
 export class PairTally {
   private readonly receipted = new Set<number>();
   private readonly refused = new Map<string, number>();
   private readonly unconfirmed = new Set<number>();
-  /** Sequence number → the message-ids it arrived with. */
-  private readonly deliveries = new Map<number, Set<string>>();
+  /** Sequence number → the message-ids it arrived with, and when it first did. */
+  private readonly deliveries = new Map<number, { ids: Set<string>; firstAt: number }>();
+  private faultAt: number | undefined;
+  private dupPreFault = 0;
   private sent = 0;
   private maxSeq = -1;
   private dupSameId = 0;
@@ -86,17 +93,23 @@ export class PairTally {
       return;
     }
     const { seq } = parsed;
-    const ids = this.deliveries.get(seq);
-    if (ids !== undefined) {
-      if (ids.has(messageId)) this.dupSameId++;
+    const seen = this.deliveries.get(seq);
+    if (seen !== undefined) {
+      if (seen.ids.has(messageId)) this.dupSameId++;
       else this.dupOtherId++;
-      ids.add(messageId);
+      if (this.faultAt !== undefined && seen.firstAt < this.faultAt - PRE_FAULT_MARGIN_MS) this.dupPreFault++;
+      seen.ids.add(messageId);
       return;
     }
-    this.deliveries.set(seq, new Set([messageId]));
+    this.deliveries.set(seq, { ids: new Set([messageId]), firstAt: this.lastDeliveryAt });
     if (seq < this.maxSeq) this.reordered++;
     else this.maxSeq = seq;
     if (this.strandedPhase && this.receipted.has(seq)) this.stranded++;
+  }
+
+  /** The fault begins now: later duplicates of what arrived well before it were not in flight at it. */
+  markFault(): void {
+    this.faultAt = Date.now();
   }
 
   /** From now on, first deliveries of receipted messages count as stranded. */
@@ -123,6 +136,7 @@ export class PairTally {
       lost: measured ? lost.length : null,
       dupSameId: this.dupSameId,
       dupOtherId: this.dupOtherId,
+      dupPreFault: this.dupPreFault,
       reordered: this.reordered,
       refused: Object.fromEntries(this.refused),
       unconfirmed: this.unconfirmed.size,
