@@ -304,6 +304,7 @@ export class Receiver extends ReconnectingClient {
   }
 
   protected onDropped(): void {
+    this.options.tally.onReceiverDrop();
     this.subscribed = false;
     // Unacked messages of the dropped session are the broker's to return; nothing to ACK any more.
     this.unackedId = undefined;

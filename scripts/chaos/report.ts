@@ -70,7 +70,11 @@ export function verdict(scenario: Scenario, runs: readonly RunResult[]): Verdict
   const measured = runs.filter((run) => run.error === undefined);
   const lostPerRun = measured.map((run) => sum(run.pairs, (pair) => pair.lost ?? 0));
   const lossyRuns = lostPerRun.filter((lost) => lost > 0).length;
-  if (lossyRuns > 0) problems.push(`lost ${lostPerRun.join(' / ')} (receipted, never received) in ${lossyRuns} of ${measured.length} runs`);
+  if (lossyRuns > 0) {
+    const autoAtDrop = sum(measured.flatMap((run) => run.pairs.filter((pair) => pair.mode === 'auto')), (pair) => pair.lostAtDrop);
+    const why = autoAtDrop > 0 ? `; ${autoAtDrop} of them ack:auto messages on the wire when the receiver's connection dropped` : '';
+    problems.push(`lost ${lostPerRun.join(' / ')} (receipted, never received) in ${lossyRuns} of ${measured.length} runs${why}`);
+  }
   else if (measured.length > 0) facts.push(`0 lost in ${measured.length} of ${measured.length} runs`);
   const all = measured.flatMap((run) => run.pairs);
   const stranded = sum(all, (pair) => pair.stranded);

@@ -42,10 +42,14 @@ export interface PairCounts {
   foreign: number;
   /** The first few lost sequence numbers, for the logs. */
   lostSample: number[];
+  /** Lost messages that were among the next few after one the receiver had when its connection dropped: in flight then. */
+  lostAtDrop: number;
 }
 
 /** A message first received this long before the fault began was not in flight at it. */
 export const PRE_FAULT_MARGIN_MS = 1000;
+/** How many messages past the last one received may have been on the wire when a connection dropped (~70 ms at 70 msg/s). */
+const IN_FLIGHT_AT_DROP = 5;
 
 export class PairTally {
   private readonly receipted = new Set<number>();
@@ -62,6 +66,8 @@ export class PairTally {
   private reordered = 0;
   private foreign = 0;
   private strandedPhase = false;
+  /** The highest sequence number received when each receiver connection dropped. */
+  private readonly drops: number[] = [];
   private stranded = 0;
   /** Set by the run when a delivery arrives: the wait watches it for progress. */
   lastDeliveryAt = 0;
@@ -107,6 +113,11 @@ export class PairTally {
     if (this.strandedPhase && this.receipted.has(seq)) this.stranded++;
   }
 
+  /** The receiver's connection dropped. */
+  onReceiverDrop(): void {
+    this.drops.push(this.maxSeq);
+  }
+
   /** The fault begins now: later duplicates of what arrived well before it were not in flight at it. */
   markFault(): void {
     this.faultAt = Date.now();
@@ -144,6 +155,7 @@ export class PairTally {
       deliveredUnreceipted,
       foreign: this.foreign,
       lostSample: lost.slice(0, 20),
+      lostAtDrop: lost.filter((seq) => this.drops.some((last) => seq > last && seq <= last + IN_FLIGHT_AT_DROP)).length,
     };
   }
 }
