@@ -27,7 +27,7 @@ export type UrlList = () => string[];
 /**
  * Keeps one StompLink up: connects, and after a drop reconnects with a
  * bounded backoff, trying the URLs in turn from the usual one. Stops for good
- * on `close()`. Subclasses say what to do on each connection and frame.
+ * on `closeLink()`. Subclasses say what to do on each connection and frame.
  */
 abstract class ReconnectingClient {
   protected link: StompLink | undefined;

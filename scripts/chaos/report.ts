@@ -12,6 +12,8 @@ import { PRE_FAULT_MARGIN_MS } from './tally.js';
 export interface MatrixRecord {
   date: string;
   command: string;
+  /** The tree measured: `git describe`-like, with "+changes" when the worktree was dirty. */
+  tree: string;
   machine: { cpus: number; node: string; loadAverageStart: number; loadAverageEnd?: number };
   settings: Omit<RunSettings, 'baseDir'> & { runs: number; quick: boolean };
   scenarios: Array<{ name: string; summary: string; verdict: Verdict; runs: RunResult[] }>;
@@ -105,6 +107,8 @@ export function verdict(scenario: Scenario, runs: readonly RunResult[]): Verdict
 export function markdown(record: MatrixRecord): string {
   const out: string[] = [
     `# Chaos matrix, ${record.date}`,
+    '',
+    `Tree: ${record.tree}.`,
     '',
     `\`${record.command}\` — ${record.settings.runs} run(s) per scenario${record.settings.quick ? ' (--quick)' : ''}; ` +
       `${record.settings.ratePerS} receipted SEND/s per pair, 3 pairs; NODE_BEAT_MS ${record.settings.beatMs}, NODE_TIMEOUT_MS ${record.settings.timeoutMs}; ` +

@@ -11,6 +11,7 @@
  *
  * Exit code: 0 when every verdict passes, 1 otherwise, 2 for a usage error.
  */
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmdirSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,7 +21,8 @@ import { SCENARIOS, findScenarios, type Scenario } from './faults.js';
 import { scenarioTable, verdict, writeRecord, type MatrixRecord } from './report.js';
 import { activeCleanups, runOnce, type RunResult, type RunSettings } from './run-once.js';
 
-const DOCS_DIR = fileURLToPath(new URL('../../docs/chaos/', import.meta.url));
+const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const DOCS_DIR = join(REPO_ROOT, 'docs/chaos/');
 const log = (line: string): void => void process.stderr.write(`${line}\n`);
 
 function usage(message: string): never {
@@ -60,6 +62,17 @@ function parse(): { scenarios: Scenario[]; runs: number; quick: boolean; rate: n
   }
 }
 
+/** Which code was measured: the commit, its subject, and whether the worktree had changes. */
+function describeTree(): string {
+  try {
+    const git = (...args: string[]): string => execFileSync('git', args, { cwd: REPO_ROOT, encoding: 'utf8' }).trim();
+    const dirty = git('status', '--porcelain', '--untracked-files=no') !== '' ? ' +uncommitted changes' : '';
+    return `${git('rev-parse', '--abbrev-ref', 'HEAD')} at ${git('log', '-1', '--format=%h %s')}${dirty}`;
+  } catch {
+    return 'unknown (no git)';
+  }
+}
+
 async function main(): Promise<void> {
   const options = parse();
   const baseDir = mkdtempSync(join(tmpdir(), 'stompbox-chaos-'));
@@ -83,6 +96,7 @@ async function main(): Promise<void> {
   const { baseDir: _tempDir, ...recorded } = settings;
   const record: MatrixRecord = {
     date: new Date().toISOString(),
+    tree: describeTree(),
     command: `npm run chaos --${process.argv.slice(2).map((arg) => ` ${arg}`).join('')}`.replace(/ --$/, ''),
     machine: { cpus: cpus().length, node: process.version, loadAverageStart: loadavg()[0]! },
     settings: { ...recorded, runs: options.runs, quick: options.quick },
