@@ -62,12 +62,18 @@ function parse(): { scenarios: Scenario[]; runs: number; quick: boolean; rate: n
   }
 }
 
-/** Which code was measured: the commit, its subject, and whether the worktree had changes. */
+/** Which code was measured: the commit, the main commit it is based on, and whether the worktree had changes. */
 function describeTree(): string {
+  const git = (...args: string[]): string => execFileSync('git', args, { cwd: REPO_ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
   try {
-    const git = (...args: string[]): string => execFileSync('git', args, { cwd: REPO_ROOT, encoding: 'utf8' }).trim();
-    const dirty = git('status', '--porcelain', '--untracked-files=no') !== '' ? ' +uncommitted changes' : '';
-    return `${git('rev-parse', '--abbrev-ref', 'HEAD')} at ${git('log', '-1', '--format=%h %s')}${dirty}`;
+    const dirty = git('status', '--porcelain', '--untracked-files=no') !== '' ? ', with uncommitted changes' : '';
+    let base = '';
+    try {
+      base = `, on main ${git('log', '-1', '--format=%h (%s)', git('merge-base', 'HEAD', 'main'))}`;
+    } catch {
+      // no main branch here
+    }
+    return `${git('rev-parse', '--abbrev-ref', 'HEAD')} ${git('rev-parse', '--short', 'HEAD')}${base}${dirty}`;
   } catch {
     return 'unknown (no git)';
   }
