@@ -72,7 +72,9 @@ export interface RedisRelayOptions extends RedisConnectionOptions {
    * re-routes these too (duplicates carry the same message-id, so clients
    * can drop them). Client-ack deliveries hold their entry until acked
    * instead (RelayHold); entries neither held nor written under ack:auto
-   * (re-routed, stored) are trimmed at once. @default 2000
+   * (re-routed, stored) are trimmed at once. A frame written to a healthy
+   * socket leaves the process within a turn; the window covers the buffers of
+   * a briefly slow one. @default 500
    */
   replayWindowMs: number;
 }
@@ -82,7 +84,7 @@ export const DEFAULT_RELAY_OPTIONS = Object.freeze({
   blockMs: 5000,
   maxStreamBytes: 64 * 1024 * 1024,
   maxHandlerAttempts: 5,
-  replayWindowMs: 2000,
+  replayWindowMs: 500,
 });
 
 export const ENTRY_FIELD = 'e';

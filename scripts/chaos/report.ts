@@ -70,14 +70,18 @@ export function verdict(scenario: Scenario, runs: readonly RunResult[]): Verdict
   const errors = runs.filter((run) => run.error !== undefined);
   for (const run of errors) problems.push(`run ${run.run}: ${run.error}`);
   const measured = runs.filter((run) => run.error === undefined);
-  const lostPerRun = measured.map((run) => sum(run.pairs, (pair) => pair.lost ?? 0));
+  // Under ack:auto a MESSAGE counts as delivered once written (STOMP 1.2 "SUBSCRIBE"): what was on
+  // the wire when the receiver's own connection dropped is that session's, not a broken RECEIPT.
+  // It stays in the table's lost column and is named here; every other loss fails the scenario.
+  const onWire = (pair: PairResult): number => (pair.mode === 'auto' ? Math.min(pair.lostAtDrop, pair.lost ?? 0) : 0);
+  const lostPerRun = measured.map((run) => sum(run.pairs, (pair) => (pair.lost ?? 0) - onWire(pair)));
+  const autoOnWire = sum(measured.flatMap((run) => run.pairs), onWire);
   const lossyRuns = lostPerRun.filter((lost) => lost > 0).length;
-  if (lossyRuns > 0) {
-    const autoAtDrop = sum(measured.flatMap((run) => run.pairs.filter((pair) => pair.mode === 'auto')), (pair) => pair.lostAtDrop);
-    const why = autoAtDrop > 0 ? `; ${autoAtDrop} of them ack:auto messages on the wire when the receiver's connection dropped` : '';
-    problems.push(`lost ${lostPerRun.join(' / ')} (receipted, never received) in ${lossyRuns} of ${measured.length} runs${why}`);
-  }
+  if (lossyRuns > 0) problems.push(`lost ${lostPerRun.join(' / ')} (receipted, never received) in ${lossyRuns} of ${measured.length} runs`);
   else if (measured.length > 0) facts.push(`0 lost in ${measured.length} of ${measured.length} runs`);
+  if (autoOnWire > 0) {
+    facts.push(`${autoOnWire} ack:auto messages written to a receiver connection that then dropped (delivered by auto's definition; counted in the lost column)`);
+  }
   const all = measured.flatMap((run) => run.pairs);
   const stranded = sum(all, (pair) => pair.stranded);
   if (stranded > 0) problems.push(`${stranded} receipted messages reached a live subscriber only after it reconnected (stranded)`);
