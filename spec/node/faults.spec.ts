@@ -102,6 +102,42 @@ describe('cluster faults', function () {
     expect(cluster.nodes.map((n) => n.id).sort()).to.deep.equal(['p1', 'p2']);
   });
 
+  it('a queue consumer\'s node paused past the timeout: its in-flight messages go to another consumer, and the node, back, neither requeues nor redelivers them', async () => {
+    const [q1, q2] = await Promise.all(['q1', 'q2'].map((id) => spawnNode({ id, redisUrl: redis.url })));
+    const keys = new RedisKeys('sb:');
+    const slow = await connect(q2!, 'worker-slow');
+    await slow.subscribe('/queue/jobs', { ack: 'client-individual' });
+    const producer = await connect(q1!, 'producer');
+    for (let i = 0; i < 5; i++) await producer.send('/queue/jobs', `j${i}`);
+    await slow.waitUntil((m) => m.length >= 5);
+
+    q2!.child.kill('SIGSTOP');
+    let other: ClusterClient;
+    try {
+      await q1!.waitForLog((r) => r.msg === 'recovered what a dead node left' && r.queued === 5);
+      // Unacked at the pause: handed to the next consumer, as on any consumer failure.
+      other = await connect(q1!, 'worker-other');
+      await other.subscribe('/queue/jobs', { ack: 'client-individual' }, true);
+      await other.waitUntil((m) => m.length >= 5);
+    } finally {
+      q2!.child.kill('SIGCONT');
+    }
+    await q2!.waitForLog((r) => r.msg === 'rejoined the cluster; took back the inboxes of local subscriptions');
+    // The slow consumer gives back what it had (NACK): fenced, the node requeues none of it again.
+    for (const m of slow.messages) m.nack();
+    for (let i = 5; i < 9; i++) await producer.send('/queue/jobs', `j${i}`);
+    const firsts = () => [...bodies(slow.messages), ...bodies(other!.messages)];
+    await other!.waitUntil(() => new Set(firsts()).size >= 9, 15_000, 'every job');
+    // The 5 jobs reached exactly the two consumers that held them; each later job one consumer, once.
+    expect(bodies(slow.messages).slice(0, 5)).to.deep.equal(['j0', 'j1', 'j2', 'j3', 'j4']);
+    expect(bodies(other!.messages).slice(0, 5)).to.deep.equal(['j0', 'j1', 'j2', 'j3', 'j4']);
+    for (const m of slow.messages.slice(5)) m.ack();
+    // Nothing a third time: every delivery of every job, across both consumers.
+    const every = [...bodies(slow.messages), ...bodies(other!.messages)].sort();
+    expect(every).to.deep.equal(['j0', 'j0', 'j1', 'j1', 'j2', 'j2', 'j3', 'j3', 'j4', 'j4', 'j5', 'j6', 'j7', 'j8']);
+    expect(await admin.llen(keys.queue('/queue/jobs'))).to.equal(0);
+  });
+
   it('a node stopped with SIGTERM under load loses and duplicates nothing: its receiver resumes on another node', async () => {
     const [t1, t2, t3] = await Promise.all(['t1', 't2', 't3'].map((id) => spawnNode({ id, redisUrl: redis.url })));
     const first = await connect(t2!, 'bob-term');
