@@ -116,6 +116,7 @@ export class Broker {
   private closed = false;
   private readonly inFlight = new Set<Promise<void>>();
   private readonly settledWaiters = new Set<() => void>();
+  private presenceDown = false;
 
   constructor(parts: BrokerParts) {
     this.config = parts.config;
@@ -566,7 +567,10 @@ export class Broker {
     if (!sessions) {
       this.userSessions.set(user, (sessions = new Set()));
       // Every session of the user waits for this; a failure is logged once, never fatal to them.
-      const online = this.presence.userOnline(user).catch((error: unknown) => this.log.warn({ err: error, user }, 'could not record presence'));
+      const online = this.presence.userOnline(user).then(
+        () => this.presenceAnswered(),
+        (error: unknown) => this.presenceFailed(error, user, 'could not record presence'),
+      );
       this.userReady.set(user, online);
     }
     // Listed before the await: a session that ends meanwhile is then found, and withdrawn, by releaseSession.
@@ -581,6 +585,21 @@ export class Broker {
       this.track(this.releaseSession(session).catch((error: unknown) => this.log.error({ err: error, session: session.id }, 'failed to release a session')));
     }
     this.checkSettled();
+  }
+
+  /**
+   * A user's presence could not be written (the store is down): logged once per outage, not
+   * once per session — every session of an outage fails alike. The registry keeps what this
+   * node holds and records it again on its first good beat after the outage.
+   */
+  private presenceFailed(error: unknown, user: string, what: string): void {
+    if (this.presenceDown) return;
+    this.presenceDown = true;
+    this.log.warn({ err: error, user }, `${what} (further failures are not logged until it works again)`);
+  }
+
+  private presenceAnswered(): void {
+    this.presenceDown = false;
   }
 
   /** Work that shutdown must await (session releases, returns being retried). */
@@ -603,7 +622,10 @@ export class Broker {
       this.userReady.delete(user);
       // The user's "online" must be recorded before its "offline", or it would outlive the session.
       await online;
-      await this.presence.userOffline(user).catch((error: unknown) => this.log.warn({ err: error, user }, 'could not withdraw presence'));
+      await this.presence.userOffline(user).then(
+        () => this.presenceAnswered(),
+        (error: unknown) => this.presenceFailed(error, user, 'could not withdraw presence'),
+      );
     }
   }
 

@@ -532,6 +532,7 @@ export class RedisPresence implements PresenceRegistry {
       this.keys.prefix,
     );
     const first = this.lastBeatSentAt === 0;
+    const afterBreak = this.continuousSince === undefined;
     this.lastBeatSentAt = sentAt;
     this.continuousSince ??= sentAt;
     this.leaseUntil = sentAt + this.opts.nodeTimeoutMs;
@@ -539,11 +540,20 @@ export class RedisPresence implements PresenceRegistry {
       this.opts.logger.warn({ module: 'presence', node: this.nodeId }, 'this node had been dropped from presence; registering again');
       await this.register();
       this.rejoined('reaped');
-    } else if (present === 0 && !first) {
+      return this.afterBeat(dead, tags);
+    }
+    // Users who connected while Redis was away could not be recorded then: record all again (idempotent).
+    if (afterBreak && !first) await this.register();
+    if (present === 0 && !first) {
       // Our key had expired (an outage, a pause): meanwhile others took us for gone and stored our users' messages.
       this.opts.logger.warn({ module: 'presence', node: this.nodeId }, 'this node had dropped out of routing; taking back what was stored meanwhile');
       this.rejoined('expired');
     }
+    return this.afterBeat(dead, tags);
+  }
+
+  /** After a good beat: wake what waits for the lease, then reap and recover if there is evidence. */
+  private async afterBeat(dead: string[], tags: string[]): Promise<void> {
     this.wakeLeaseWaiters();
     if (this.state !== 'started' || !this.mayReap(Date.now())) return;
     for (const id of dead) {
