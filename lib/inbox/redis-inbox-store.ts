@@ -566,10 +566,7 @@ export class RedisInboxStore implements InboxStore {
       this.redis.sbInboxClaimBuffer(
         this.keys.inbox(user, destination),
         this.keys.inboxes(user),
-        this.keys.claim(claimId),
-        this.keys.claimOrder(claimId),
-        this.keys.claimMeta(claimId),
-        this.keys.nodeClaims(claimNode(claimId)),
+        ...this.claimKeys(claimId),
         count(max),
         user,
         destination,
@@ -583,10 +580,7 @@ export class RedisInboxStore implements InboxStore {
     if (messages.length === 0) return;
     await this.call('inbox keepClaimed', () =>
       this.redis.sbInboxKeepClaimed(
-        this.keys.claim(claimId),
-        this.keys.claimOrder(claimId),
-        this.keys.claimMeta(claimId),
-        this.keys.nodeClaims(claimNode(claimId)),
+        ...this.claimKeys(claimId),
         user,
         destination,
         claimId,
@@ -599,10 +593,7 @@ export class RedisInboxStore implements InboxStore {
     if (messageIds.length === 0) return;
     await this.call('inbox ack', () =>
       this.redis.sbInboxAck(
-        this.keys.claim(claimId),
-        this.keys.claimOrder(claimId),
-        this.keys.claimMeta(claimId),
-        this.keys.nodeClaims(claimNode(claimId)),
+        ...this.claimKeys(claimId),
         claimId,
         ...messageIds,
       ),
@@ -612,10 +603,7 @@ export class RedisInboxStore implements InboxStore {
   async release(claimId: string): Promise<void> {
     await this.call('inbox release', () =>
       this.redis.sbInboxRelease(
-        this.keys.claim(claimId),
-        this.keys.claimOrder(claimId),
-        this.keys.claimMeta(claimId),
-        this.keys.nodeClaims(claimNode(claimId)),
+        ...this.claimKeys(claimId),
         claimId,
         this.keys.prefix,
         this.opts.ttlSeconds,
@@ -717,6 +705,11 @@ export class RedisInboxStore implements InboxStore {
       }
     }
     await closeClient(this.redis);
+  }
+
+  /** A claim's hash, order list and meta, then the set of its node's claims: the scripts' first four keys. */
+  private claimKeys(claimId: string): [claim: string, order: string, meta: string, nodeClaims: string] {
+    return [this.keys.claim(claimId), this.keys.claimOrder(claimId), this.keys.claimMeta(claimId), this.keys.nodeClaims(claimNode(claimId))];
   }
 
   private call<T>(what: string, call: () => Promise<T>): Promise<T> {
