@@ -372,7 +372,8 @@ export class Broker {
 
   private async drainInbox(sub: Subscription, user: string, target: string): Promise<void> {
     const session = sub.session;
-    const claimId = (sub.claimId = `${this.nodeId}:${session.id}:${sub.id}`);
+    // A claim id names its user (the claim lives in the user's Redis slot): <node>:<user>:<rest>.
+    const claimId = (sub.claimId = `${this.nodeId}:${user}:${session.id}:${sub.id}`);
     try {
       // Claimed, not taken: a stored message leaves the store only once delivered (auto) or ACKed.
       const stored = await this.inbox.claim(claimId, user, target);

@@ -1,168 +1,196 @@
 /*
- * Every Redis key and channel name the cluster uses, in one place, for
- * TypeScript (`RedisKeys`) and for Lua (`luaKey`): presence, relay, inbox
- * and queue scripts read each other's keys (the user router reads presence's
- * subscription sets, the reaper cleans up what any part registered), so they
- * must spell them identically.
+ * Every Redis key and channel name the cluster uses, in one place: the key
+ * schema. It is made for Redis Cluster's slots and works unchanged on one
+ * Redis (or Sentinel): every key carries a hash tag, and what one script
+ * must change atomically shares a tag, so it lives in one slot.
  *
- * `{p}` below is the key prefix (default `sb:`). Names are joined with ':';
- * user destinations always start with '/', which keeps `<user>:<destination>`
- * unambiguous for user names without ":/". Node ids contain no ':' (a claim
- * id's node is the part before its first ':') and no '!' (a reaped node's
- * keys move under its recovery tag `<id>!<n>`, which the live node, if it
- * was only paused, can never spell).
+ *   tag           what lives there                          touched
+ *   {u:<user>}    a user's presence (nodes holding the user,  per message (route),
+ *                 subscriptions), inboxes, inbox claims,       per connect
+ *                 known-user mark
+ *   {n:<node>}    a node's liveness key, incarnation, relay   per message (hand-off),
+ *                 stream, registrations index, claims index,   per beat
+ *                 in-flight queue index, reap lock
+ *   {q:<queue>}   a queue's list, its in-flight lists, its    per queue message
+ *                 ready channel (sharded pub/sub)
+ *   {t:<dest>}    a topic's channel (sharded pub/sub)          per topic message
+ *   {g}           the live-node index, the online count,      per beat, per connect;
+ *                 dead nodes awaiting recovery, dead letters,  never per message
+ *                 timed-claim deadlines
  *
- * The prefix is applied here rather than through ioredis' `keyPrefix`
- * option, because Lua scripts build keys from ids they read (node ids from a
- * set, users from an index); with ioredis' prefix those keys would be spelled
- * differently from the ones it prefixes itself.
+ * A key is `<prefix>{<tag>}:<rest>`. Scripts get every key they touch as
+ * KEYS, except keys in the slot of a declared key, which a script may derive
+ * with the Lua `sibling(key, rest)` (lua/lib.lua) — for a claim's inbox,
+ * say, whose destination only the claim knows. No script spells a prefix or
+ * a tag: that is this file's alone (spec/cluster/redis-scripts.spec.ts
+ * checks the scripts for it).
+ *
+ * Tag contents are escaped (`%` → `%25`, `}` → `%7D`), so that a user or
+ * queue name with a '}' cannot end its tag early: `sibling` finds the tag's
+ * end at the first '}'. The prefix may contain neither '{' nor '}'.
+ *
+ * A node's keys are per incarnation where a reaped node must never touch
+ * them again: a reap moves the node's stream, registrations and claims index
+ * under the suffix `!<k>` (k: the incarnation reaped), and its in-flight
+ * queue lists always carry `!<k>`. A recovery tag is `<node>!<k>`; node ids
+ * contain neither ':' nor '!'.
  */
 export const DEFAULT_KEY_PREFIX = 'sb:';
 
-/** The part of each key after the prefix and before its arguments. */
-export const KEY = Object.freeze({
-  /** `{p}node:<id>` string, JSON NodeInfo, PX nodeTimeoutMs: the node is live while it exists. */
-  node: 'node:',
-  /** `{p}nodes` ZSET node id → last beat (Redis server time, ms). */
-  nodes: 'nodes',
-  /** `{p}user-nodes:<user>` SET of node ids holding a session of the user. */
-  userNodes: 'user-nodes:',
-  /** `{p}online` HASH user → number of nodes holding the user. */
-  online: 'online',
-  /** `{p}subs:<user>:<destination>` SET of node ids holding a subscription. */
-  subs: 'subs:',
-  /** `{p}node-index:<id>` SET of what the node registered (`u:<user>`, `k:<set key>`). */
-  nodeIndex: 'node-index:',
-  /** `{p}reap:<id>` string, the node reaping `<id>` (SET NX PX). */
-  reap: 'reap:',
-  /** `{p}reap-seq` counter numbering reaps: a reaped node's keys move under `<id>!<n>`. */
-  reapSeq: 'reap-seq',
-  /** `{p}dead-nodes` SET of recovery tags (`<id>!<n>`) whose stream, claims or in-flight messages wait to be recovered. */
-  deadNodes: 'dead-nodes',
-  /** `{p}recover:<tag>` string, the node recovering `<tag>` now (SET NX PX, renewed while it works). */
-  recoverLock: 'recover:',
-  /** `{p}stream-bytes:<id>` counter of envelope bytes in `{p}stream:<id>` not yet trimmed. */
-  streamBytes: 'stream-bytes:',
-  /** `{p}dead-letter` STREAM of relay entries that could not be decoded or delivered. */
-  deadLetter: 'dead-letter',
-  /** `{p}stream:<id>` STREAM of user envelopes not yet delivered by node `<id>`. */
-  stream: 'stream:',
-  /** `{p}topic:<destination>` pub/sub channel. */
-  topic: 'topic:',
-  /** `{p}inbox:<user>:<destination>` LIST of encoded messages, oldest first. */
-  inbox: 'inbox:',
-  /** `{p}inboxes:<user>` SET of the user's destinations with an inbox. */
-  inboxes: 'inboxes:',
-  /** `{p}claim:<claimId>` HASH message id → encoded message. */
-  claim: 'claim:',
-  /** `{p}claim-order:<claimId>` LIST of the claim's message ids, oldest first. */
-  claimOrder: 'claim-order:',
-  /** `{p}claim-meta:<claimId>` HASH user, destination. */
-  claimMeta: 'claim-meta:',
-  /** `{p}node-claims:<nodeId>` SET of the node's claim ids. */
-  nodeClaims: 'node-claims:',
-  /** `{p}claim-deadlines` ZSET timed claim id → deadline (Redis server time, ms). */
-  claimDeadlines: 'claim-deadlines',
-  /** `{p}queue:<name>` LIST of encoded messages, oldest first. */
-  queue: 'queue:',
-  /** `{p}queue-inflight:<nodeId>:<queue>` LIST of encoded messages the node popped. */
-  queueInflight: 'queue-inflight:',
-  /** `{p}node-queues:<nodeId>` SET of queues the node has in-flight lists for. */
-  nodeQueues: 'node-queues:',
-  /** `{p}queue-ready:<queue>` pub/sub channel: messages were pushed. */
-  queueReady: 'queue-ready:',
-  /** `{p}known:<user>` string, EX inbox TTL: the user logged in within it (RECIPIENT_POLICY=known). */
-  known: 'known:',
-});
-
-export class RedisKeys {
-  constructor(readonly prefix: string = DEFAULT_KEY_PREFIX) {}
-
-  node(id: string): string {
-    return this.prefix + KEY.node + id;
-  }
-  nodes(): string {
-    return this.prefix + KEY.nodes;
-  }
-  userNodes(user: string): string {
-    return this.prefix + KEY.userNodes + user;
-  }
-  online(): string {
-    return this.prefix + KEY.online;
-  }
-  subs(user: string, destination: string): string {
-    return `${this.prefix}${KEY.subs}${user}:${destination}`;
-  }
-  nodeIndex(id: string): string {
-    return this.prefix + KEY.nodeIndex + id;
-  }
-  reap(id: string): string {
-    return this.prefix + KEY.reap + id;
-  }
-  reapSeq(): string {
-    return this.prefix + KEY.reapSeq;
-  }
-  deadNodes(): string {
-    return this.prefix + KEY.deadNodes;
-  }
-  recoverLock(tag: string): string {
-    return this.prefix + KEY.recoverLock + tag;
-  }
-  stream(id: string): string {
-    return this.prefix + KEY.stream + id;
-  }
-  streamBytes(id: string): string {
-    return this.prefix + KEY.streamBytes + id;
-  }
-  deadLetter(): string {
-    return this.prefix + KEY.deadLetter;
-  }
-  topic(destination: string): string {
-    return this.prefix + KEY.topic + destination;
-  }
-  inbox(user: string, destination: string): string {
-    return `${this.prefix}${KEY.inbox}${user}:${destination}`;
-  }
-  inboxes(user: string): string {
-    return this.prefix + KEY.inboxes + user;
-  }
-  claim(claimId: string): string {
-    return this.prefix + KEY.claim + claimId;
-  }
-  claimOrder(claimId: string): string {
-    return this.prefix + KEY.claimOrder + claimId;
-  }
-  claimMeta(claimId: string): string {
-    return this.prefix + KEY.claimMeta + claimId;
-  }
-  nodeClaims(nodeId: string): string {
-    return this.prefix + KEY.nodeClaims + nodeId;
-  }
-  claimDeadlines(): string {
-    return this.prefix + KEY.claimDeadlines;
-  }
-  queue(name: string): string {
-    return this.prefix + KEY.queue + name;
-  }
-  queueInflight(nodeId: string, queue: string): string {
-    return `${this.prefix}${KEY.queueInflight}${nodeId}:${queue}`;
-  }
-  nodeQueues(nodeId: string): string {
-    return this.prefix + KEY.nodeQueues + nodeId;
-  }
-  queueReady(queue: string): string {
-    return this.prefix + KEY.queueReady + queue;
-  }
-  known(user: string): string {
-    return this.prefix + KEY.known + user;
-  }
+/** Escapes a tag's content: the first '}' after the '{' ends a hash tag. */
+function tagged(kind: string, name: string): string {
+  return `{${kind}${name.replace(/%/g, '%25').replace(/}/g, '%7D')}}`;
 }
 
-/**
- * The Lua expression for a key, given Lua expressions for the prefix and the
- * arguments: `luaKey('P', 'node', 'id')` is `P .. 'node:' .. id`. Arguments
- * are joined with ':' as in `RedisKeys`.
- */
-export function luaKey(prefix: string, part: keyof typeof KEY, ...args: string[]): string {
-  return [prefix, `'${KEY[part]}'`, args.join(` .. ':' .. `)].filter((s) => s !== '').join(' .. ');
+/** The node id of a node id or recovery tag (`<node>!<k>`), and the tag's suffix (`!<k>`, or ''). */
+export function splitNodeTag(nodeOrTag: string): { node: string; suffix: string } {
+  const bang = nodeOrTag.indexOf('!');
+  return bang < 0 ? { node: nodeOrTag, suffix: '' } : { node: nodeOrTag.slice(0, bang), suffix: nodeOrTag.slice(bang) };
+}
+
+/** The user a claim belongs to: claim ids are `<owner>:<user>:<rest>` (owner: a node id, or `t` for timed claims). */
+export function claimUser(claimId: string): string {
+  const first = claimId.indexOf(':');
+  const second = first < 0 ? -1 : claimId.indexOf(':', first + 1);
+  if (second < 0) throw new Error(`a claim id is <owner>:<user>:<rest> (got "${claimId}")`);
+  return claimId.slice(first + 1, second);
+}
+
+export class RedisKeys {
+  constructor(readonly prefix: string = DEFAULT_KEY_PREFIX) {
+    if (/[{}]/.test(prefix)) throw new Error(`the Redis key prefix may contain neither "{" nor "}" (got "${prefix}")`);
+  }
+
+  // --- {g}: cluster-wide, never on the message path
+
+  /** ZSET node id → last beat (Redis server time, ms): the index the reaper scans and every node's live view. */
+  nodes(): string {
+    return `${this.prefix}{g}:nodes`;
+  }
+  /** HASH user → number of nodes holding the user; HLEN is the online count. */
+  online(): string {
+    return `${this.prefix}{g}:online`;
+  }
+  /** SET of recovery tags whose stream, claims, registrations or in-flight messages wait to be recovered. */
+  deadNodes(): string {
+    return `${this.prefix}{g}:dead-nodes`;
+  }
+  /** STRING, the node recovering `<tag>` now (SET NX PX, renewed while it works). */
+  recoverLock(tag: string): string {
+    return `${this.prefix}{g}:recover:${tag}`;
+  }
+  /** STREAM of relay entries that could not be decoded or delivered. */
+  deadLetter(): string {
+    return `${this.prefix}{g}:dead-letter`;
+  }
+  /** ZSET `<user>\n<claimId>` of timed claims → deadline (Redis server time, ms). */
+  claimDeadlines(): string {
+    return `${this.prefix}{g}:claim-deadlines`;
+  }
+
+  // --- {n:<node>}: one node's
+
+  private nodeKey(nodeOrTag: string, part: string): string {
+    const { node, suffix } = splitNodeTag(nodeOrTag);
+    return `${this.prefix}${tagged('n:', node)}:${part}${suffix}`;
+  }
+  /** STRING JSON NodeInfo, PX node timeout: the node is live while it exists. */
+  node(id: string): string {
+    return this.nodeKey(id, 'node');
+  }
+  /** STRING the node's current incarnation k (deleted when it is reaped). */
+  incarnation(id: string): string {
+    return this.nodeKey(id, 'inc');
+  }
+  /** Counter numbering the node's incarnations. */
+  incarnationSeq(id: string): string {
+    return this.nodeKey(id, 'seq');
+  }
+  /** STRING, the node reaping this one (SET NX PX). */
+  reap(id: string): string {
+    return this.nodeKey(id, 'reap');
+  }
+  /** STREAM of user envelopes not yet delivered by the node (or, under a tag, left by a dead one). */
+  stream(nodeOrTag: string): string {
+    return this.nodeKey(nodeOrTag, 'stream');
+  }
+  /** Counter of envelope bytes in the stream not yet trimmed. */
+  streamBytes(nodeOrTag: string): string {
+    return this.nodeKey(nodeOrTag, 'stream-bytes');
+  }
+  /** SET of what the node registered: `u:<user>`, `k:<subscription key>`, so anyone can undo it. */
+  nodeIndex(nodeOrTag: string): string {
+    return this.nodeKey(nodeOrTag, 'index');
+  }
+  /** SET of the node's inbox claim ids. */
+  nodeClaims(nodeOrTag: string): string {
+    return this.nodeKey(nodeOrTag, 'claims');
+  }
+  /** SET of queues an incarnation (`<node>!<k>`) has in-flight lists for. */
+  nodeQueues(incarnationTag: string): string {
+    return this.nodeKey(incarnationTag, 'queues');
+  }
+
+  // --- {u:<user>}: one user's
+
+  private userKey(user: string, rest: string): string {
+    return `${this.prefix}${tagged('u:', user)}:${rest}`;
+  }
+  /** HASH node id → incarnation, of the nodes holding a session of the user. */
+  userNodes(user: string): string {
+    return this.userKey(user, 'nodes');
+  }
+  /** HASH node id → incarnation, of the nodes holding a subscription of the user to `destination`. */
+  subs(user: string, destination: string): string {
+    return this.userKey(user, `subs:${destination}`);
+  }
+  /** LIST of encoded messages, oldest first. */
+  inbox(user: string, destination: string): string {
+    return this.userKey(user, `inbox:${destination}`);
+  }
+  /** SET of the user's destinations with an inbox. */
+  inboxes(user: string): string {
+    return this.userKey(user, 'inboxes');
+  }
+  /** STRING, EX inbox TTL: the user logged in within it (RECIPIENT_POLICY=known). */
+  known(user: string): string {
+    return this.userKey(user, 'known');
+  }
+  /** HASH message id → encoded message, of a claim (in its user's slot: claims move inbox messages). */
+  claim(claimId: string): string {
+    return this.userKey(claimUser(claimId), `claim:${claimId}`);
+  }
+  /** LIST of the claim's message ids, oldest first. */
+  claimOrder(claimId: string): string {
+    return this.userKey(claimUser(claimId), `claim-order:${claimId}`);
+  }
+  /** HASH user, destination of the claim (and deadline, ended for a timed claim). */
+  claimMeta(claimId: string): string {
+    return this.userKey(claimUser(claimId), `claim-meta:${claimId}`);
+  }
+
+  // --- {q:<queue>}: one queue's
+
+  private queueKey(queue: string, rest: string): string {
+    return `${this.prefix}${tagged('q:', queue)}:${rest}`;
+  }
+  /** LIST of encoded messages, oldest first. */
+  queue(name: string): string {
+    return this.queueKey(name, 'list');
+  }
+  /** LIST of what an incarnation (`<node>!<k>`) popped and has not acked or requeued. */
+  queueInflight(incarnationTag: string, queue: string): string {
+    return this.queueKey(queue, `inflight:${incarnationTag}`);
+  }
+  /** Channel (sharded on a cluster): messages were pushed. */
+  queueReady(queue: string): string {
+    return this.queueKey(queue, 'ready');
+  }
+
+  // --- {t:<destination>}
+
+  /** Channel (sharded on a cluster) of a topic. */
+  topic(destination: string): string {
+    return `${this.prefix}${tagged('t:', destination)}`;
+  }
 }

@@ -1,50 +1,49 @@
 /*
  * Presence in Redis: which nodes are alive, which hold which users, which
- * hold a user's subscription to a user destination.
+ * hold a user's subscription to a user destination. Keys: redis-keys.ts.
  *
- * Data model (`{p}` is the key prefix, see redis-keys.ts):
- *
- *   {p}node:<id>                STRING  JSON NodeInfo, PX nodeTimeoutMs. The
- *                                       node is live exactly while it exists.
- *   {p}nodes                    ZSET    node id → last beat (Redis server time),
- *                                       the index the reaper scans.
- *   {p}user-nodes:<user>        SET     ids of nodes holding a session of user.
- *   {p}online                   HASH    user → number of nodes holding the user;
- *                                       HLEN is the online count.
- *   {p}subs:<user>:<dest>       SET     ids of nodes holding a subscription of
- *                                       user to dest (`/queue/reply`).
- *   {p}node-index:<id>          SET     what the node registered: `u:<user>`,
- *                                       `k:<subs key>`, so anyone can undo it.
- *   {p}reap:<id>                STRING  the node reaping <id> (SET NX PX).
+ *   {n:<id>}:node            STRING  JSON NodeInfo, PX nodeTimeoutMs: the
+ *                                    node is live exactly while it exists.
+ *   {n:<id>}:inc             STRING  the node's incarnation k: a new one on
+ *                                    start and after being reaped.
+ *   {n:<id>}:index           SET     what the node registered: `u:<user>`,
+ *                                    `k:<subs key>`, so anyone can undo it.
+ *   {u:<user>}:nodes         HASH    node id → k, nodes holding the user.
+ *   {u:<user>}:subs:<dest>   HASH    node id → k, nodes holding a
+ *                                    subscription of the user to <dest>.
+ *   {g}:nodes                ZSET    node id → last beat (Redis time): the
+ *                                    reaper's index, and every node's view.
+ *   {g}:online               HASH    user → nodes holding the user; HLEN is
+ *                                    the online count.
  *
  * Why a hash for the online count, not seed 000's bitmap (SETBIT/BITCOUNT):
  * a bitmap needs dense integer user ids, and ours are strings; a HyperLogLog
  * counts strings but can never remove one. The hash counts exactly, removes,
  * and lists (`onlineUsers`).
  *
- * Every transition is one Lua script, so it is atomic: the sets, the online
- * hash and the node index never disagree. Each node beats every
- * `beatIntervalMs`, refreshing its node key, and in the same script lists the
- * nodes whose last beat is older than `nodeTimeoutMs` and whose node key is
- * gone. For each, it takes the reap lock (`SET {p}reap:<id> <me> NX PX`); the
- * winner's reap script removes the dead node's entries through its node index
- * — after checking once more, atomically, that the node key is still gone —
- * and then, ONLY on that winning node, the `onNodeDown` listeners run. The
- * broker uses that call to recover what the dead node left: its relay stream
- * (RedisRelay.recoverNode), its inbox claims (RedisInboxStore
- * .releaseNodeClaims) and its in-flight queue messages
- * (RedisQueueStore.recoverNode). Exactly one node in the cluster does that.
+ * Slots: each step is one script in one slot (lua/presence-*.lua); a
+ * transition touches the node's slot (index first, so that a crash leaves
+ * nothing a reaper cannot undo), then the user's, then the online count in
+ * {g} (not on the message path; two nodes changing one user at the same
+ * instant may leave it one transition stale). Members carry the incarnation
+ * that recorded them, so undoing a reaped incarnation never undoes what the
+ * node recorded since it came back.
  *
- * Lookups (`nodesFor`, `nodesOf`) filter on `{p}node:<id>`, so a dead node
+ * Beats: every `beatIntervalMs` the node refreshes its key (node slot) and
+ * its score in {g}:nodes, and reads back every node's last beat — the view
+ * the user router consults per message instead of a global key — and the
+ * recovery tags. A node whose beat is older than `nodeTimeoutMs` and whose
+ * key is gone is reaped by whoever wins its reap lock: in the node's slot,
+ * atomically with the check that its key is still gone, its registrations,
+ * stream and claims move under `!k` (presence-reap.lua); the tag `<id>!k` was
+ * listed in {g}:dead-nodes before (listed first: a reaper dying half-way
+ * leaves it listed, never lost); the reaper undoes the registrations; then
+ * any live node recovers the tag (`onRecover`: the relay re-routes the
+ * stream, the inbox the claims, the queues the in-flight lists
+ * `{q:..}:inflight:<id>!k`), resumably, until nothing of it is left.
+ *
+ * Lookups (`nodesFor`, `nodesOf`) check each node's key, so a dead node
  * drops out of answers when its key expires, before anyone reaps it.
- *
- * Self-healing: a beat that finds this node missing from `{p}nodes` (it was
- * reaped while paused, or Redis lost its data in a restart) registers again
- * everything this node holds, from the node's own record of its transitions.
- *
- * The scripts read keys named from data (node ids from a set, users from the
- * index), so this layout is for a single Redis (or a primary with replicas),
- * not Redis Cluster's key slots.
  */
 import type { Redis, Result } from 'ioredis';
 import { BrokerError } from '../core/errors.js';
@@ -57,7 +56,8 @@ import {
   resolveConnectionOptions,
   type RedisConnectionOptions,
 } from './redis-connection.js';
-import { luaKey, RedisKeys } from './redis-keys.js';
+import { RedisKeys, splitNodeTag } from './redis-keys.js';
+import { defineScripts } from './redis-scripts.js';
 
 export interface RedisPresenceOptions extends RedisConnectionOptions {
   /** @default 2000 */
@@ -76,187 +76,28 @@ export const DEFAULT_RECOVER_LOCK_MS = 15_000;
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    sbPresenceBeat(
-      nodeKey: string,
-      nodesKey: string,
-      deadNodesKey: string,
-      id: string,
-      info: string,
-      ttlMs: number,
-      prefix: string,
-    ): Result<[known: number, present: number, dead: string[], tags: string[]], Context>;
-    sbPresenceUserOnline(userNodesKey: string, onlineKey: string, indexKey: string, id: string, user: string): Result<number, Context>;
-    sbPresenceUserOffline(userNodesKey: string, onlineKey: string, indexKey: string, id: string, user: string): Result<number, Context>;
-    sbPresenceSubscribed(subsKey: string, indexKey: string, id: string): Result<number, Context>;
-    sbPresenceUnsubscribed(subsKey: string, indexKey: string, id: string): Result<number, Context>;
-    sbPresenceLive(setKey: string, prefix: string): Result<string[], Context>;
-    sbPresenceReap(
-      nodeKey: string,
-      nodesKey: string,
-      indexKey: string,
-      onlineKey: string,
-      reapKey: string,
-      deadNodesKey: string,
-      id: string,
-      prefix: string,
-      force: '0' | '1',
-      handover: '0' | '1',
-    ): Result<[status: number, tag: string], Context>;
+    sbPresenceBeatNode(nodeKey: string, incKey: string, seqKey: string, info: string, ttlMs: number): Result<[present: number, k: string, fresh: number], Context>;
+    sbPresenceBeatGlobal(nodesKey: string, deadNodesKey: string, id: string): Result<[known: number, now: number, beats: string[], tags: string[]], Context>;
+    sbPresenceSet(hashKey: string, id: string, k: string): Result<number, Context>;
+    sbPresenceUnset(hashKey: string, id: string, k: string): Result<number, Context>;
+    sbPresenceReap(...keysThenArgs: string[]): Result<[status: number, left: number], Context>;
     sbPresenceTakeRecovery(lockKey: string, deadNodesKey: string, owner: string, tag: string, ttlMs: number): Result<number, Context>;
     sbPresenceRenewLock(lockKey: string, owner: string, ttlMs: number): Result<number, Context>;
-    sbPresenceFinishRecovery(lockKey: string, deadNodesKey: string, owner: string, tag: string, prefix: string): Result<number, Context>;
+    sbPresenceFinishRecovery(lockKey: string, deadNodesKey: string, owner: string, tag: string, done: '0' | '1'): Result<number, Context>;
+    sbUnlock(lockKey: string, owner: string): Result<number, Context>;
   }
 }
 
-// Sets `{p}online[user]` to the number of nodes in `set` holding the user.
-const LUA_COUNT_USER = `
-local function count_user(set, online, user)
-  local n = redis.call('SCARD', set)
-  if n == 0 then redis.call('HDEL', online, user) else redis.call('HSET', online, user, n) end
-end
-`;
-
 const SCRIPTS = {
-  // KEYS node, nodes, dead-nodes; ARGV id, info, ttlMs, prefix
-  // → { known (0/1: in `nodes`), present (0/1: node key existed), { dead ids... }, { recovery tags... } }
-  sbPresenceBeat: {
-    numberOfKeys: 3,
-    lua: `
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local known = redis.call('ZSCORE', KEYS[2], ARGV[1]) and 1 or 0
-local present = redis.call('EXISTS', KEYS[1])
-redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
-redis.call('ZADD', KEYS[2], now, ARGV[1])
-local P = ARGV[4]
-local dead = {}
-for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', '(' .. (now - tonumber(ARGV[3])))) do
-  if redis.call('EXISTS', ${luaKey('P', 'node', 'id')}) == 0 then dead[#dead + 1] = id end
-end
-return { known, present, dead, redis.call('SMEMBERS', KEYS[3]) }`,
-  },
-  // KEYS user-nodes, online, node-index; ARGV id, user
-  sbPresenceUserOnline: {
-    numberOfKeys: 3,
-    lua: `${LUA_COUNT_USER}
-redis.call('SADD', KEYS[1], ARGV[1])
-count_user(KEYS[1], KEYS[2], ARGV[2])
-return redis.call('SADD', KEYS[3], 'u:' .. ARGV[2])`,
-  },
-  sbPresenceUserOffline: {
-    numberOfKeys: 3,
-    lua: `${LUA_COUNT_USER}
-redis.call('SREM', KEYS[1], ARGV[1])
-count_user(KEYS[1], KEYS[2], ARGV[2])
-return redis.call('SREM', KEYS[3], 'u:' .. ARGV[2])`,
-  },
-  // KEYS subs, node-index; ARGV id
-  sbPresenceSubscribed: {
-    numberOfKeys: 2,
-    lua: `
-redis.call('SADD', KEYS[1], ARGV[1])
-return redis.call('SADD', KEYS[2], 'k:' .. KEYS[1])`,
-  },
-  sbPresenceUnsubscribed: {
-    numberOfKeys: 2,
-    lua: `
-redis.call('SREM', KEYS[1], ARGV[1])
-return redis.call('SREM', KEYS[2], 'k:' .. KEYS[1])`,
-  },
-  // KEYS set of node ids; ARGV prefix → the live ones
-  sbPresenceLive: {
-    numberOfKeys: 1,
-    readOnly: true,
-    lua: `
-local P = ARGV[1]
-local live = {}
-for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
-  if redis.call('EXISTS', ${luaKey('P', 'node', 'id')}) == 1 then live[#live + 1] = id end
-end
-return live`,
-  },
-  // KEYS node, nodes, node-index, online, reap, dead-nodes; ARGV id, prefix, force, handover
-  // → { 1 reaped | 0 already gone | -1 alive again (not reaped; lock released), recovery tag or '' }
-  // With handover, what the node left to deliver (stream, inbox claims, in-flight queue messages)
-  // moves under a fresh tag `<id>!<n>` listed in dead-nodes, for any node to recover; the node,
-  // if it was only paused, starts afresh under its own names and can never touch the moved keys.
-  sbPresenceReap: {
-    numberOfKeys: 6,
-    lua: `${LUA_COUNT_USER}
-if ARGV[3] ~= '1' and redis.call('EXISTS', KEYS[1]) == 1 then
-  redis.call('DEL', KEYS[5])
-  return { -1, '' }
-end
-local P, id = ARGV[2], ARGV[1]
-for _, entry in ipairs(redis.call('SMEMBERS', KEYS[3])) do
-  local kind, rest = string.sub(entry, 1, 2), string.sub(entry, 3)
-  if kind == 'u:' then
-    local set = ${luaKey('P', 'userNodes', 'rest')}
-    redis.call('SREM', set, id)
-    count_user(set, KEYS[4], rest)
-  elseif kind == 'k:' then
-    redis.call('SREM', rest, id)
-  end
-end
-redis.call('DEL', KEYS[3], KEYS[1])
-local removed = redis.call('ZREM', KEYS[2], id)
-if ARGV[4] ~= '1' then return { removed, '' } end
-local tag = id .. '!' .. redis.call('INCR', ${luaKey('P', 'reapSeq')})
-local moved = false
-local function move(from, to)
-  if redis.call('EXISTS', from) == 0 then return false end
-  redis.call('RENAME', from, to)
-  return true
-end
-local stream = ${luaKey('P', 'stream', 'id')}
-if redis.call('EXISTS', stream) == 1 and redis.call('XLEN', stream) == 0 then
-  redis.call('DEL', stream, ${luaKey('P', 'streamBytes', 'id')})
-elseif move(stream, ${luaKey('P', 'stream', 'tag')}) then
-  move(${luaKey('P', 'streamBytes', 'id')}, ${luaKey('P', 'streamBytes', 'tag')})
-  moved = true
-end
-if move(${luaKey('P', 'nodeClaims', 'id')}, ${luaKey('P', 'nodeClaims', 'tag')}) then moved = true end
-local queues = ${luaKey('P', 'nodeQueues', 'id')}
-if redis.call('EXISTS', queues) == 1 then
-  for _, queue in ipairs(redis.call('SMEMBERS', queues)) do
-    move(${luaKey('P', 'queueInflight', 'id', 'queue')}, ${luaKey('P', 'queueInflight', 'tag', 'queue')})
-  end
-  move(queues, ${luaKey('P', 'nodeQueues', 'tag')})
-  moved = true
-end
-if not moved then return { removed, '' } end
-redis.call('SADD', KEYS[6], tag)
-return { removed, tag }`,
-  },
-  // KEYS recover-lock, dead-nodes; ARGV owner, tag, ttlMs → 1 taken, 0 taken by another node or finished already
-  // (a tag listed by this node's beat may have been finished by another node since)
-  sbPresenceTakeRecovery: {
-    numberOfKeys: 2,
-    lua: `
-if redis.call('SISMEMBER', KEYS[2], ARGV[2]) == 0 then return 0 end
-if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[3]) then return 1 end
-return 0`,
-  },
-  // KEYS recover-lock; ARGV owner, ttlMs → 1 renewed, 0 not ours
-  sbPresenceRenewLock: {
-    numberOfKeys: 1,
-    lua: `
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-return redis.call('PEXPIRE', KEYS[1], ARGV[2])`,
-  },
-  // KEYS recover-lock, dead-nodes; ARGV owner, tag, prefix → 1 when nothing of the tag is left
-  // (it leaves dead-nodes), 0 when something is (another round, by any node, recovers the rest)
-  sbPresenceFinishRecovery: {
-    numberOfKeys: 2,
-    lua: `
-local P, tag = ARGV[3], ARGV[2]
-local left = redis.call('EXISTS', ${luaKey('P', 'stream', 'tag')}, ${luaKey('P', 'nodeClaims', 'tag')}, ${luaKey('P', 'nodeQueues', 'tag')})
-if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
-if left > 0 then return 0 end
-redis.call('DEL', ${luaKey('P', 'streamBytes', 'tag')})
-redis.call('SREM', KEYS[2], tag)
-return 1`,
-  },
+  sbPresenceBeatNode: 'presence-beat-node',
+  sbPresenceBeatGlobal: 'presence-beat-global',
+  sbPresenceSet: 'presence-set',
+  sbPresenceUnset: 'presence-unset',
+  sbPresenceReap: 'presence-reap',
+  sbPresenceTakeRecovery: 'presence-take-recovery',
+  sbPresenceRenewLock: 'presence-renew-lock',
+  sbPresenceFinishRecovery: 'presence-finish-recovery',
+  sbUnlock: 'unlock',
 } as const;
 
 type State = 'new' | 'started' | 'closed';
@@ -276,6 +117,12 @@ export class RedisPresence implements PresenceRegistry {
   private timer: NodeJS.Timeout | undefined;
   private beating: Promise<void> | undefined;
   private recovering: Promise<void> | undefined;
+  /** This node's incarnation (from its first beat; a new one after being reaped). */
+  private incarnation: string | undefined;
+  /** The last beat of every node, as read by this node's last beat, and when (Redis time, local time). */
+  private view = new Map<string, number>();
+  private viewRedisAt = 0;
+  private viewLocalAt = 0;
   /**
    * Local time since which every beat succeeded within the node timeout of
    * the previous one; undefined after a failure, a dropped connection or a
@@ -305,7 +152,7 @@ export class RedisPresence implements PresenceRegistry {
     };
     this.keys = new RedisKeys(this.opts.keyPrefix);
     this.redis = createRedisClient(url, 'command', { ...this.opts, name: 'presence' });
-    for (const [name, definition] of Object.entries(SCRIPTS)) this.redis.defineCommand(name, definition);
+    defineScripts(this.redis, SCRIPTS);
     // A dropped connection is a gap in the evidence (Redis restarting, failing over, or cut off):
     // no reaping until a full timeout of beats has passed again, and a beat as soon as it is back.
     this.redis.on('close', () => (this.continuousSince = undefined));
@@ -320,8 +167,8 @@ export class RedisPresence implements PresenceRegistry {
     this.startedAt = Date.now();
     // Entries left by an earlier process with this id that died unreaped: its sessions are gone,
     // and what it left undelivered is handed over for recovery like a dead node's.
-    const [stale, tag] = await this.call('presence start', () => this.reapScript(this.nodeId, '1', '1'));
-    if (stale === 1 || tag !== '') this.opts.logger.warn({ module: 'presence', node: this.nodeId, tag }, 'removed entries of an earlier node with this id');
+    const { status, tag } = await this.call('presence start', () => this.reapNode(this.nodeId, true, true));
+    if (status === 1 && tag !== '') this.opts.logger.warn({ module: 'presence', node: this.nodeId, tag }, 'removed entries of an earlier node with this id');
     this.state = 'started';
     await this.call('presence beat', () => this.beat());
     this.timer = setInterval(() => this.tick(), this.opts.beatIntervalMs);
@@ -340,7 +187,10 @@ export class RedisPresence implements PresenceRegistry {
     await this.beating;
     await this.recovering;
     try {
-      await this.call('presence leave', () => this.reapScript(this.nodeId, '1', '0'));
+      await this.call('presence leave', async () => {
+        await this.reapNode(this.nodeId, true, false);
+        await this.redis.zrem(this.keys.nodes(), this.nodeId);
+      });
     } catch (error) {
       // It will drop out when its node key expires, and be reaped then.
       this.opts.logger.warn({ module: 'presence', node: this.nodeId, error: String(error) }, 'could not remove this node from presence');
@@ -357,8 +207,8 @@ export class RedisPresence implements PresenceRegistry {
     await this.leave();
     try {
       if (started || this.startedAt > 0) {
-        const [, tag] = await this.call('presence close', () => this.reapScript(this.nodeId, '1', '1'));
-        if (tag !== '') this.opts.logger.warn({ module: 'presence', node: this.nodeId, tag }, 'left undelivered work for recovery by another node');
+        const { left, tag } = await this.call('presence close', () => this.reapNode(this.nodeId, true, true));
+        if (left) this.opts.logger.warn({ module: 'presence', node: this.nodeId, tag }, 'left undelivered work for recovery by another node');
       }
     } catch (error) {
       this.opts.logger.warn({ module: 'presence', node: this.nodeId, error: String(error) }, 'could not hand over what this node left');
@@ -382,40 +232,45 @@ export class RedisPresence implements PresenceRegistry {
     this.stats = { ...stats };
   }
 
+  /** This incarnation's tag, `<id>!<k>`: the in-flight queue lists are named by it. */
+  incarnationTag(): string {
+    return `${this.nodeId}!${this.incarnation ?? '0'}`;
+  }
+
   async userOnline(user: string): Promise<void> {
     this.localUsers.add(user);
-    await this.call('presence userOnline', () =>
-      this.redis.sbPresenceUserOnline(this.keys.userNodes(user), this.keys.online(), this.keys.nodeIndex(this.nodeId), this.nodeId, user),
-    );
+    await this.call('presence userOnline', () => this.recordUser(user));
   }
 
   async userOffline(user: string): Promise<void> {
     this.localUsers.delete(user);
-    await this.call('presence userOffline', () =>
-      this.redis.sbPresenceUserOffline(this.keys.userNodes(user), this.keys.online(), this.keys.nodeIndex(this.nodeId), this.nodeId, user),
-    );
+    await this.call('presence userOffline', async () => {
+      await this.countUser(user, await this.redis.sbPresenceUnset(this.keys.userNodes(user), this.nodeId, this.k()));
+      await this.redis.srem(this.keys.nodeIndex(this.nodeId), `u:${user}`);
+    });
   }
 
   async subscribed(user: string, destination: string): Promise<void> {
     const key = this.keys.subs(user, destination);
     this.localSubs.set(key, { user, destination });
-    await this.call('presence subscribed', () => this.redis.sbPresenceSubscribed(key, this.keys.nodeIndex(this.nodeId), this.nodeId));
+    await this.call('presence subscribed', () => this.recordSub(key));
   }
 
   async unsubscribed(user: string, destination: string): Promise<void> {
     const key = this.keys.subs(user, destination);
     this.localSubs.delete(key);
-    await this.call('presence unsubscribed', () => this.redis.sbPresenceUnsubscribed(key, this.keys.nodeIndex(this.nodeId), this.nodeId));
+    await this.call('presence unsubscribed', async () => {
+      await this.redis.sbPresenceUnset(key, this.nodeId, this.k());
+      await this.redis.srem(this.keys.nodeIndex(this.nodeId), `k:${key}`);
+    });
   }
 
   async nodesFor(user: string, destination: string): Promise<string[]> {
-    const ids = await this.call('presence nodesFor', () => this.redis.sbPresenceLive(this.keys.subs(user, destination), this.keys.prefix));
-    return ids.sort();
+    return this.call('presence nodesFor', () => this.live(this.keys.subs(user, destination)));
   }
 
   async nodesOf(user: string): Promise<string[]> {
-    const ids = await this.call('presence nodesOf', () => this.redis.sbPresenceLive(this.keys.userNodes(user), this.keys.prefix));
-    return ids.sort();
+    return this.call('presence nodesOf', () => this.live(this.keys.userNodes(user)));
   }
 
   async isOnline(user: string): Promise<boolean> {
@@ -447,12 +302,29 @@ export class RedisPresence implements PresenceRegistry {
   async liveNodes(): Promise<NodeInfo[]> {
     return this.call('presence liveNodes', async () => {
       const ids = await this.redis.zrange(this.keys.nodes(), 0, '-1');
-      if (ids.length === 0) return [];
-      const values = await this.redis.mget(ids.map((id) => this.keys.node(id)));
+      // One GET per node: their keys are in as many slots.
+      const values = await Promise.all(ids.map((id) => this.redis.get(this.keys.node(id))));
       const nodes: NodeInfo[] = [];
       for (const value of values) if (value !== null) nodes.push(JSON.parse(value) as NodeInfo);
       return nodes.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     });
+  }
+
+  /**
+   * Whether node `id` beat within the node timeout, by this node's view
+   * (refreshed by each of its beats). A node the view does not know yet (it
+   * started since) counts as live: a send to it is checked where it lands.
+   */
+  seemsLive(id: string): boolean {
+    const last = this.view.get(id);
+    if (last === undefined) return true;
+    const age = this.viewRedisAt - last + (Date.now() - this.viewLocalAt);
+    return age <= this.opts.nodeTimeoutMs;
+  }
+
+  /** The nodes this node's last beat saw silent past the timeout (the user router leaves them out). */
+  goneNodes(): string[] {
+    return [...this.view.keys()].filter((id) => !this.seemsLive(id));
   }
 
   /** Tags of dead nodes whose recovery is not finished (normally empty). */
@@ -477,6 +349,34 @@ export class RedisPresence implements PresenceRegistry {
   async awaitLease(): Promise<void> {
     if (this.leaseValid() || this.state !== 'started') return;
     await new Promise<void>((resolve) => this.leaseWaiters.push(resolve));
+  }
+
+  private k(): string {
+    return this.incarnation ?? '0';
+  }
+
+  /** The live members of a user's hash of nodes (each node's key checked: they are in as many slots). */
+  private async live(hashKey: string): Promise<string[]> {
+    const ids = await this.redis.hkeys(hashKey);
+    const alive = await Promise.all(ids.map((id) => this.redis.exists(this.keys.node(id))));
+    return ids.filter((_, i) => alive[i] === 1).sort();
+  }
+
+  /** Index first (node slot), then the user's hash: a crash in between leaves nothing a reaper cannot undo. */
+  private async recordUser(user: string): Promise<void> {
+    await this.redis.sadd(this.keys.nodeIndex(this.nodeId), `u:${user}`);
+    await this.countUser(user, await this.redis.sbPresenceSet(this.keys.userNodes(user), this.nodeId, this.k()));
+  }
+
+  private async recordSub(key: string): Promise<void> {
+    await this.redis.sadd(this.keys.nodeIndex(this.nodeId), `k:${key}`);
+    await this.redis.sbPresenceSet(key, this.nodeId, this.k());
+  }
+
+  /** The online count's entry for `user`, who is held by `nodes` nodes now. */
+  private async countUser(user: string, nodes: number): Promise<void> {
+    if (nodes > 0) await this.redis.hset(this.keys.online(), user, nodes);
+    else await this.redis.hdel(this.keys.online(), user);
   }
 
   private stop(): void {
@@ -522,22 +422,29 @@ export class RedisPresence implements PresenceRegistry {
     // beats failed) breaks the evidence as a dropped connection does.
     if (sentAt - this.lastBeatSentAt > this.opts.nodeTimeoutMs) this.continuousSince = undefined;
     const info: NodeInfo = { ...this.stats, id: this.nodeId, startedAt: this.startedAt, lastBeat: sentAt };
-    const [known, present, dead, tags] = await this.redis.sbPresenceBeat(
+    const [present, k, fresh] = await this.redis.sbPresenceBeatNode(
       this.keys.node(this.nodeId),
-      this.keys.nodes(),
-      this.keys.deadNodes(),
-      this.nodeId,
+      this.keys.incarnation(this.nodeId),
+      this.keys.incarnationSeq(this.nodeId),
       JSON.stringify(info),
       this.opts.nodeTimeoutMs,
-      this.keys.prefix,
     );
+    this.incarnation = String(k);
+    const [, now, beats, tags] = await this.redis.sbPresenceBeatGlobal(this.keys.nodes(), this.keys.deadNodes(), this.nodeId);
+    const view = new Map<string, number>();
+    for (let i = 0; i + 1 < beats.length; i += 2) view.set(beats[i]!, Number(beats[i + 1]));
+    this.view = view;
+    this.viewRedisAt = Number(now);
+    this.viewLocalAt = Date.now();
+    const dead = [...view].filter(([id, last]) => id !== this.nodeId && Number(now) - last > this.opts.nodeTimeoutMs).map(([id]) => id);
     const first = this.lastBeatSentAt === 0;
     const afterBreak = this.continuousSince === undefined;
     this.lastBeatSentAt = sentAt;
     this.continuousSince ??= sentAt;
     this.leaseUntil = sentAt + this.opts.nodeTimeoutMs;
-    if (known === 0 && !first) {
-      this.opts.logger.warn({ module: 'presence', node: this.nodeId }, 'this node had been dropped from presence; registering again');
+    if (fresh === 1 && !first) {
+      // Our incarnation ended (we were reaped while away, or Redis lost its data): a new one registers everything again.
+      this.opts.logger.warn({ module: 'presence', node: this.nodeId, incarnation: this.incarnation }, 'this node had been dropped from presence; registering again');
       await this.register();
       this.rejoined('reaped');
       return this.afterBeat(dead, tags);
@@ -557,7 +464,7 @@ export class RedisPresence implements PresenceRegistry {
     this.wakeLeaseWaiters();
     if (this.state !== 'started' || !this.mayReap(Date.now())) return;
     for (const id of dead) {
-      if (id !== this.nodeId && this.state === 'started') {
+      if (this.state === 'started') {
         const tag = await this.reap(id);
         if (tag !== '') tags.push(tag);
       }
@@ -580,22 +487,79 @@ export class RedisPresence implements PresenceRegistry {
   }
 
   private async register(): Promise<void> {
-    const index = this.keys.nodeIndex(this.nodeId);
-    const online = this.keys.online();
-    await Promise.all([
-      ...[...this.localUsers].map((user) => this.redis.sbPresenceUserOnline(this.keys.userNodes(user), online, index, this.nodeId, user)),
-      ...[...this.localSubs.keys()].map((key) => this.redis.sbPresenceSubscribed(key, index, this.nodeId)),
-    ]);
+    await Promise.all([...[...this.localUsers].map((user) => this.recordUser(user)), ...[...this.localSubs.keys()].map((key) => this.recordSub(key))]);
   }
 
   /** Reaps `id` if this node wins its lock and it is still gone; returns its recovery tag ('' for none). */
   private async reap(id: string): Promise<string> {
-    const won = await this.redis.set(this.keys.reap(id), this.nodeId, 'PX', this.opts.reapLockMs, 'NX');
+    const lock = this.keys.reap(id);
+    const won = await this.redis.set(lock, this.nodeId, 'PX', this.opts.reapLockMs, 'NX');
     if (won !== 'OK') return '';
-    const [status, tag] = await this.reapScript(id, '0', '1');
-    if (status !== 1) return '';
-    this.opts.logger.warn({ module: 'presence', node: this.nodeId, dead: id, tag }, 'node down; reaped its presence');
-    return tag;
+    try {
+      const { status, left, tag } = await this.reapNode(id, false, true);
+      if (status !== 1) return '';
+      await this.redis.zrem(this.keys.nodes(), id);
+      this.opts.logger.warn({ module: 'presence', node: this.nodeId, dead: id, tag }, 'node down; reaped its presence');
+      return left ? tag : '';
+    } finally {
+      await this.redis.sbUnlock(lock, this.nodeId).catch(() => 0);
+    }
+  }
+
+  /**
+   * Ends node `id`'s current incarnation k in its slot (presence-reap.lua):
+   * registrations, and with `handover` its stream and claims, move under
+   * `!k`. The tag `<id>!k` is listed in dead-nodes first, so that a reaper
+   * dying half-way leaves it listed, never lost; then the registrations are
+   * undone (only those of incarnation k). Without `handover` (a node
+   * leaving) the incarnation goes on: its stream and claims stay for it to
+   * drain, and `close` hands over the rest.
+   */
+  private async reapNode(id: string, force: boolean, handover: boolean): Promise<{ status: number; left: boolean; tag: string }> {
+    const expected = await this.redis.get(this.keys.incarnation(id));
+    const k = expected ?? String(await this.redis.incr(this.keys.incarnationSeq(id)));
+    const tag = `${id}!${k}`;
+    if (handover) await this.redis.sadd(this.keys.deadNodes(), tag);
+    const [status, left] = await this.redis.sbPresenceReap(
+      this.keys.node(id),
+      this.keys.incarnation(id),
+      this.keys.nodeIndex(id),
+      this.keys.nodeIndex(tag),
+      this.keys.stream(id),
+      this.keys.stream(tag),
+      this.keys.streamBytes(id),
+      this.keys.streamBytes(tag),
+      this.keys.nodeClaims(id),
+      this.keys.nodeClaims(tag),
+      this.keys.nodeQueues(tag),
+      expected ?? '',
+      force ? '1' : '0',
+      handover ? '1' : '0',
+    );
+    if (status === 1) {
+      await this.undoRegistrations(tag);
+      // Nothing to recover: the listing was for nothing. (Not reaped: the tag stays listed, and
+      // the recovery drops it once it sees the incarnation is alive.)
+      if (handover && left === 0) await this.redis.srem(this.keys.deadNodes(), tag);
+    }
+    return { status, left: status === 1 && left === 1, tag };
+  }
+
+  /** Undoes what incarnation `tag` (`<id>!k`) registered, from its moved index; idempotent. */
+  private async undoRegistrations(tag: string): Promise<void> {
+    const { node: id, suffix } = splitNodeTag(tag);
+    const k = suffix.slice(1);
+    const index = this.keys.nodeIndex(tag);
+    const entries = await this.redis.smembers(index);
+    await Promise.all(
+      entries.map(async (entry) => {
+        const kind = entry.slice(0, 2);
+        const rest = entry.slice(2);
+        if (kind === 'u:') await this.countUser(rest, await this.redis.sbPresenceUnset(this.keys.userNodes(rest), id, k));
+        else if (kind === 'k:') await this.redis.sbPresenceUnset(rest, id, k);
+      }),
+    );
+    await this.redis.del(index);
   }
 
   /**
@@ -616,11 +580,22 @@ export class RedisPresence implements PresenceRegistry {
         this.redis.sbPresenceRenewLock(lock, this.nodeId, this.opts.recoverLockMs).catch(() => {});
       }, Math.max(50, Math.floor(this.opts.recoverLockMs / 3)));
       renew.unref();
-      const deadNode = tag.slice(0, tag.lastIndexOf('!'));
+      const { node: deadNode, suffix } = splitNodeTag(tag);
       try {
+        // Listed by a reaper that found the incarnation alive after all (or died before reaping): nothing to recover.
+        const current = await this.call('presence recover', () => this.redis.get(this.keys.incarnation(deadNode)));
+        if (current === suffix.slice(1)) {
+          await this.call('presence recover', () => this.redis.sbPresenceFinishRecovery(lock, this.keys.deadNodes(), this.nodeId, tag, '1'));
+          continue;
+        }
+        await this.call('presence recover', () => this.undoRegistrations(tag));
         for (const handler of this.recoverers) await handler(tag, deadNode);
+        const left = await this.call('presence recover', () =>
+          this.redis.exists(this.keys.stream(tag), this.keys.nodeClaims(tag), this.keys.nodeQueues(tag), this.keys.nodeIndex(tag)),
+        );
+        if (left === 0) await this.call('presence recover', () => this.redis.del(this.keys.streamBytes(tag)));
         const done = await this.call('presence recover', () =>
-          this.redis.sbPresenceFinishRecovery(lock, this.keys.deadNodes(), this.nodeId, tag, this.keys.prefix),
+          this.redis.sbPresenceFinishRecovery(lock, this.keys.deadNodes(), this.nodeId, tag, left === 0 ? '1' : '0'),
         );
         if (done === 1) this.opts.logger.warn({ module: 'presence', node: this.nodeId, dead: deadNode, tag }, 'recovery of a dead node finished');
       } catch (error) {
@@ -630,21 +605,6 @@ export class RedisPresence implements PresenceRegistry {
         clearInterval(renew);
       }
     }
-  }
-
-  private reapScript(id: string, force: '0' | '1', handover: '0' | '1'): Promise<[number, string]> {
-    return this.redis.sbPresenceReap(
-      this.keys.node(id),
-      this.keys.nodes(),
-      this.keys.nodeIndex(id),
-      this.keys.online(),
-      this.keys.reap(id),
-      this.keys.deadNodes(),
-      id,
-      this.keys.prefix,
-      force,
-      handover,
-    );
   }
 
   private call<T>(what: string, call: () => Promise<T>): Promise<T> {

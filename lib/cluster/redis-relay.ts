@@ -46,6 +46,7 @@ import {
   type RedisConnectionOptions,
 } from './redis-connection.js';
 import { RedisKeys } from './redis-keys.js';
+import { defineScripts } from './redis-scripts.js';
 
 export interface RedisRelayOptions extends RedisConnectionOptions {
   /** Stream entries read per batch: one XREAD round trip each. @default 1000 */
@@ -109,34 +110,9 @@ declare module 'ioredis' {
 }
 
 const SCRIPTS = {
-  // KEYS stream, stream-bytes → 1 when the stream is gone, 0 when entries are left
-  sbRelayDropIfEmpty: {
-    numberOfKeys: 2,
-    lua: `
-if redis.call('XLEN', KEYS[1]) > 0 then return 0 end
-redis.call('DEL', KEYS[1], KEYS[2])
-return 1`,
-  },
-  // KEYS stream: creates it empty (a stream key outlives its last entry) unless it exists
-  sbRelayOpen: {
-    numberOfKeys: 1,
-    lua: `
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('XADD', KEYS[1], '*', '${ENTRY_FIELD}', '')
-redis.call('XTRIM', KEYS[1], 'MAXLEN', 0)
-return 1`,
-  },
-  // KEYS stream, stream-bytes; ARGV min id ('' for none), bytes removed, ids to delete one by one
-  // (handled entries behind a held one) → entries removed
-  sbRelayTrim: {
-    numberOfKeys: 2,
-    lua: `
-local removed = 0
-if ARGV[1] ~= '' then removed = redis.call('XTRIM', KEYS[1], 'MINID', ARGV[1]) end
-if #ARGV > 2 then removed = removed + redis.call('XDEL', KEYS[1], unpack(ARGV, 3)) end
-if redis.call('DECRBY', KEYS[2], ARGV[2]) < 0 then redis.call('SET', KEYS[2], 0) end
-return removed`,
-  },
+  sbRelayDropIfEmpty: 'relay-drop-if-empty',
+  sbRelayOpen: 'relay-open',
+  sbRelayTrim: 'relay-trim',
 } as const;
 
 type StreamEntry = [id: Buffer, fields: Buffer[]];
@@ -162,8 +138,10 @@ export class RedisRelay implements Relay {
   private readonly keys: RedisKeys;
   private readonly opts: RedisRelayOptions;
   private readonly origin: Buffer;
-  private readonly topicChannelPrefix: string;
-  private readonly topics = new Set<string>();
+  /** Subscribed topics: channel → destination. */
+  private readonly topics = new Map<string, string>();
+  /** Sharded pub/sub (SSUBSCRIBE/SPUBLISH) on a Redis Cluster; classic on one Redis. */
+  private readonly sharded: boolean;
   /** Channels an UNSUBSCRIBE failed for (Redis down): dropped once the subscriber is back. */
   private readonly staleChannels = new Set<string>();
   private readonly abort = new AbortController();
@@ -186,13 +164,13 @@ export class RedisRelay implements Relay {
   ) {
     this.opts = { ...DEFAULT_RELAY_OPTIONS, ...options, ...resolveConnectionOptions(options) };
     this.keys = new RedisKeys(this.opts.keyPrefix);
-    this.topicChannelPrefix = this.keys.topic('');
     const idBytes = Buffer.from(nodeId);
     this.origin = Buffer.concat([Buffer.from([idBytes.length >> 8, idBytes.length & 0xff]), idBytes]);
     this.command = createRedisClient(url, 'command', { ...this.opts, name: 'relay' });
     this.reader = createRedisClient(url, 'blocking', { ...this.opts, name: 'relay' });
     this.subscriber = createRedisClient(url, 'subscriber', { ...this.opts, name: 'relay' });
-    for (const [name, definition] of Object.entries(SCRIPTS)) this.command.defineCommand(name, definition);
+    defineScripts(this.command, SCRIPTS);
+    this.sharded = isClusterClient(this.subscriber);
   }
 
   /**
@@ -210,25 +188,26 @@ export class RedisRelay implements Relay {
       Promise.all([this.command, this.reader, this.subscriber].map((client) => connected(client, this.opts.connectTimeoutMs))),
     );
     await this.openStream();
-    this.subscriber.on('messageBuffer', (channel: Buffer, payload: Buffer) => this.onTopicMessage(channel, payload));
+    this.subscriber.on(this.sharded ? 'smessageBuffer' : 'messageBuffer', (channel: Buffer, payload: Buffer) => this.onTopicMessage(channel, payload));
     this.subscriber.on('ready', () => this.dropStaleChannels());
     this.loop = this.readLoop(handler);
   }
 
   async publishTopic(message: BrokerMessage): Promise<void> {
     const payload = encodeMessageAfter(this.origin, message);
-    await redisCall(this.command, 'relay publish', () => this.command.publish(this.keys.topic(message.destination), payload));
+    const channel = this.keys.topic(message.destination);
+    await redisCall(this.command, 'relay publish', () => (this.sharded ? this.command.spublish(channel, payload) : this.command.publish(channel, payload)));
   }
 
   async subscribeTopic(destination: string): Promise<void> {
     const channel = this.keys.topic(destination);
-    this.topics.add(destination);
+    this.topics.set(channel, destination);
     this.staleChannels.delete(channel);
     try {
-      await redisCall(this.subscriber, 'relay subscribe', () => this.subscriber.subscribe(channel));
+      await redisCall(this.subscriber, 'relay subscribe', () => (this.sharded ? this.subscriber.ssubscribe(channel) : this.subscriber.subscribe(channel)));
     } catch (error) {
       // Roll back: the subscription is not in place cluster-wide.
-      this.topics.delete(destination);
+      this.topics.delete(channel);
       throw error;
     }
   }
@@ -236,11 +215,11 @@ export class RedisRelay implements Relay {
   /** Never rejects: delivery stops at once; a failed UNSUBSCRIBE is repeated when Redis is back. */
   async unsubscribeTopic(destination: string): Promise<void> {
     const channel = this.keys.topic(destination);
-    this.topics.delete(destination);
+    this.topics.delete(channel);
     try {
-      await redisCall(this.subscriber, 'relay unsubscribe', () => this.subscriber.unsubscribe(channel));
+      await redisCall(this.subscriber, 'relay unsubscribe', () => this.unsubscribeChannels([channel]));
     } catch {
-      if (!this.topics.has(destination)) this.staleChannels.add(channel);
+      if (!this.topics.has(channel)) this.staleChannels.add(channel);
     }
   }
 
@@ -571,16 +550,19 @@ export class RedisRelay implements Relay {
     }
   }
 
+  private async unsubscribeChannels(channels: string[]): Promise<void> {
+    if (this.sharded) await this.subscriber.sunsubscribe(...channels);
+    else await this.subscriber.unsubscribe(...channels);
+  }
+
   private onTopicMessage(channel: Buffer, payload: Buffer): void {
     const handler = this.handler;
     if (!handler || this.closed || payload.length < 2) return;
     const originLength = payload.readUInt16BE(0);
     // Own publications: the broker delivered them locally already.
     if (payload.subarray(0, 2 + originLength).equals(this.origin)) return;
-    const name = channel.toString('utf8');
-    if (!name.startsWith(this.topicChannelPrefix)) return;
     // Only while subscribed here: a message racing an UNSUBSCRIBE is not delivered.
-    if (!this.topics.has(name.slice(this.topicChannelPrefix.length))) return;
+    if (!this.topics.has(channel.toString('utf8'))) return;
     let message: BrokerMessage;
     try {
       message = decodeMessage(payload.subarray(2 + originLength));
@@ -600,10 +582,15 @@ export class RedisRelay implements Relay {
     if (this.staleChannels.size === 0) return;
     const channels = [...this.staleChannels];
     this.staleChannels.clear();
-    this.subscriber.unsubscribe(...channels).catch(() => {
+    this.unsubscribeChannels(channels).catch(() => {
       for (const channel of channels) this.staleChannels.add(channel);
     });
   }
+}
+
+/** Whether a client is an ioredis Cluster (sharded pub/sub) rather than one Redis (or a Sentinel-managed one). */
+export function isClusterClient(client: object): boolean {
+  return (client as { isCluster?: boolean }).isCluster === true;
 }
 
 /** The ERROR a sender gets when a target node's stream is full: that node is not keeping up. */

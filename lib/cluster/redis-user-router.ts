@@ -1,40 +1,41 @@
 /*
- * User routing in Redis, batched: every user message this node routes in
- * one tick goes to Redis in one script call (with many sessions sending at
- * once, that divides the per-command cost — the sender node's bottleneck —
- * by the batch size). This script is route-or-store's one place in Redis:
- * it handles the messages in order, each one atomically with presence:
+ * User routing in Redis: route-or-store, in two steps that each stay in one
+ * slot (redis-keys.ts), batched per tick:
  *
- *   for each message: the node ids in `{p}subs:<user>:<dest>` whose
- *   `{p}node:<id>` key exists (live), less `exclude`;
- *     this node            → reported back as `local`;
- *     another live node    → the envelope goes to `{p}stream:<id>`, if
- *                            the node is registered in `{p}nodes` and its
- *                            stream exists (the relay's rule: nothing lands
- *                            where nobody will read);
- *     none of them         → RPUSH of the message to `{p}inbox:<u>:<dest>`
- *                            (capped, expiring: the inbox's `append`).
+ * 1. The decision (lua/route.lua), atomically in the user's slot: the nodes
+ *    holding a subscription of the user to the destination (less `exclude`
+ *    and the nodes this node's beat view holds for gone) are the targets;
+ *    this node among them → `local`; none → the message is appended to the
+ *    inbox in the same step, so a subscription registered before it is never
+ *    missed. One call per slot per batch (on one Redis: one call per batch).
+ * 2. The hand-off (lua/relay-handoff.lua), in each target node's slot: one
+ *    stream entry per target node per batch (a lone envelope as the field
+ *    `e`, several packed as `b`: envelope-codec.ts), written only while that
+ *    node's stream exists and within its byte bound. A node whose stream is
+ *    gone (reaped, departed since the decision) is left out and the decision
+ *    taken again without it — it may store the message after all.
  *
- * What goes to one node's stream leaves in ONE entry per call (XADD per
- * message was most of Redis's time at 10 pairs, and each entry costs the
- * reading node a reply to parse), up to MAX_ENTRY_BYTES: a lone envelope as
- * the field `e`, several as one batch in the field `b` (envelope-codec.ts),
- * which the reader splits in order. Every message is still decided in order and atomically; the
- * whole call is one script.
+ * The RECEIPT waits for both: a node that dies between them has answered
+ * nothing, so the sender's message was never promised (the client sends it
+ * again); once handed off, the target's stream is recovered like any other
+ * if that node dies (redis-presence.ts). A message for several nodes whose
+ * hand-off is refused by one (ERR_RELAY_FULL) may have reached the others: it
+ * is refused to the sender all the same, and a resend may duplicate it there
+ * (same message-id).
  *
- * The message part of a user envelope is the suffix after its user and
- * destination (envelope-codec.ts), so one payload serves both the stream and
- * the inbox. Order: batches leave on one connection in call order, and the
- * script keeps the order within a batch, so one sender's messages keep
- * theirs.
+ * Order: one sender's batches are decided on one connection in call order,
+ * and each batch's hand-offs are issued as its decision returns, in order; a
+ * user's messages share a slot, so they keep their order per target node.
  */
 import type { Redis, Result } from 'ioredis';
+import calculateSlot from 'cluster-key-slot';
 import { DEFAULT_INBOX_LIMITS, inboxFullError, type InboxOverflow } from '../inbox/inbox-store.js';
-import { INBOX_LUA_LIB, INBOX_REFUSED } from '../inbox/redis-inbox-store.js';
+import { INBOX_REFUSED } from '../inbox/redis-inbox-store.js';
 import { encodeEnvelope } from './envelope-codec.js';
 import { createRedisClient, closeClient, redisCall, resolveConnectionOptions, type RedisConnectionOptions } from './redis-connection.js';
-import { luaKey } from './redis-keys.js';
-import { BATCH_FIELD, DEFAULT_RELAY_OPTIONS, ENTRY_FIELD, relayFull } from './redis-relay.js';
+import { RedisKeys } from './redis-keys.js';
+import { BATCH_FIELD, DEFAULT_RELAY_OPTIONS, ENTRY_FIELD, isClusterClient, relayFull } from './redis-relay.js';
+import { defineScripts } from './redis-scripts.js';
 import type { UserRoute, UserRouter, UserRouteResult } from './user-router.js';
 
 export interface RedisUserRouterOptions extends RedisConnectionOptions {
@@ -49,126 +50,56 @@ export interface RedisUserRouterOptions extends RedisConnectionOptions {
   maxBatch: number;
 }
 
+/** What the router asks of presence: which nodes its last beat saw silent past the timeout. */
+export interface NodeView {
+  goneNodes(): readonly string[];
+}
+
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    sbRouteUsers(...args: Array<string | number | Buffer>): Result<Array<Array<string | number>>, Context>;
+    sbRoute(numberOfKeys: number, ...keysThenArgs: Array<string | number | Buffer>): Result<Array<Array<string | number>>, Context>;
+    sbRelayHandoff(streamKey: string, bytesKey: string, maxBytes: number, kept: '0' | '1', field: string, value: Buffer): Result<number, Context>;
   }
 }
 
 /** Envelope bytes packed into one stream entry at most (unless one envelope alone is larger). */
 export const MAX_ENTRY_BYTES = 1024 * 1024;
 
-/** `stored` of a message's result when it was refused because a target node's stream is full. */
-const REFUSED_RELAY_FULL = -2;
-
-const ROUTE_SCRIPT = `${INBOX_LUA_LIB}
-local P, self = ARGV[1], ARGV[2]
-local maxBytes, max, ttl, overflow = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6]
-local maxEntry = ${MAX_ENTRY_BYTES}
-local nodes = P .. 'nodes'
-local out = {}
--- Envelopes for each remote node not written yet, in batch order, their bytes, and
--- those nodes in first-use order; bytes already in each node's stream (read once).
-local batches, sizes, targets, queued = {}, {}, {}, {}
--- One stream entry of a node's waiting envelopes: a lone one as field ${ENTRY_FIELD}, several packed as field ${BATCH_FIELD}.
-local function write(id)
-  local list = batches[id]
-  if list == nil or #list == 0 then return end
-  local field, value = '${ENTRY_FIELD}', list[1]
-  if #list > 1 then
-    for j = 1, #list do list[j] = struct.pack('>I4', #list[j]) .. list[j] end
-    field, value = '${BATCH_FIELD}', table.concat(list)
-  end
-  -- Never MAXLEN: a stream is trimmed only by its reader, past what it handled.
-  redis.call('XADD', ${luaKey('P', 'stream', 'id')}, '*', field, value)
-  redis.call('INCRBY', ${luaKey('P', 'streamBytes', 'id')}, sizes[id])
-  batches[id], sizes[id] = {}, 0
-end
--- Subscription set key → its members, read once per call.
-local holders = {}
--- Liveness of each node id, checked once per batch: 0 gone, 1 live, 2 live with a stream to write to.
-local state = {}
-local function alive(id)
-  local s = state[id]
-  if s == nil then
-    s = 0
-    if redis.call('EXISTS', ${luaKey('P', 'node', 'id')}) == 1 then
-      s = 1
-      if id ~= self and redis.call('ZSCORE', nodes, id) and redis.call('EXISTS', ${luaKey('P', 'stream', 'id')}) == 1 then
-        s = 2
-        queued[id] = tonumber(redis.call('GET', ${luaKey('P', 'streamBytes', 'id')}) or '0')
-      end
-    end
-    state[id] = s
-  end
-  return s
-end
-for i = 7, #ARGV, 3 do
-  -- kept: accepted already (a re-route), so never refused
-  local exclude, kept, envelope = ARGV[i], ARGV[i + 1] == '1', ARGV[i + 2]
-  -- envelope: kind (1 byte), user and destination (u16 length + bytes each), then the message
-  local user, destination, messageAt = struct.unpack('>Hc0Hc0', envelope, 2)
-  -- { local, stored, remote ids... }
-  local r = { 0, 0 }
-  -- A batch holds many messages for few subscriptions: read each set once (nothing here changes it).
-  local subs = ${luaKey('P', 'subs', 'user', 'destination')}
-  local members = holders[subs]
-  if members == nil then
-    members = redis.call('SMEMBERS', subs)
-    holders[subs] = members
-  end
-  local remote, full = {}, false
-  for _, id in ipairs(members) do
-    if id ~= exclude then
-      local s = alive(id)
-      if id == self and s == 1 then
-        r[1] = 1
-      elseif s == 2 then
-        if maxBytes > 0 and not kept and queued[id] + #envelope > maxBytes then full = true end
-        remote[#remote + 1] = id
-      end
-    end
-  end
-  if full then
-    -- A receiving node is not keeping up: the message is refused whole, nowhere delivered.
-    r = { 0, ${REFUSED_RELAY_FULL} }
-  else
-    for _, id in ipairs(remote) do
-      if batches[id] == nil then
-        batches[id], sizes[id] = {}, 0
-        targets[#targets + 1] = id
-      elseif sizes[id] + #envelope > maxEntry then
-        -- Large messages gain nothing from packing: an entry stays bounded.
-        write(id)
-      end
-      local list = batches[id]
-      list[#list + 1] = envelope
-      sizes[id] = sizes[id] + #envelope
-      queued[id] = queued[id] + #envelope
-      r[#r + 1] = id
-    end
-    if r[1] == 0 and #r == 2 then
-      local message = string.sub(envelope, messageAt)
-      local appended = append(${luaKey('P', 'inbox', 'user', 'destination')}, ${luaKey('P', 'inboxes', 'user')}, destination, message, max, ttl, overflow, kept)
-      -- stored: 1 + how many the cap dropped; refused: ${INBOX_REFUSED}
-      r[2] = appended == ${INBOX_REFUSED} and ${INBOX_REFUSED} or 1 + appended
-    end
-  end
-  out[#out + 1] = r
-end
-for _, id in ipairs(targets) do write(id) end
-return out`;
+/** What a hand-off returns when the target's stream is full (lua/lib.lua RELAY_FULL). */
+export const REFUSED_RELAY_FULL = -2;
+/** Decisions taken again for one message at most, when its targets turn out gone. */
+const MAX_ROUNDS = 3;
 
 interface Pending {
   route: UserRoute;
+  /** The user envelope (kind, user, destination, message) and, inside it, the message alone. */
   envelope: Buffer;
+  message: Buffer;
   resolve: (result: UserRouteResult) => void;
   reject: (error: unknown) => void;
+  /** Nodes left out of its decision: excluded, or found gone at hand-off. */
+  gone: Set<string>;
+  round: number;
+}
+
+/** One message's outcome while its hand-offs are under way. */
+interface Outcome {
+  pending: Pending;
+  local: boolean;
+  remote: string[];
+  /** Hand-offs not answered yet. */
+  waiting: number;
+  /** Target nodes whose stream was gone. */
+  missed: string[];
+  full: boolean;
 }
 
 export class RedisUserRouter implements UserRouter {
   private readonly redis: Redis;
+  private readonly keys: RedisKeys;
   private readonly opts: RedisUserRouterOptions;
+  private readonly cluster: boolean;
+  private view: NodeView | undefined;
   /** Messages this router's script dropped from full inboxes (drop-oldest), for stompbox_inbox_dropped_total. */
   dropped = 0;
   private pending: Pending[] = [];
@@ -186,19 +117,26 @@ export class RedisUserRouter implements UserRouter {
       ...options,
       ...resolveConnectionOptions(options),
     };
+    this.keys = new RedisKeys(this.opts.keyPrefix);
     // Batched here already; ioredis auto-pipelining would hold a batch back while the previous one is in flight.
     this.redis = createRedisClient(url, 'command', { ...this.opts, name: 'router', autoPipelining: false });
-    this.redis.defineCommand('sbRouteUsers', { numberOfKeys: 0, lua: ROUTE_SCRIPT });
+    this.cluster = isClusterClient(this.redis);
+    defineScripts(this.redis, { sbRoute: 'route', sbRelayHandoff: 'relay-handoff' });
+  }
+
+  /** Presence's view of gone nodes (redis-parts.ts); without one, every subscribed node is a target. */
+  setView(view: NodeView): void {
+    this.view = view;
   }
 
   route(route: UserRoute): Promise<UserRouteResult> {
     return new Promise<UserRouteResult>((resolve, reject) => {
       const { user, destination, message } = route;
-      this.pending.push({ route, envelope: encodeEnvelope({ kind: 'user', user, destination, message }), resolve, reject });
-      if (!this.scheduled) {
-        this.scheduled = true;
-        process.nextTick(() => this.flush());
-      }
+      const envelope = encodeEnvelope({ kind: 'user', user, destination, message });
+      // The envelope is kind (1 byte), user and destination (u16 length + bytes each), then the message.
+      const messageAt = 1 + 2 + Buffer.byteLength(user) + 2 + Buffer.byteLength(destination);
+      const gone = new Set<string>(route.exclude === undefined ? [] : [route.exclude]);
+      this.enqueue({ route, envelope, message: envelope.subarray(messageAt), resolve, reject, gone, round: 0 });
     });
   }
 
@@ -206,30 +144,162 @@ export class RedisUserRouter implements UserRouter {
     await closeClient(this.redis);
   }
 
-  private flush(): void {
-    this.scheduled = false;
-    while (this.pending.length > 0) void this.send(this.pending.splice(0, this.opts.maxBatch));
-  }
-
-  private async send(batch: Pending[]): Promise<void> {
-    const args: Array<string | number | Buffer> = [this.opts.keyPrefix, this.nodeId, this.opts.maxStreamBytes, this.opts.inboxMaxMessages, this.opts.inboxTtlSeconds, this.opts.inboxOverflow];
-    // User and destination travel inside the envelope only; the script reads them from there.
-    for (const { route, envelope } of batch) args.push(route.exclude ?? '', route.kept ? '1' : '0', envelope);
-    try {
-      const results = await redisCall(this.redis, 'route user messages', () => this.redis.sbRouteUsers(...args));
-      for (let i = 0; i < batch.length; i++) {
-        const r = results[i]!;
-        const { route, resolve, reject } = batch[i]!;
-        const stored = Number(r[1]);
-        if (stored === REFUSED_RELAY_FULL) reject(relayFull(this.opts.maxStreamBytes));
-        else if (stored === INBOX_REFUSED) reject(inboxFullError(route.user, route.destination, this.opts.inboxMaxMessages));
-        else {
-          if (stored > 0) this.dropped += stored - 1;
-          resolve({ local: r[0] === 1, stored: stored > 0, remote: r.slice(2).map(String) });
-        }
-      }
-    } catch (error) {
-      for (const pending of batch) pending.reject(error);
+  private enqueue(pending: Pending): void {
+    this.pending.push(pending);
+    if (!this.scheduled) {
+      this.scheduled = true;
+      process.nextTick(() => this.flush());
     }
   }
+
+  private flush(): void {
+    this.scheduled = false;
+    const batch = this.pending;
+    this.pending = [];
+    // On a cluster a script call stays in one slot: one call per users' slot.
+    const groups = this.cluster ? groupBy(batch, (p) => calculateSlot(this.keys.inbox(p.route.user, ''))) : [batch];
+    for (const group of groups) {
+      for (let i = 0; i < group.length; i += this.opts.maxBatch) void this.decide(group.slice(i, i + this.opts.maxBatch));
+    }
+  }
+
+  /** `extraGone`: nodes to leave out for every message of this call (a retry's, found gone at hand-off). */
+  private async decide(batch: Pending[], extraGone: readonly string[] = []): Promise<void> {
+    const gone = [...(this.view?.goneNodes() ?? []), ...extraGone];
+    const keys: string[] = [];
+    const args: Array<string | number | Buffer> = [this.nodeId, this.opts.inboxMaxMessages, this.opts.inboxTtlSeconds, this.opts.inboxOverflow, gone.length, ...gone];
+    for (const { route, message } of batch) {
+      keys.push(this.keys.subs(route.user, route.destination), this.keys.inbox(route.user, route.destination), this.keys.inboxes(route.user));
+      args.push(route.exclude ?? '', route.kept ? '1' : '0', route.destination, message);
+    }
+    let results: Array<Array<string | number>>;
+    try {
+      results = await redisCall(this.redis, 'route user messages', () => this.redis.sbRoute(keys.length, ...keys, ...args));
+    } catch (error) {
+      for (const pending of batch) pending.reject(error);
+      return;
+    }
+    // Hand-offs grouped per target node, issued now, in batch order (see header: order).
+    const byNode = new Map<string, Outcome[]>();
+    for (let i = 0; i < batch.length; i++) {
+      const pending = batch[i]!;
+      const r = results[i]!;
+      const stored = Number(r[1]);
+      const local = r[0] === 1;
+      if (stored === INBOX_REFUSED) {
+        pending.reject(inboxFullError(pending.route.user, pending.route.destination, this.opts.inboxMaxMessages));
+        continue;
+      }
+      const targets = r.slice(2).map(String).filter((id) => !pending.gone.has(id));
+      if (stored > 0) this.dropped += stored - 1;
+      if (targets.length === 0) {
+        if (stored === 0 && !local) {
+          // Only targets found gone before: once more, without them.
+          this.retry(pending);
+          continue;
+        }
+        pending.resolve({ local, stored: stored > 0, remote: [] });
+        continue;
+      }
+      const outcome: Outcome = { pending, local, remote: [], waiting: targets.length, missed: [], full: false };
+      for (const id of targets) {
+        const list = byNode.get(id);
+        if (list) list.push(outcome);
+        else byNode.set(id, [outcome]);
+      }
+    }
+    for (const [node, outcomes] of byNode) this.handOff(node, outcomes);
+  }
+
+  /** Writes the envelopes for `node` to its stream: kept ones (never refused) apart from new ones. */
+  private handOff(node: string, outcomes: Outcome[]): void {
+    const kept = outcomes.filter((o) => o.pending.route.kept === true);
+    const fresh = outcomes.filter((o) => o.pending.route.kept !== true);
+    for (const part of [kept, fresh]) {
+      for (const entry of entries(part)) {
+        const isKept = entry[0]!.pending.route.kept === true;
+        const packed = pack(entry.map((o) => o.pending.envelope));
+        redisCall(this.redis, 'hand off user messages', () =>
+          this.redis.sbRelayHandoff(this.keys.stream(node), this.keys.streamBytes(node), this.opts.maxStreamBytes, isKept ? '1' : '0', packed.field, packed.value),
+        ).then(
+          (result) => {
+            for (const outcome of entry) {
+              if (result === 1) outcome.remote.push(node);
+              else if (result === 0) outcome.missed.push(node);
+              else outcome.full = true;
+              this.settle(outcome);
+            }
+          },
+          (error: unknown) => {
+            for (const outcome of entry) {
+              outcome.waiting = -1;
+              outcome.pending.reject(error);
+            }
+          },
+        );
+      }
+    }
+  }
+
+  private settle(outcome: Outcome): void {
+    if (outcome.waiting < 0 || --outcome.waiting > 0) return;
+    const { pending } = outcome;
+    if (outcome.full) pending.reject(relayFull(this.opts.maxStreamBytes));
+    else if (outcome.remote.length > 0 || outcome.local) pending.resolve({ local: outcome.local, stored: false, remote: outcome.remote.sort() });
+    else {
+      // Every target had gone meanwhile: decide again without them (it may store the message).
+      for (const node of outcome.missed) pending.gone.add(node);
+      this.retry(pending);
+    }
+  }
+
+  private retry(pending: Pending): void {
+    if (++pending.round > MAX_ROUNDS) {
+      pending.reject(new Error(`no live target for a message to ${pending.route.user} after ${MAX_ROUNDS} rounds`));
+      return;
+    }
+    void this.decide([pending], [...pending.gone]);
+  }
+}
+
+function groupBy<T>(items: readonly T[], key: (item: T) => number): T[][] {
+  const groups = new Map<number, T[]>();
+  for (const item of items) {
+    const k = key(item);
+    const group = groups.get(k);
+    if (group) group.push(item);
+    else groups.set(k, [item]);
+  }
+  return [...groups.values()];
+}
+
+/** Outcomes cut into stream entries of at most MAX_ENTRY_BYTES (one envelope may be larger alone). */
+function entries(outcomes: Outcome[]): Outcome[][] {
+  const out: Outcome[][] = [];
+  let current: Outcome[] = [];
+  let bytes = 0;
+  for (const outcome of outcomes) {
+    const size = outcome.pending.envelope.length;
+    if (current.length > 0 && bytes + size > MAX_ENTRY_BYTES) {
+      out.push(current);
+      current = [];
+      bytes = 0;
+    }
+    current.push(outcome);
+    bytes += size;
+  }
+  if (current.length > 0) out.push(current);
+  return out;
+}
+
+/** One envelope as the field `e`; several packed (u32 length + bytes each) as the field `b`. */
+function pack(envelopes: Buffer[]): { field: string; value: Buffer } {
+  if (envelopes.length === 1) return { field: ENTRY_FIELD, value: envelopes[0]! };
+  const parts: Buffer[] = [];
+  for (const envelope of envelopes) {
+    const length = Buffer.allocUnsafe(4);
+    length.writeUInt32BE(envelope.length, 0);
+    parts.push(length, envelope);
+  }
+  return { field: BATCH_FIELD, value: Buffer.concat(parts) };
 }

@@ -1,19 +1,29 @@
 /*
  * `/queue/...` storage in Redis, shared by every node: each message goes to
- * one consumer in the cluster.
+ * one consumer in the cluster. Keys (redis-keys.ts), a queue's in its slot
+ * `{q:<queue>}`:
  *
- * Data model (`{p}` is the key prefix, see lib/cluster/redis-keys.ts):
+ *   list                 LIST  encoded messages, oldest first.
+ *   inflight:<id>!<k>    LIST  what incarnation k of node <id> popped and has
+ *                              not acked or requeued, oldest first.
+ *   ready                channel: messages were pushed (sharded pub/sub on
+ *                              a cluster, published from the scripts: it is
+ *                              in the queue's slot).
  *
- *   {p}queue:<name>                    LIST  encoded messages, oldest first.
- *   {p}queue-inflight:<nodeId>:<name>  LIST  what the node popped and has not
- *                                            acked or requeued, oldest first.
- *   {p}node-queues:<nodeId>            SET   queues the node has in flight,
- *                                            for recovering a dead node.
- *   {p}queue-ready:<name>              pub/sub channel: messages were pushed.
+ *   {n:<id>}:queues!<k>  SET   queues the incarnation has in-flight lists
+ *                              for, for recovering it once it is dead. A
+ *                              queue is added before the first pop and never
+ *                              removed while the incarnation lives, so no
+ *                              in-flight list is ever left unindexed.
+ *
+ * In-flight lists are named by incarnation (presence gives this node's,
+ * `incarnationTag`): a node reaped while paused comes back as a new
+ * incarnation and can never pop into, ack from or requeue from the list the
+ * recovery now owns.
  *
  * Why lists, not streams: a queue message has exactly one consumer and is
  * gone once acked, with no history and no consumer groups to read it again.
- * A list does that directly: `pop` atomically moves the head into the node's
+ * A list does that directly: `pop` atomically moves the head into the
  * in-flight list (the LMOVE pattern, batched in a script), `requeue` and
  * `recoverNode` move messages back to the head. A stream would need a
  * consumer group, XCLAIM for recovery and trimming of acked entries, to end
@@ -21,19 +31,15 @@
  *
  * `push` checks the limit and appends in one script (a full queue refuses
  * with ERR_QUEUE_FULL, atomically, however many nodes push at once) and
- * PUBLISHes on `{p}queue-ready:<name>`; nodes that `watch` the queue are
- * SUBSCRIBEd there and turn that into `onAvailable` calls (coalesced: one
- * call per queue per burst). After a reconnect every watched queue is
- * announced once, since pushes may have been missed meanwhile.
- *
- * The scripts name keys from data (queue names of a dead node), so this
- * layout is for a single Redis (or a primary with replicas), not Redis
- * Cluster's key slots.
+ * publishes on the ready channel; nodes that `watch` the queue subscribe
+ * there and turn that into `onAvailable` calls (coalesced: one call per
+ * queue per burst). After a reconnect every watched queue is announced once,
+ * since pushes may have been missed meanwhile.
  */
 import type { Redis, Result } from 'ioredis';
 import { BrokerError } from '../core/errors.js';
 import type { BrokerMessage } from '../core/message.js';
-import { decodeMessage, encodeMessage, luaMessageId } from '../cluster/envelope-codec.js';
+import { decodeMessage, encodeMessage } from '../cluster/envelope-codec.js';
 import {
   closeClient,
   createRedisClient,
@@ -41,106 +47,29 @@ import {
   resolveConnectionOptions,
   type RedisConnectionOptions,
 } from '../cluster/redis-connection.js';
-import { luaKey, RedisKeys } from '../cluster/redis-keys.js';
+import { RedisKeys } from '../cluster/redis-keys.js';
+import { isClusterClient } from '../cluster/redis-relay.js';
+import { defineScripts } from '../cluster/redis-scripts.js';
 import { DEFAULT_QUEUE_LIMITS, type QueueLimits, type QueueStore } from './queue-store.js';
 
 export type RedisQueueOptions = RedisConnectionOptions & QueueLimits;
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    sbQueuePush(queueKey: string, payload: Buffer, maxMessages: number, channel: string): Result<number, Context>;
-    sbQueuePopBuffer(queueKey: string, inflightKey: string, nodeQueuesKey: string, max: number, queue: string): Result<Buffer[], Context>;
-    sbQueueAck(inflightKey: string, nodeQueuesKey: string, queue: string, ...ids: string[]): Result<number, Context>;
-    sbQueueRequeue(queueKey: string, inflightKey: string, nodeQueuesKey: string, queue: string, channel: string, ...payloads: Buffer[]): Result<number, Context>;
-    sbQueueRecover(nodeQueuesKey: string, prefix: string, nodeId: string): Result<number, Context>;
+    sbQueuePush(queueKey: string, payload: Buffer, maxMessages: number, channel: string, sharded: '0' | '1'): Result<number, Context>;
+    sbQueuePopBuffer(queueKey: string, inflightKey: string, max: number): Result<Buffer[], Context>;
+    sbQueueAck(inflightKey: string, ...ids: string[]): Result<number, Context>;
+    sbQueueRequeue(queueKey: string, inflightKey: string, channel: string, sharded: '0' | '1', ...payloads: Buffer[]): Result<number, Context>;
+    sbQueueRecover(queueKey: string, inflightKey: string, channel: string, sharded: '0' | '1'): Result<number, Context>;
   }
 }
 
-/** Keeps in `inflight` only the messages whose id is not in `ids` (a set); drops it from the node's set when empty. */
-const LUA_FORGET = `
-local function forget(inflight, node_queues, queue, ids)
-  local kept = {}
-  for _, item in ipairs(redis.call('LRANGE', inflight, 0, -1)) do
-    local id = ${luaMessageId('item')}
-    if ids[id] then ids[id] = nil else kept[#kept + 1] = item end
-  end
-  redis.call('DEL', inflight)
-  for _, item in ipairs(kept) do redis.call('RPUSH', inflight, item) end
-  if #kept == 0 then redis.call('SREM', node_queues, queue) end
-end
-`;
-
 const SCRIPTS = {
-  // KEYS queue; ARGV payload, max, channel → 1 pushed, 0 full
-  sbQueuePush: {
-    numberOfKeys: 1,
-    lua: `
-if redis.call('LLEN', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
-redis.call('RPUSH', KEYS[1], ARGV[1])
-redis.call('PUBLISH', ARGV[3], '1')
-return 1`,
-  },
-  // KEYS queue, inflight, node-queues; ARGV max, queue → messages
-  sbQueuePop: {
-    numberOfKeys: 3,
-    lua: `
-local items = redis.call('LRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1)
-if #items == 0 then return items end
-redis.call('LTRIM', KEYS[1], #items, -1)
-for _, item in ipairs(items) do redis.call('RPUSH', KEYS[2], item) end
-redis.call('SADD', KEYS[3], ARGV[2])
-return items`,
-  },
-  // KEYS inflight, node-queues; ARGV queue, ids...
-  sbQueueAck: {
-    numberOfKeys: 2,
-    lua: `${LUA_FORGET}
-local ids = {}
-for i = 2, #ARGV do ids[ARGV[i]] = true end
-forget(KEYS[1], KEYS[2], ARGV[1], ids)
-return 1`,
-  },
-  // KEYS queue, inflight, node-queues; ARGV queue, channel, payloads (oldest first) → messages requeued
-  // Only what is still in this node's in-flight list goes back: after this node was taken for dead
-  // (a pause), its list moved away and was requeued by the recovery; pushing again would duplicate.
-  sbQueueRequeue: {
-    numberOfKeys: 3,
-    lua: `${LUA_FORGET}
-local ids, idOf = {}, {}
-for i = 3, #ARGV do
-  local item = ARGV[i]
-  local id = ${luaMessageId('item')}
-  ids[id], idOf[i] = true, id
-end
-forget(KEYS[2], KEYS[3], ARGV[1], ids)
-local n = 0
-for i = #ARGV, 3, -1 do
-  if not ids[idOf[i]] then
-    redis.call('LPUSH', KEYS[1], ARGV[i])
-    n = n + 1
-  end
-end
-if n > 0 then redis.call('PUBLISH', ARGV[2], '1') end
-return n`,
-  },
-  // KEYS node-queues; ARGV prefix, node id → messages moved back
-  sbQueueRecover: {
-    numberOfKeys: 1,
-    lua: `
-local P, node = ARGV[1], ARGV[2]
-local total = 0
-for _, queue in ipairs(redis.call('SMEMBERS', KEYS[1])) do
-  local inflight = ${luaKey('P', 'queueInflight', 'node', 'queue')}
-  local items = redis.call('LRANGE', inflight, 0, -1)
-  local target = ${luaKey('P', 'queue', 'queue')}
-  for i = #items, 1, -1 do redis.call('LPUSH', target, items[i]) end
-  redis.call('DEL', inflight)
-  if #items > 0 then redis.call('PUBLISH', ${luaKey('P', 'queueReady', 'queue')}, '1') end
-  total = total + #items
-end
-redis.call('DEL', KEYS[1])
-return total`,
-  },
+  sbQueuePush: 'queue-push',
+  sbQueuePop: 'queue-pop',
+  sbQueueAck: 'queue-ack',
+  sbQueueRequeue: 'queue-requeue',
+  sbQueueRecover: 'queue-recover',
 } as const;
 
 export class RedisQueueStore implements QueueStore {
@@ -148,13 +77,18 @@ export class RedisQueueStore implements QueueStore {
   private readonly subscriber: Redis;
   private readonly keys: RedisKeys;
   private readonly opts: RedisQueueOptions;
-  private readonly readyChannelPrefix: string;
+  /** Watched queues' ready channels → queue names. */
+  private readonly channels = new Map<string, string>();
   private readonly watched = new Set<string>();
   private readonly pending = new Set<string>();
   private readonly listeners: Array<(queue: string) => void> = [];
   /** Channels an UNSUBSCRIBE failed for (Redis down): dropped once the subscriber is back. */
   private readonly staleChannels = new Set<string>();
   private closed = false;
+  private readonly sharded: boolean;
+  private readonly flag: '0' | '1';
+  /** This node's incarnation tag (`<id>!<k>`), from presence; a store on its own is incarnation 0. */
+  private incarnation: () => string;
 
   constructor(
     readonly nodeId: string,
@@ -163,44 +97,47 @@ export class RedisQueueStore implements QueueStore {
   ) {
     this.opts = { ...DEFAULT_QUEUE_LIMITS, ...options, ...resolveConnectionOptions(options) };
     this.keys = new RedisKeys(this.opts.keyPrefix);
-    this.readyChannelPrefix = this.keys.queueReady('');
     this.redis = createRedisClient(url, 'command', { ...this.opts, name: 'queue' });
     this.subscriber = createRedisClient(url, 'subscriber', { ...this.opts, name: 'queue' });
-    for (const [name, definition] of Object.entries(SCRIPTS)) this.redis.defineCommand(name, definition);
-    this.subscriber.on('message', (channel: string) => {
-      if (channel.startsWith(this.readyChannelPrefix)) this.notify(channel.slice(this.readyChannelPrefix.length));
+    defineScripts(this.redis, SCRIPTS);
+    this.sharded = isClusterClient(this.subscriber);
+    this.flag = this.sharded ? '1' : '0';
+    this.incarnation = () => `${nodeId}!0`;
+    this.subscriber.on(this.sharded ? 'smessage' : 'message', (channel: string) => {
+      const queue = this.channels.get(channel);
+      if (queue !== undefined) this.notify(queue);
     });
     this.subscriber.on('ready', () => this.resumed());
   }
 
   async push(queue: string, message: BrokerMessage): Promise<void> {
     const pushed = await this.call(this.redis, 'queue push', () =>
-      this.redis.sbQueuePush(this.keys.queue(queue), encodeMessage(message), this.opts.maxMessages, this.keys.queueReady(queue)),
+      this.redis.sbQueuePush(this.keys.queue(queue), encodeMessage(message), this.opts.maxMessages, this.keys.queueReady(queue), this.flag),
     );
     if (pushed === 0) {
       throw new BrokerError('ERR_QUEUE_FULL', `queue ${queue} holds ${this.opts.maxMessages} messages (limit queueMaxMessages)`);
     }
   }
 
+  /** Presence's incarnation tag (redis-parts.ts): in-flight lists are named by it. */
+  setIncarnation(incarnation: () => string): void {
+    this.incarnation = incarnation;
+  }
+
   async pop(queue: string, max: number): Promise<BrokerMessage[]> {
     if (!(max > 0)) return [];
+    const tag = this.incarnation();
+    // Indexed before the first pop, never removed while the incarnation lives (see header).
+    await this.call(this.redis, 'queue pop', () => this.redis.sadd(this.keys.nodeQueues(tag), queue));
     const items = await this.call(this.redis, 'queue pop', () =>
-      this.redis.sbQueuePopBuffer(
-        this.keys.queue(queue),
-        this.keys.queueInflight(this.nodeId, queue),
-        this.keys.nodeQueues(this.nodeId),
-        Number.isFinite(max) ? Math.floor(max) : 0x7fffffff,
-        queue,
-      ),
+      this.redis.sbQueuePopBuffer(this.keys.queue(queue), this.keys.queueInflight(tag, queue), Number.isFinite(max) ? Math.floor(max) : 0x7fffffff),
     );
     return items.map(decodeMessage);
   }
 
   async ack(queue: string, messageIds: readonly string[]): Promise<void> {
     if (messageIds.length === 0) return;
-    await this.call(this.redis, 'queue ack', () =>
-      this.redis.sbQueueAck(this.keys.queueInflight(this.nodeId, queue), this.keys.nodeQueues(this.nodeId), queue, ...messageIds),
-    );
+    await this.call(this.redis, 'queue ack', () => this.redis.sbQueueAck(this.keys.queueInflight(this.incarnation(), queue), ...messageIds));
   }
 
   async requeue(queue: string, messages: readonly BrokerMessage[]): Promise<void> {
@@ -208,10 +145,9 @@ export class RedisQueueStore implements QueueStore {
     await this.call(this.redis, 'queue requeue', () =>
       this.redis.sbQueueRequeue(
         this.keys.queue(queue),
-        this.keys.queueInflight(this.nodeId, queue),
-        this.keys.nodeQueues(this.nodeId),
-        queue,
+        this.keys.queueInflight(this.incarnation(), queue),
         this.keys.queueReady(queue),
+        this.flag,
         ...messages.map(encodeMessage),
       ),
     );
@@ -220,9 +156,10 @@ export class RedisQueueStore implements QueueStore {
   async watch(queue: string): Promise<void> {
     const channel = this.keys.queueReady(queue);
     this.watched.add(queue);
+    this.channels.set(channel, queue);
     this.staleChannels.delete(channel);
     try {
-      await this.call(this.subscriber, 'queue watch', () => this.subscriber.subscribe(channel));
+      await this.call(this.subscriber, 'queue watch', () => (this.sharded ? this.subscriber.ssubscribe(channel) : this.subscriber.subscribe(channel)));
     } catch (error) {
       this.watched.delete(queue);
       throw error;
@@ -235,8 +172,9 @@ export class RedisQueueStore implements QueueStore {
   async unwatch(queue: string): Promise<void> {
     const channel = this.keys.queueReady(queue);
     this.watched.delete(queue);
+    this.channels.delete(channel);
     try {
-      await this.call(this.subscriber, 'queue unwatch', () => this.subscriber.unsubscribe(channel));
+      await this.call(this.subscriber, 'queue unwatch', () => this.unsubscribeChannels([channel]));
     } catch {
       if (!this.watched.has(queue)) this.staleChannels.add(channel);
     }
@@ -250,9 +188,18 @@ export class RedisQueueStore implements QueueStore {
     return this.call(this.redis, 'queue depth', () => this.redis.llen(this.keys.queue(queue)));
   }
 
-  /** Moves what `nodeId` held in flight back to the head of each queue, in order. Returns how many. */
-  async recoverNode(nodeId: string): Promise<number> {
-    return this.call(this.redis, 'queue recover', () => this.redis.sbQueueRecover(this.keys.nodeQueues(nodeId), this.keys.prefix, nodeId));
+  /** Moves what incarnation `tag` (`<node>!<k>`) held in flight back to the head of each queue, in order. Returns how many. */
+  async recoverNode(tag: string): Promise<number> {
+    const index = this.keys.nodeQueues(tag);
+    const queues = await this.call(this.redis, 'queue recover', () => this.redis.smembers(index));
+    let total = 0;
+    for (const queue of queues) {
+      total += await this.call(this.redis, 'queue recover', () =>
+        this.redis.sbQueueRecover(this.keys.queue(queue), this.keys.queueInflight(tag, queue), this.keys.queueReady(queue), this.flag),
+      );
+    }
+    await this.call(this.redis, 'queue recover', () => this.redis.del(index));
+    return total;
   }
 
   /** Puts back what this node still holds in flight (nothing, when its sessions requeued or acked), then disconnects. */
@@ -262,7 +209,7 @@ export class RedisQueueStore implements QueueStore {
     this.watched.clear();
     if (this.redis.status === 'ready') {
       try {
-        await this.recoverNode(this.nodeId);
+        await this.recoverNode(this.incarnation());
       } catch (error) {
         this.opts.logger.warn({ module: 'queue', node: this.nodeId, error: String(error) }, 'could not requeue in-flight messages on close');
       }
@@ -292,11 +239,16 @@ export class RedisQueueStore implements QueueStore {
     if (this.staleChannels.size > 0) {
       const channels = [...this.staleChannels];
       this.staleChannels.clear();
-      this.subscriber.unsubscribe(...channels).catch(() => {
+      this.unsubscribeChannels(channels).catch(() => {
         for (const channel of channels) this.staleChannels.add(channel);
       });
     }
     for (const queue of this.watched) this.notify(queue);
+  }
+
+  private async unsubscribeChannels(channels: string[]): Promise<void> {
+    if (this.sharded) await this.subscriber.sunsubscribe(...channels);
+    else await this.subscriber.unsubscribe(...channels);
   }
 
   private call<T>(client: Redis, what: string, call: () => Promise<T>): Promise<T> {

@@ -64,9 +64,9 @@ describe('RedisPresence', () => {
           first.resolve();
         });
       }
-      // Something of c's to recover: an in-flight queue list (its keys move under a recovery tag).
-      await redis.admin.sadd(keys0.nodeQueues('c'), 'jobs');
-      await redis.admin.rpush(keys0.queueInflight('c', 'jobs'), 'x');
+      // Something of c's to recover: an in-flight queue list (named by c's incarnation, the recovery tag).
+      await redis.admin.sadd(keys0.nodeQueues(c.incarnationTag()), 'jobs');
+      await redis.admin.rpush(keys0.queueInflight(c.incarnationTag(), 'jobs'), 'x');
       await c.userOnline('carol');
       await c.subscribed('carol', '/queue/reply');
       await a.userOnline('alice');

@@ -149,17 +149,17 @@ export function inboxContract(name: string, createCluster: InboxClusterFactory):
     it('returns messages to the head in one step, out of their claim, in order and uncapped', async () => {
       await reopen({ maxMessages: 3 });
       await appendAll(inbox, ['m1', 'm2', 'm3']);
-      const claimed = await inbox.claim('node-a:s:1', 'alice', '/queue/reply');
+      const claimed = await inbox.claim('node-a:alice:s1', 'alice', '/queue/reply');
       await appendAll(inbox, ['m4', 'm5', 'm6']);
       // m2 was acked; m1 and m3 come back (a NACK, a session that ended), after a live message.
-      await inbox.ack('node-a:s:1', [claimed[1]!.id]);
+      await inbox.ack('node-a:alice:s1', [claimed[1]!.id]);
       await inbox.returnToHead('alice', '/queue/reply', [inboxMessage('live')]);
-      await inbox.returnToHead('alice', '/queue/reply', [claimed[0]!, claimed[1]!, claimed[2]!], 'node-a:s:1');
+      await inbox.returnToHead('alice', '/queue/reply', [claimed[0]!, claimed[1]!, claimed[2]!], 'node-a:alice:s1');
       // m2, acked, is not in the claim any more: it does not come back.
       expect(texts(await inbox.peek('alice', '/queue/reply'))).to.deep.equal(['m1', 'm3', 'live', 'm4', 'm5', 'm6']);
       // They left the claim: neither a retry nor a release gives them back twice.
-      await inbox.returnToHead('alice', '/queue/reply', [claimed[0]!, claimed[2]!], 'node-a:s:1');
-      await inbox.release('node-a:s:1');
+      await inbox.returnToHead('alice', '/queue/reply', [claimed[0]!, claimed[2]!], 'node-a:alice:s1');
+      await inbox.release('node-a:alice:s1');
       expect(await inbox.depth('alice', '/queue/reply')).to.equal(6);
       await inbox.returnToHead('alice', '/queue/reply', []);
       expect(await inbox.depth('alice', '/queue/reply')).to.equal(6);
@@ -167,10 +167,10 @@ export function inboxContract(name: string, createCluster: InboxClusterFactory):
 
     it('returns part of a claim, leaving the rest claimed', async () => {
       await appendAll(inbox, ['m1', 'm2', 'm3']);
-      const claimed = await inbox.claim('node-a:s:1', 'alice', '/queue/reply');
-      await inbox.returnToHead('alice', '/queue/reply', [claimed[1]!], 'node-a:s:1');
+      const claimed = await inbox.claim('node-a:alice:s1', 'alice', '/queue/reply');
+      await inbox.returnToHead('alice', '/queue/reply', [claimed[1]!], 'node-a:alice:s1');
       expect(texts(await inbox.peek('alice', '/queue/reply'))).to.deep.equal(['m2']);
-      await inbox.release('node-a:s:1');
+      await inbox.release('node-a:alice:s1');
       expect(texts(await inbox.take('alice', '/queue/reply'))).to.deep.equal(['m1', 'm3', 'm2']);
     });
 
@@ -205,8 +205,8 @@ export function inboxContract(name: string, createCluster: InboxClusterFactory):
         expect(await inbox.ackTimed('alice', 'timed:no-such-claim')).to.equal(undefined);
         // A subscription's claim is not a timed one.
         await appendAll(inbox, ['m2']);
-        await inbox.claim('node-a:s:1', 'alice', '/queue/reply');
-        expect(await inbox.ackTimed('alice', 'node-a:s:1')).to.equal(undefined);
+        await inbox.claim('node-a:alice:s1', 'alice', '/queue/reply');
+        expect(await inbox.ackTimed('alice', 'node-a:alice:s1')).to.equal(undefined);
         expect(await inbox.ackTimed('alice', claim.claimId!)).to.deep.equal({ acked: 1, left: 0, expired: false });
       });
 
@@ -273,29 +273,29 @@ export function inboxContract(name: string, createCluster: InboxClusterFactory):
 
     it('claims messages until they are acked, and releases the rest back to the head in order', async () => {
       await appendAll(inbox, ['m1', 'm2', 'm3', 'm4']);
-      const claimed = await inbox.claim('node-a:session-1:sub-0', 'alice', '/queue/reply', 3);
+      const claimed = await inbox.claim('node-a:alice:session-1:sub-0', 'alice', '/queue/reply', 3);
       expect(texts(claimed)).to.deep.equal(['m1', 'm2', 'm3']);
       expect(await inbox.depth('alice', '/queue/reply')).to.equal(1);
       // A claimed message is not handed out again.
       expect(texts(await inbox.peek('alice', '/queue/reply'))).to.deep.equal(['m4']);
 
-      await inbox.ack('node-a:session-1:sub-0', [claimed[1]!.id]);
+      await inbox.ack('node-a:alice:session-1:sub-0', [claimed[1]!.id]);
       await inbox.append('alice', '/queue/reply', inboxMessage('m5'));
-      await inbox.release('node-a:session-1:sub-0');
+      await inbox.release('node-a:alice:session-1:sub-0');
       expect(texts(await inbox.take('alice', '/queue/reply'))).to.deep.equal(['m1', 'm3', 'm4', 'm5']);
 
       // Released means forgotten by the claim: a second release gives nothing back.
-      await inbox.release('node-a:session-1:sub-0');
+      await inbox.release('node-a:alice:session-1:sub-0');
       expect(await inbox.depth('alice', '/queue/reply')).to.equal(0);
     });
 
     it('adds to an existing claim and forgets a fully acked one', async () => {
       await appendAll(inbox, ['m1', 'm2']);
-      const first = await inbox.claim('node-a:s:1', 'alice', '/queue/reply', 1);
-      const second = await inbox.claim('node-a:s:1', 'alice', '/queue/reply', 1);
-      expect(await inbox.claim('node-a:s:1', 'alice', '/queue/reply')).to.deep.equal([]);
-      await inbox.ack('node-a:s:1', [...first, ...second].map((m) => m.id));
-      await inbox.release('node-a:s:1');
+      const first = await inbox.claim('node-a:alice:s1', 'alice', '/queue/reply', 1);
+      const second = await inbox.claim('node-a:alice:s1', 'alice', '/queue/reply', 1);
+      expect(await inbox.claim('node-a:alice:s1', 'alice', '/queue/reply')).to.deep.equal([]);
+      await inbox.ack('node-a:alice:s1', [...first, ...second].map((m) => m.id));
+      await inbox.release('node-a:alice:s1');
       expect(await inbox.depth('alice', '/queue/reply')).to.equal(0);
       await inbox.ack('node-a:unknown', ['x']);
       await inbox.release('node-a:unknown');
@@ -303,23 +303,23 @@ export function inboxContract(name: string, createCluster: InboxClusterFactory):
 
     it('keeps live deliveries under a claim: acked ones are forgotten, the rest released to the head after the claimed ones', async () => {
       await appendAll(inbox, ['m1']);
-      await inbox.claim('node-a:s:2', 'alice', '/queue/reply');
+      await inbox.claim('node-a:alice:s2', 'alice', '/queue/reply');
       const live = ['l1', 'l2', 'l3'].map((text) => inboxMessage(text));
-      await inbox.keepClaimed('node-a:s:2', 'alice', '/queue/reply', live);
+      await inbox.keepClaimed('node-a:alice:s2', 'alice', '/queue/reply', live);
       expect(await inbox.depth('alice', '/queue/reply')).to.equal(0);
-      await inbox.ack('node-a:s:2', [live[1]!.id]);
+      await inbox.ack('node-a:alice:s2', [live[1]!.id]);
       await inbox.append('alice', '/queue/reply', inboxMessage('m2'));
-      await inbox.release('node-a:s:2');
+      await inbox.release('node-a:alice:s2');
       expect(texts(await inbox.take('alice', '/queue/reply'))).to.deep.equal(['m1', 'l1', 'l3', 'm2']);
     });
 
     it('refuses to grow a claim with messages of another inbox', async () => {
       await appendAll(inbox, ['m1'], '/queue/a');
       await appendAll(inbox, ['m2'], '/queue/b');
-      await inbox.claim('node-a:s:1', 'alice', '/queue/a');
+      await inbox.claim('node-a:alice:s1', 'alice', '/queue/a');
       let failed = false;
       try {
-        await inbox.claim('node-a:s:1', 'alice', '/queue/b');
+        await inbox.claim('node-a:alice:s1', 'alice', '/queue/b');
       } catch {
         failed = true;
       }

@@ -63,17 +63,17 @@ describe('RedisInboxStore', () => {
       const inbox = c.store();
       for (const text of ['a1', 'a2', 'a3']) await inbox.append('alice', '/queue/a', inboxMessage(text));
       for (const text of ['b1', 'b2']) await inbox.append('bob', '/queue/b', inboxMessage(text));
-      await inbox.claim('dead:s1:x', 'alice', '/queue/a', 2);
-      await inbox.claim('dead:s2:y', 'bob', '/queue/b');
-      await inbox.claim('alive:s3:z', 'alice', '/queue/a');
+      await inbox.claim('dead:alice:x', 'alice', '/queue/a', 2);
+      await inbox.claim('dead:bob:y', 'bob', '/queue/b');
+      await inbox.claim('alive:alice:z', 'alice', '/queue/a');
       expect(await inbox.depth('alice', '/queue/a')).to.equal(0);
 
       expect(await inbox.releaseNodeClaims('dead')).to.equal(4);
       expect((await inbox.peek('alice', '/queue/a')).map((m) => m.headers['x-text'])).to.deep.equal(['a1', 'a2']);
       expect((await inbox.peek('bob', '/queue/b')).map((m) => m.headers['x-text'])).to.deep.equal(['b1', 'b2']);
       expect(await inbox.releaseNodeClaims('dead')).to.equal(0);
-      expect(await redis.admin.exists(c.keys.nodeClaims('dead'), c.keys.claim('dead:s1:x'), c.keys.claimOrder('dead:s1:x'), c.keys.claimMeta('dead:s1:x'))).to.equal(0);
-      expect(await redis.admin.sismember(c.keys.nodeClaims('alive'), 'alive:s3:z')).to.equal(1);
+      expect(await redis.admin.exists(c.keys.nodeClaims('dead'), c.keys.claim('dead:alice:x'), c.keys.claimOrder('dead:alice:x'), c.keys.claimMeta('dead:alice:x'))).to.equal(0);
+      expect(await redis.admin.sismember(c.keys.nodeClaims('alive'), 'alive:alice:z')).to.equal(1);
     });
 
     it('releases its own node claims on close when given its node id', async () => {
@@ -81,7 +81,7 @@ describe('RedisInboxStore', () => {
       const inbox = c.store();
       const own = c.store({ nodeId: 'n1' });
       await inbox.append('alice', '/queue/a', inboxMessage('a1'));
-      await own.claim('n1:s:1', 'alice', '/queue/a');
+      await own.claim('n1:alice:1', 'alice', '/queue/a');
       await own.close();
       expect(await inbox.depth('alice', '/queue/a')).to.equal(1);
     });
@@ -95,7 +95,7 @@ describe('RedisInboxStore', () => {
         await expectEachUnavailable([
           () => inbox.append('alice', '/queue/a', inboxMessage('m')),
           () => inbox.take('alice', '/queue/a'),
-          () => inbox.claim('n:s:1', 'alice', '/queue/a'),
+          () => inbox.claim('n:alice:1', 'alice', '/queue/a'),
         ]);
       } finally {
         await redis.server.restart();

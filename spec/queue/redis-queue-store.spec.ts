@@ -49,12 +49,12 @@ describe('RedisQueueStore', () => {
       const b = c.node('b');
       await b.watch('jobs');
       const announced = announcements(b, 1);
-      expect(await b.recoverNode('dead')).to.equal(3);
+      expect(await b.recoverNode('dead!0')).to.equal(3);
       expect(await announced).to.deep.equal(['jobs']);
       expect(texts(await b.pop('jobs', 10))).to.deep.equal(['j1', 'j2']);
       expect(texts(await b.pop('mail', 10))).to.deep.equal(['mail1']);
-      expect(await b.recoverNode('dead')).to.equal(0);
-      expect(await redis.admin.exists(c.keys.nodeQueues('dead'), c.keys.queueInflight('dead', 'jobs'))).to.equal(0);
+      expect(await b.recoverNode('dead!0')).to.equal(0);
+      expect(await redis.admin.exists(c.keys.nodeQueues('dead!0'), c.keys.queueInflight('dead!0', 'jobs'))).to.equal(0);
     });
 
     it('keeps in flight only what is neither acked nor requeued', async () => {
@@ -63,11 +63,12 @@ describe('RedisQueueStore', () => {
       for (const text of ['j1', 'j2', 'j3']) await a.push('jobs', queueMessage(text));
       const [j1, j2, j3] = await a.pop('jobs', 3);
       await a.ack('jobs', [j2!.id]);
-      expect(await redis.admin.llen(c.keys.queueInflight('a', 'jobs'))).to.equal(2);
+      expect(await redis.admin.llen(c.keys.queueInflight('a!0', 'jobs'))).to.equal(2);
       await a.requeue('jobs', [j1!]);
       await a.ack('jobs', [j3!.id]);
-      expect(await redis.admin.exists(c.keys.queueInflight('a', 'jobs'))).to.equal(0);
-      expect(await redis.admin.smembers(c.keys.nodeQueues('a'))).to.deep.equal([]);
+      expect(await redis.admin.exists(c.keys.queueInflight('a!0', 'jobs'))).to.equal(0);
+      // The incarnation's index keeps the queue while it lives (so no in-flight list is ever unindexed).
+      expect(await redis.admin.smembers(c.keys.nodeQueues('a!0'))).to.deep.equal(['jobs']);
       expect(texts(await a.pop('jobs', 10))).to.deep.equal(['j1']);
     });
 

@@ -6,6 +6,7 @@
  * AUTH_USERS) is ERR_UNKNOWN_USER on STOMP and HTTP 404 on the API; a user
  * name is validated the same way on both paths, in any policy.
  */
+import { RedisKeys } from '../../lib/cluster/redis-keys.js';
 import { expect } from 'chai';
 import { startTestNode, stopTestNodes, type TestNode } from '../helpers/node.js';
 import { uniquePrefix, useRedisServer } from '../helpers/redis-server.js';
@@ -76,7 +77,7 @@ describe('security: messages for unknown users', () => {
       const pair = await GoodPair.open(first.wsUrl);
       expect(await sendAnswer(second, 'carol')).to.equal('ERR_UNKNOWN_USER');
       (await RawStompClient.connect(first.wsUrl, { login: 'carol' })).terminate();
-      const ttl = await redis.admin.ttl(`${redisPrefix}known:carol`);
+      const ttl = await redis.admin.ttl(new RedisKeys(redisPrefix).known('carol'));
       expect(ttl).to.be.within(3500, 3600);
       expect(await sendAnswer(second, 'carol')).to.equal('RECEIPT');
       await pair.exchange(2);

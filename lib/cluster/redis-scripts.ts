@@ -1,0 +1,74 @@
+/*
+ * The Lua library of every Redis part: one `.lua` file per script under
+ * `lua/`, each with `lua/lib.lua` (shared functions and constants) in front,
+ * read once at start. A file opens with its header:
+ *
+ *   --! keys: 3          how many of the arguments are KEYS (`dynamic`: the
+ *                        caller passes the count first, as EVAL does)
+ *   --! readonly         optional: the script writes nothing
+ *
+ * ioredis runs them by EVALSHA and falls back to EVAL when a server (a new
+ * master after a failover, a restarted Redis) does not have the script yet,
+ * so nothing needs loading ahead on each shard.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export interface ScriptDefinition {
+  readonly lua: string;
+  /** Undefined: the caller passes the key count first. */
+  readonly numberOfKeys?: number;
+  readonly readOnly?: boolean;
+}
+
+/** The directory of the `.lua` files, beside this module (copied next to the built one by `npm run build`). */
+export const LUA_DIR = fileURLToPath(new URL('./lua/', import.meta.url));
+
+const HEADER = /^--!\s*(\w+)(?::\s*(\S+))?\s*$/;
+
+let library: Map<string, ScriptDefinition> | undefined;
+
+function parse(name: string, source: string, lib: string): ScriptDefinition {
+  let numberOfKeys: number | undefined;
+  let keysDeclared = false;
+  let readOnly = false;
+  for (const line of source.split('\n')) {
+    const header = HEADER.exec(line);
+    if (!header) break;
+    if (header[1] === 'keys') {
+      keysDeclared = true;
+      numberOfKeys = header[2] === 'dynamic' ? undefined : Number(header[2]);
+      if (numberOfKeys !== undefined && !Number.isInteger(numberOfKeys)) throw new Error(`${name}.lua: bad "--! keys:" header`);
+    } else if (header[1] === 'readonly') {
+      readOnly = true;
+    }
+  }
+  if (!keysDeclared) throw new Error(`${name}.lua: no "--! keys:" header`);
+  return { lua: `${lib}\n${source}`, numberOfKeys, readOnly };
+}
+
+/** Every script of the library, by file name without `.lua`. */
+export function scriptLibrary(): ReadonlyMap<string, ScriptDefinition> {
+  if (library) return library;
+  const lib = readFileSync(join(LUA_DIR, 'lib.lua'), 'utf8');
+  const scripts = new Map<string, ScriptDefinition>();
+  for (const file of readdirSync(LUA_DIR).sort()) {
+    if (!file.endsWith('.lua') || file === 'lib.lua') continue;
+    const name = file.slice(0, -'.lua'.length);
+    scripts.set(name, parse(name, readFileSync(join(LUA_DIR, file), 'utf8'), lib));
+  }
+  return (library = scripts);
+}
+
+/** The named script, for ioredis' `defineCommand`. */
+export function script(name: string): ScriptDefinition {
+  const definition = scriptLibrary().get(name);
+  if (!definition) throw new Error(`no Lua script ${name}.lua in ${LUA_DIR}`);
+  return definition;
+}
+
+/** The commands a part uses: `{ sbInboxAppend: 'inbox-append', ... }` → definitions, for defineCommand. */
+export function defineScripts(client: { defineCommand(name: string, definition: { lua: string; numberOfKeys?: number; readOnly?: boolean }): void }, names: Readonly<Record<string, string>>): void {
+  for (const [command, file] of Object.entries(names)) client.defineCommand(command, script(file));
+}
