@@ -40,7 +40,6 @@ export async function createRedisParts(config: Config, log: Logger, nodeId: stri
     inboxTtlSeconds: config.inboxTtlSeconds,
     inboxOverflow: config.inboxOverflow,
   });
-  router.setView(presence);
   queues.setIncarnation(() => presence.incarnationTag());
   // Readiness probe: its own connection, so a busy part never delays /readyz.
   const probe = createRedisClient(url, 'command', { ...connection, name: 'readiness' });

@@ -12,7 +12,7 @@
  *   {u:<user>}:subs:<dest>   HASH    node id → k, nodes holding a
  *                                    subscription of the user to <dest>.
  *   {g}:nodes                ZSET    node id → last beat (Redis time): the
- *                                    reaper's index, and every node's view.
+ *                                    reaper's index.
  *   {g}:online               HASH    user → nodes holding the user; HLEN is
  *                                    the online count.
  *
@@ -30,9 +30,9 @@
  * node recorded since it came back.
  *
  * Beats: every `beatIntervalMs` the node refreshes its key (node slot) and
- * its score in {g}:nodes, and reads back every node's last beat — the view
- * the user router consults per message instead of a global key — and the
- * recovery tags. A node whose beat is older than `nodeTimeoutMs` and whose
+ * its score in {g}:nodes, and reads back every node's last beat and the
+ * recovery tags. Nothing on the message path reads liveness (see
+ * redis-user-router.ts). A node whose beat is older than `nodeTimeoutMs` and whose
  * key is gone is reaped by whoever wins its reap lock: in the node's slot,
  * atomically with the check that its key is still gone, its registrations,
  * stream and claims move under `!k` (presence-reap.lua); the tag `<id>!k` was
@@ -119,10 +119,6 @@ export class RedisPresence implements PresenceRegistry {
   private recovering: Promise<void> | undefined;
   /** This node's incarnation (from its first beat; a new one after being reaped). */
   private incarnation: string | undefined;
-  /** The last beat of every node, as read by this node's last beat, and when (Redis time, local time). */
-  private view = new Map<string, number>();
-  private viewRedisAt = 0;
-  private viewLocalAt = 0;
   /**
    * Local time since which every beat succeeded within the node timeout of
    * the previous one; undefined after a failure, a dropped connection or a
@@ -310,23 +306,6 @@ export class RedisPresence implements PresenceRegistry {
     });
   }
 
-  /**
-   * Whether node `id` beat within the node timeout, by this node's view
-   * (refreshed by each of its beats). A node the view does not know yet (it
-   * started since) counts as live: a send to it is checked where it lands.
-   */
-  seemsLive(id: string): boolean {
-    const last = this.view.get(id);
-    if (last === undefined) return true;
-    const age = this.viewRedisAt - last + (Date.now() - this.viewLocalAt);
-    return age <= this.opts.nodeTimeoutMs;
-  }
-
-  /** The nodes this node's last beat saw silent past the timeout (the user router leaves them out). */
-  goneNodes(): string[] {
-    return [...this.view.keys()].filter((id) => !this.seemsLive(id));
-  }
-
   /** Tags of dead nodes whose recovery is not finished (normally empty). */
   async pendingRecoveries(): Promise<string[]> {
     return this.call('presence pendingRecoveries', async () => (await this.redis.smembers(this.keys.deadNodes())).sort());
@@ -431,12 +410,11 @@ export class RedisPresence implements PresenceRegistry {
     );
     this.incarnation = String(k);
     const [, now, beats, tags] = await this.redis.sbPresenceBeatGlobal(this.keys.nodes(), this.keys.deadNodes(), this.nodeId);
-    const view = new Map<string, number>();
-    for (let i = 0; i + 1 < beats.length; i += 2) view.set(beats[i]!, Number(beats[i + 1]));
-    this.view = view;
-    this.viewRedisAt = Number(now);
-    this.viewLocalAt = Date.now();
-    const dead = [...view].filter(([id, last]) => id !== this.nodeId && Number(now) - last > this.opts.nodeTimeoutMs).map(([id]) => id);
+    // Candidates: nodes whose last beat is older than the timeout (the reap checks their key is gone).
+    const dead: string[] = [];
+    for (let i = 0; i + 1 < beats.length; i += 2) {
+      if (beats[i] !== this.nodeId && Number(now) - Number(beats[i + 1]) > this.opts.nodeTimeoutMs) dead.push(beats[i]!);
+    }
     const first = this.lastBeatSentAt === 0;
     const afterBreak = this.continuousSince === undefined;
     this.lastBeatSentAt = sentAt;

@@ -7,6 +7,12 @@
  *                        caller passes the count first, as EVAL does)
  *   --! readonly         optional: the script writes nothing
  *
+ * Each starts with a shebang (`#!lua`, `flags=no-writes` when read-only):
+ * Redis 7 then refuses, on a cluster, any key or shard channel a script
+ * touches outside the slot of its declared keys — the server itself lints
+ * the key schema, on every call the contract suites make on a Redis Cluster
+ * — and refuses a writing script as a whole under OOM instead of half-way.
+ *
  * ioredis runs them by EVALSHA and falls back to EVAL when a server (a new
  * master after a failover, a restarted Redis) does not have the script yet,
  * so nothing needs loading ahead on each shard.
@@ -45,7 +51,8 @@ function parse(name: string, source: string, lib: string): ScriptDefinition {
     }
   }
   if (!keysDeclared) throw new Error(`${name}.lua: no "--! keys:" header`);
-  return { lua: `${lib}\n${source}`, numberOfKeys, readOnly };
+  const shebang = readOnly ? '#!lua flags=no-writes' : '#!lua';
+  return { lua: `${shebang}\n${lib}\n${source}`, numberOfKeys, readOnly };
 }
 
 /** Every script of the library, by file name without `.lua`. */

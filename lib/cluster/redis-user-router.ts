@@ -3,8 +3,8 @@
  * slot (redis-keys.ts), batched per tick:
  *
  * 1. The decision (lua/route.lua), atomically in the user's slot: the nodes
- *    holding a subscription of the user to the destination (less `exclude`
- *    and the nodes this node's beat view holds for gone) are the targets;
+ *    holding a subscription of the user to the destination (less `exclude`)
+ *    are the targets;
  *    this node among them → `local`; none → the message is appended to the
  *    inbox in the same step, so a subscription registered before it is never
  *    missed. One call per slot per batch (on one Redis: one call per batch).
@@ -14,6 +14,12 @@
  *    node's stream exists and within its byte bound. A node whose stream is
  *    gone (reaped, departed since the decision) is left out and the decision
  *    taken again without it — it may store the message after all.
+ *
+ * No liveness is read on this path: a node that died but is not reaped yet
+ * still has its stream, and what lands there is recovered with it; a view
+ * of live nodes (from beats) would be stale exactly when a paused node comes
+ * back, and would store its user's messages in an inbox it has already
+ * taken back.
  *
  * The RECEIPT waits for both: a node that dies between them has answered
  * nothing, so the sender's message was never promised (the client sends it
@@ -48,11 +54,6 @@ export interface RedisUserRouterOptions extends RedisConnectionOptions {
   inboxOverflow: InboxOverflow;
   /** Most messages in one script call. @default 256 */
   maxBatch: number;
-}
-
-/** What the router asks of presence: which nodes its last beat saw silent past the timeout. */
-export interface NodeView {
-  goneNodes(): readonly string[];
 }
 
 declare module 'ioredis' {
@@ -99,7 +100,6 @@ export class RedisUserRouter implements UserRouter {
   private readonly keys: RedisKeys;
   private readonly opts: RedisUserRouterOptions;
   private readonly cluster: boolean;
-  private view: NodeView | undefined;
   /** Messages this router's script dropped from full inboxes (drop-oldest), for stompbox_inbox_dropped_total. */
   dropped = 0;
   private pending: Pending[] = [];
@@ -122,11 +122,6 @@ export class RedisUserRouter implements UserRouter {
     this.redis = createRedisClient(url, 'command', { ...this.opts, name: 'router', autoPipelining: false });
     this.cluster = isClusterClient(this.redis);
     defineScripts(this.redis, { sbRoute: 'route', sbRelayHandoff: 'relay-handoff' });
-  }
-
-  /** Presence's view of gone nodes (redis-parts.ts); without one, every subscribed node is a target. */
-  setView(view: NodeView): void {
-    this.view = view;
   }
 
   route(route: UserRoute): Promise<UserRouteResult> {
@@ -165,9 +160,8 @@ export class RedisUserRouter implements UserRouter {
 
   /** `extraGone`: nodes to leave out for every message of this call (a retry's, found gone at hand-off). */
   private async decide(batch: Pending[], extraGone: readonly string[] = []): Promise<void> {
-    const gone = [...(this.view?.goneNodes() ?? []), ...extraGone];
     const keys: string[] = [];
-    const args: Array<string | number | Buffer> = [this.nodeId, this.opts.inboxMaxMessages, this.opts.inboxTtlSeconds, this.opts.inboxOverflow, gone.length, ...gone];
+    const args: Array<string | number | Buffer> = [this.nodeId, this.opts.inboxMaxMessages, this.opts.inboxTtlSeconds, this.opts.inboxOverflow, extraGone.length, ...extraGone];
     for (const { route, message } of batch) {
       keys.push(this.keys.subs(route.user, route.destination), this.keys.inbox(route.user, route.destination), this.keys.inboxes(route.user));
       args.push(route.exclude ?? '', route.kept ? '1' : '0', route.destination, message);

@@ -1,8 +1,8 @@
 --! keys: dynamic
 -- Route-or-store's decision, atomically in the users' slots (one slot per call on a cluster;
 -- any number of users on one Redis). For each message, in order: the nodes holding a
--- subscription of its user to its destination, less `exclude` and the nodes this node's view
--- holds for gone; this node → `local`; other nodes → returned, for the caller to hand the
+-- subscription of its user to its destination, less `exclude` and the nodes found gone at an
+-- earlier hand-off; this node → `local`; other nodes → returned, for the caller to hand the
 -- envelope to each one's stream (relay-handoff.lua); none → the message is appended to the
 -- inbox here (capped, expiring), so that a subscription registered before it is never missed.
 -- KEYS per message: subs, inbox, inboxes
