@@ -53,6 +53,8 @@ export const KEY = Object.freeze({
   inbox: 'inbox:',
   /** `{p}inboxes:<user>` SET of the user's destinations with an inbox. */
   inboxes: 'inboxes:',
+  /** `{p}inbox-bytes:<user>` HASH destination → bytes in that inbox, `total` → their sum (INBOX_MAX_BYTES), `settled` → when expired inboxes were last looked for (s). */
+  inboxBytes: 'inbox-bytes:',
   /** `{p}claim:<claimId>` HASH message id → encoded message. */
   claim: 'claim:',
   /** `{p}claim-order:<claimId>` LIST of the claim's message ids, oldest first. */
@@ -65,6 +67,8 @@ export const KEY = Object.freeze({
   claimDeadlines: 'claim-deadlines',
   /** `{p}queue:<name>` LIST of encoded messages, oldest first. */
   queue: 'queue:',
+  /** `{p}queue-bytes:<name>` counter of the bytes in `{p}queue:<name>` (QUEUE_MAX_BYTES). */
+  queueBytes: 'queue-bytes:',
   /** `{p}queue-inflight:<nodeId>:<queue>` LIST of encoded messages the node popped. */
   queueInflight: 'queue-inflight:',
   /** `{p}node-queues:<nodeId>` SET of queues the node has in-flight lists for. */
@@ -126,6 +130,9 @@ export class RedisKeys {
   inboxes(user: string): string {
     return this.prefix + KEY.inboxes + user;
   }
+  inboxBytes(user: string): string {
+    return this.prefix + KEY.inboxBytes + user;
+  }
   claim(claimId: string): string {
     return this.prefix + KEY.claim + claimId;
   }
@@ -143,6 +150,9 @@ export class RedisKeys {
   }
   queue(name: string): string {
     return this.prefix + KEY.queue + name;
+  }
+  queueBytes(name: string): string {
+    return this.prefix + KEY.queueBytes + name;
   }
   queueInflight(nodeId: string, queue: string): string {
     return `${this.prefix}${KEY.queueInflight}${nodeId}:${queue}`;

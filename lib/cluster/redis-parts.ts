@@ -30,15 +30,16 @@ export async function createRedisParts(config: Config, log: Logger, nodeId: stri
   const presence = new RedisPresence(nodeId, url, { ...connection, beatIntervalMs: config.nodeBeatMs, nodeTimeoutMs: config.nodeTimeoutMs });
   const relay = new RedisRelay(nodeId, url, { ...connection, maxStreamBytes: config.relayMaxStreamBytes });
   relay.setLease(presence);
-  const limits = { maxMessages: config.inboxMaxMessages, ttlSeconds: config.inboxTtlSeconds, overflow: config.inboxOverflow };
+  const limits = { maxMessages: config.inboxMaxMessages, maxBytes: config.inboxMaxBytes, ttlSeconds: config.inboxTtlSeconds, overflow: config.inboxOverflow };
   const inbox = new RedisInboxStore(url, { ...connection, nodeId, ...limits });
-  const queues = new RedisQueueStore(nodeId, url, { ...connection, maxMessages: config.queueMaxMessages });
+  const queues = new RedisQueueStore(nodeId, url, { ...connection, maxMessages: config.queueMaxMessages, maxBytes: config.queueMaxBytes });
   const router = new RedisUserRouter(nodeId, url, {
     ...connection,
     maxStreamBytes: config.relayMaxStreamBytes,
     inboxMaxMessages: config.inboxMaxMessages,
     inboxTtlSeconds: config.inboxTtlSeconds,
     inboxOverflow: config.inboxOverflow,
+    inboxMaxBytes: config.inboxMaxBytes,
   });
   // Readiness probe: its own connection, so a busy part never delays /readyz.
   const probe = createRedisClient(url, 'command', { ...connection, name: 'readiness' });

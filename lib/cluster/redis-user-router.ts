@@ -13,7 +13,8 @@
  *                            stream exists (the relay's rule: nothing lands
  *                            where nobody will read);
  *     none of them         → RPUSH of the message to `{p}inbox:<u>:<dest>`
- *                            (capped, expiring: the inbox's `append`).
+ *                            (capped per inbox and, in `{p}inbox-bytes:<u>`,
+ *                            per user; expiring: the inbox's `append`).
  *
  * What goes to one node's stream leaves in ONE entry per call (XADD per
  * message was most of Redis's time at 10 pairs, and each entry costs the
@@ -29,8 +30,8 @@
  * theirs.
  */
 import type { Redis, Result } from 'ioredis';
-import { DEFAULT_INBOX_LIMITS, inboxFullError, type InboxOverflow } from '../inbox/inbox-store.js';
-import { INBOX_LUA_LIB, INBOX_REFUSED } from '../inbox/redis-inbox-store.js';
+import { DEFAULT_INBOX_LIMITS, inboxBytesFullError, inboxFullError, type InboxOverflow } from '../inbox/inbox-store.js';
+import { INBOX_LUA_LIB, INBOX_REFUSED, INBOX_REFUSED_BYTES } from '../inbox/redis-inbox-store.js';
 import { encodeEnvelope } from './envelope-codec.js';
 import { createRedisClient, closeClient, redisCall, resolveConnectionOptions, type RedisConnectionOptions } from './redis-connection.js';
 import { luaKey } from './redis-keys.js';
@@ -45,6 +46,8 @@ export interface RedisUserRouterOptions extends RedisConnectionOptions {
   inboxTtlSeconds: number;
   /** As InboxLimits.overflow. @default refuse */
   inboxOverflow: InboxOverflow;
+  /** As InboxLimits.maxBytes: per user, across the user's inboxes. @default 16 MiB */
+  inboxMaxBytes: number;
   /** Most messages in one script call. @default 256 */
   maxBatch: number;
 }
@@ -63,7 +66,7 @@ const REFUSED_RELAY_FULL = -2;
 
 const ROUTE_SCRIPT = `${INBOX_LUA_LIB}
 local P, self = ARGV[1], ARGV[2]
-local maxBytes, max, ttl, overflow = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6]
+local maxBytes, max, ttl, overflow, inboxMaxBytes = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6], tonumber(ARGV[7])
 local maxEntry = ${MAX_ENTRY_BYTES}
 local nodes = P .. 'nodes'
 local out = {}
@@ -103,7 +106,7 @@ local function alive(id)
   end
   return s
 end
-for i = 7, #ARGV, 3 do
+for i = 8, #ARGV, 3 do
   -- kept: accepted already (a re-route), so never refused
   local exclude, kept, envelope = ARGV[i], ARGV[i + 1] == '1', ARGV[i + 2]
   -- envelope: kind (1 byte), user and destination (u16 length + bytes each), then the message
@@ -149,9 +152,10 @@ for i = 7, #ARGV, 3 do
     end
     if r[1] == 0 and #r == 2 then
       local message = string.sub(envelope, messageAt)
-      local appended = append(${luaKey('P', 'inbox', 'user', 'destination')}, ${luaKey('P', 'inboxes', 'user')}, destination, message, max, ttl, overflow, kept)
-      -- stored: 1 + how many the cap dropped; refused: ${INBOX_REFUSED}
-      r[2] = appended == ${INBOX_REFUSED} and ${INBOX_REFUSED} or 1 + appended
+      local appended = append(${luaKey('P', 'inbox', 'user', 'destination')}, ${luaKey('P', 'inboxes', 'user')}, ${luaKey('P', 'inboxBytes', 'user')},
+        P, user, destination, message, max, inboxMaxBytes, ttl, overflow, kept)
+      -- stored: 1 + how many the cap dropped; refused: ${INBOX_REFUSED} (messages) or ${INBOX_REFUSED_BYTES} (bytes)
+      r[2] = appended < 0 and appended or 1 + appended
     end
   end
   out[#out + 1] = r
@@ -183,6 +187,7 @@ export class RedisUserRouter implements UserRouter {
       maxStreamBytes: DEFAULT_RELAY_OPTIONS.maxStreamBytes,
       maxBatch: 256,
       inboxOverflow: DEFAULT_INBOX_LIMITS.overflow,
+      inboxMaxBytes: DEFAULT_INBOX_LIMITS.maxBytes,
       ...options,
       ...resolveConnectionOptions(options),
     };
@@ -212,7 +217,7 @@ export class RedisUserRouter implements UserRouter {
   }
 
   private async send(batch: Pending[]): Promise<void> {
-    const args: Array<string | number | Buffer> = [this.opts.keyPrefix, this.nodeId, this.opts.maxStreamBytes, this.opts.inboxMaxMessages, this.opts.inboxTtlSeconds, this.opts.inboxOverflow];
+    const args: Array<string | number | Buffer> = [this.opts.keyPrefix, this.nodeId, this.opts.maxStreamBytes, this.opts.inboxMaxMessages, this.opts.inboxTtlSeconds, this.opts.inboxOverflow, this.opts.inboxMaxBytes];
     // User and destination travel inside the envelope only; the script reads them from there.
     for (const { route, envelope } of batch) args.push(route.exclude ?? '', route.kept ? '1' : '0', envelope);
     try {
@@ -223,6 +228,7 @@ export class RedisUserRouter implements UserRouter {
         const stored = Number(r[1]);
         if (stored === REFUSED_RELAY_FULL) reject(relayFull(this.opts.maxStreamBytes));
         else if (stored === INBOX_REFUSED) reject(inboxFullError(route.user, route.destination, this.opts.inboxMaxMessages));
+        else if (stored === INBOX_REFUSED_BYTES) reject(inboxBytesFullError(route.user, this.opts.inboxMaxBytes));
         else {
           if (stored > 0) this.dropped += stored - 1;
           resolve({ local: r[0] === 1, stored: stored > 0, remote: r.slice(2).map(String) });

@@ -12,6 +12,15 @@
  *                                     for `list`; lives as long as the
  *                                     longest-lived of those inboxes, and
  *                                     stale members are dropped when read.
+ *   {p}inbox-bytes:<user>      HASH   destination → bytes of that inbox,
+ *                                     `total` → their sum: the user's
+ *                                     INBOX_MAX_BYTES. Kept by every script
+ *                                     that moves messages in or out of a
+ *                                     list; an inbox that expired is taken
+ *                                     out when its list is next found gone,
+ *                                     or — at the bound, at most once a
+ *                                     minute per user — by reading them all.
+ *                                     Lives as long as `inboxes:<user>`.
  *   {p}claim:<claimId>         HASH   message id → encoded message.
  *   {p}claim-order:<claimId>   LIST   the claim's message ids, oldest first.
  *   {p}claim-meta:<claimId>    HASH   user, destination of the claim; for a
@@ -61,6 +70,7 @@ import { randomUUID } from 'node:crypto';
 import {
   DEFAULT_INBOX_LIMITS,
   ENDED_CLAIM_RETENTION_MS,
+  inboxBytesFullError,
   inboxFullError,
   TIMED_CLAIM_PREFIX,
   type InboxLimits,
@@ -79,6 +89,8 @@ export interface RedisInboxOptions extends RedisConnectionOptions, InboxLimits {
 
 /** What the Lua `append` returns when it refused a new message for a full inbox (nothing written). */
 export const INBOX_REFUSED = -1;
+/** What the Lua `append` returns when the message would take the user past INBOX_MAX_BYTES (nothing written). */
+export const INBOX_REFUSED_BYTES = -3;
 /** Timed claims one sweep call returns at most (a script call stays short). */
 const SWEEP_BATCH = 100;
 
@@ -87,36 +99,42 @@ declare module 'ioredis' {
     sbInboxAppend(
       inboxKey: string,
       inboxesKey: string,
+      bytesKey: string,
       payload: Buffer,
       maxMessages: number,
       ttlSeconds: number,
       destination: string,
       overflow: string,
       accepted: number,
+      maxBytes: number,
+      prefix: string,
+      user: string,
     ): Result<number, Context>;
-    sbInboxPrepend(inboxKey: string, inboxesKey: string, ttlSeconds: number, destination: string, ...payloads: Buffer[]): Result<number, Context>;
+    sbInboxPrepend(inboxKey: string, inboxesKey: string, bytesKey: string, ttlSeconds: number, destination: string, ...payloads: Buffer[]): Result<number, Context>;
     sbInboxReturnToHead(
-      inboxKey: string,
-      inboxesKey: string,
       claimKey: string,
       orderKey: string,
       metaKey: string,
       nodeClaimsKey: string,
+      inboxKey: string,
+      inboxesKey: string,
+      bytesKey: string,
       ttlSeconds: number,
       destination: string,
       claimId: string,
       count: number,
       ...idsThenPayloads: Array<string | Buffer>
     ): Result<number, Context>;
-    sbInboxTakeBuffer(inboxKey: string, inboxesKey: string, count: number, destination: string): Result<Buffer[], Context>;
+    sbInboxTakeBuffer(inboxKey: string, inboxesKey: string, bytesKey: string, count: number, destination: string): Result<Buffer[], Context>;
     sbInboxList(inboxesKey: string, prefix: string, user: string): Result<Array<string | number>, Context>;
     sbInboxClaimBuffer(
-      inboxKey: string,
-      inboxesKey: string,
       claimKey: string,
       orderKey: string,
       metaKey: string,
       nodeClaimsKey: string,
+      inboxKey: string,
+      inboxesKey: string,
+      bytesKey: string,
       count: number,
       user: string,
       destination: string,
@@ -144,6 +162,7 @@ declare module 'ioredis' {
       orderKey: string,
       metaKey: string,
       deadlinesKey: string,
+      bytesKey: string,
       count: number,
       user: string,
       destination: string,
@@ -176,32 +195,87 @@ export const INBOX_LUA_LIB = `
 local function extend(key, ttl)
   if redis.call('TTL', key) < ttl then redis.call('EXPIRE', key, ttl) end
 end
-local function cap(inbox, max)
-  local n = redis.call('LLEN', inbox)
-  if n <= max then return 0 end
-  redis.call('LTRIM', inbox, -max, -1)
-  return n - max
+-- The user's inbox bytes (HASH inbox-bytes:<user>): destination → bytes of that inbox, 'total' → their sum.
+-- An inbox that expired leaves its field behind until \`settle\` finds its list gone.
+local function addBytes(bytes, destination, n)
+  if n == 0 then return end
+  if redis.call('HINCRBY', bytes, destination, n) <= 0 then redis.call('HDEL', bytes, destination) end
+  if redis.call('HINCRBY', bytes, 'total', n) <= 0 then redis.call('DEL', bytes) end
 end
--- overflow: 'refuse' | 'drop-oldest'; accepted: the broker answered for it already, so refuse keeps it anyway
-local function append(inbox, inboxes, destination, payload, max, ttl, overflow, accepted)
-  if overflow == 'refuse' and not accepted and redis.call('LLEN', inbox) >= max then return ${INBOX_REFUSED} end
+local function sizeOf(items)
+  local n = 0
+  for _, item in ipairs(items) do n = n + #item end
+  return n
+end
+local function settle(bytes, inbox, destination)
+  if redis.call('EXISTS', inbox) == 1 then return end
+  local stale = tonumber(redis.call('HGET', bytes, destination) or '0')
+  if stale ~= 0 then addBytes(bytes, destination, -stale) end
+end
+-- Whether size more bytes fit maxBytes once freeable bytes are dropped. At the bound, the user's inboxes
+-- that expired are forgotten first — at most once a minute per user, as that reads every inbox of the user.
+local function fits(bytes, P, user, size, freeable, maxBytes)
+  if tonumber(redis.call('HGET', bytes, 'total') or '0') - freeable + size <= maxBytes then return true end
+  local now = tonumber(redis.call('TIME')[1])
+  if now < tonumber(redis.call('HGET', bytes, 'settled') or '0') + 60 then return false end
+  redis.call('HSET', bytes, 'settled', now)
+  for _, destination in ipairs(redis.call('HKEYS', bytes)) do
+    -- destinations start with '/'; the other fields are 'total' and 'settled'
+    if string.sub(destination, 1, 1) == '/' then settle(bytes, ${luaKey('P', 'inbox', 'user', 'destination')}, destination) end
+  end
+  return tonumber(redis.call('HGET', bytes, 'total') or '0') - freeable + size <= maxBytes
+end
+-- drop-oldest: the oldest go until the inbox holds max and the user maxBytes at most; never the newest
+local function cap(inbox, bytes, destination, max, maxBytes)
+  local n = redis.call('LLEN', inbox)
+  local total = tonumber(redis.call('HGET', bytes, 'total') or '0')
+  local dropped, freed = 0, 0
+  if n > max then
+    dropped = n - max
+    freed = sizeOf(redis.call('LRANGE', inbox, 0, dropped - 1))
+  end
+  while dropped < n - 1 and total - freed > maxBytes do
+    freed = freed + #redis.call('LINDEX', inbox, dropped)
+    dropped = dropped + 1
+  end
+  if dropped == 0 then return 0 end
+  redis.call('LTRIM', inbox, dropped, -1)
+  addBytes(bytes, destination, -freed)
+  return dropped
+end
+-- overflow: 'refuse' | 'drop-oldest'; accepted: the broker answered for it already, so it is never refused
+-- → ${INBOX_REFUSED} (inbox full), ${INBOX_REFUSED_BYTES} (the user's bytes), else how many were dropped
+local function append(inbox, inboxes, bytes, P, user, destination, payload, max, maxBytes, ttl, overflow, accepted)
+  settle(bytes, inbox, destination)
+  if not accepted then
+    if overflow == 'refuse' and redis.call('LLEN', inbox) >= max then return ${INBOX_REFUSED} end
+    -- drop-oldest may free this inbox's bytes, and no other's
+    local freeable = 0
+    if overflow == 'drop-oldest' then freeable = tonumber(redis.call('HGET', bytes, destination) or '0') end
+    if not fits(bytes, P, user, #payload, freeable, maxBytes) then return ${INBOX_REFUSED_BYTES} end
+  end
   redis.call('RPUSH', inbox, payload)
+  addBytes(bytes, destination, #payload)
   local dropped = 0
-  if overflow == 'drop-oldest' then dropped = cap(inbox, max) end
+  if overflow == 'drop-oldest' then dropped = cap(inbox, bytes, destination, max, maxBytes) end
   redis.call('EXPIRE', inbox, ttl)
   redis.call('SADD', inboxes, destination)
   extend(inboxes, ttl)
+  extend(bytes, ttl)
   return dropped
 end
 -- items oldest first, put before the current head; never capped: they were accepted already
-local function prepend(inbox, inboxes, destination, items, ttl)
+local function prepend(inbox, inboxes, bytes, destination, items, ttl)
+  settle(bytes, inbox, destination)
   for i = #items, 1, -1 do redis.call('LPUSH', inbox, items[i]) end
+  addBytes(bytes, destination, sizeOf(items))
   if redis.call('TTL', inbox) < 0 then redis.call('EXPIRE', inbox, ttl) end
   redis.call('SADD', inboxes, destination)
   extend(inboxes, redis.call('TTL', inbox))
+  extend(bytes, redis.call('TTL', inbox))
 end
 -- up to count (negative: all) from the head
-local function take(inbox, inboxes, count, destination)
+local function take(inbox, inboxes, bytes, count, destination)
   local items
   if count < 0 then
     items = redis.call('LRANGE', inbox, 0, -1)
@@ -210,7 +284,11 @@ local function take(inbox, inboxes, count, destination)
     items = redis.call('LRANGE', inbox, 0, count - 1)
     redis.call('LTRIM', inbox, count, -1)
   end
-  if redis.call('EXISTS', inbox) == 0 then redis.call('SREM', inboxes, destination) end
+  addBytes(bytes, destination, -sizeOf(items))
+  if redis.call('EXISTS', inbox) == 0 then
+    redis.call('SREM', inboxes, destination)
+    settle(bytes, inbox, destination)
+  end
   return items
 end
 -- puts a claim's unacked messages back at the head of its inbox → how many
@@ -229,7 +307,7 @@ local function release(claim, order, meta, P, ttl)
   redis.call('DEL', claim, order, meta)
   if #items == 0 then return 0 end
   local user, destination = owner[1], owner[2]
-  prepend(${luaKey('P', 'inbox', 'user', 'destination')}, ${luaKey('P', 'inboxes', 'user')}, destination, items, ttl)
+  prepend(${luaKey('P', 'inbox', 'user', 'destination')}, ${luaKey('P', 'inboxes', 'user')}, ${luaKey('P', 'inboxBytes', 'user')}, destination, items, ttl)
   return #items
 end
 local function now()
@@ -252,24 +330,24 @@ end
 `;
 
 const SCRIPTS = {
-  // KEYS inbox, inboxes; ARGV payload, max, ttl, destination, overflow, accepted → append's result
+  // KEYS inbox, inboxes, inbox-bytes; ARGV payload, max, ttl, destination, overflow, accepted, maxBytes, prefix, user → append's result
   sbInboxAppend: {
-    numberOfKeys: 2,
+    numberOfKeys: 3,
     lua: `${INBOX_LUA_LIB}
-return append(KEYS[1], KEYS[2], ARGV[4], ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[5], ARGV[6] == '1')`,
+return append(KEYS[1], KEYS[2], KEYS[3], ARGV[8], ARGV[9], ARGV[4], ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[7]), tonumber(ARGV[3]), ARGV[5], ARGV[6] == '1')`,
   },
-  // KEYS inbox, inboxes; ARGV ttl, destination, payloads (oldest first)
+  // KEYS inbox, inboxes, inbox-bytes; ARGV ttl, destination, payloads (oldest first)
   sbInboxPrepend: {
-    numberOfKeys: 2,
+    numberOfKeys: 3,
     lua: `${INBOX_LUA_LIB}
 local items = {}
 for i = 3, #ARGV do items[#items + 1] = ARGV[i] end
-prepend(KEYS[1], KEYS[2], ARGV[2], items, tonumber(ARGV[1]))
+prepend(KEYS[1], KEYS[2], KEYS[3], ARGV[2], items, tonumber(ARGV[1]))
 return #items`,
   },
-  // KEYS inbox, inboxes, claim, claim-order, claim-meta, node-claims; ARGV ttl, destination, claimId ('' none), n, n ids, n payloads (oldest first) → returned
+  // KEYS claim, claim-order, claim-meta, node-claims, inbox, inboxes, inbox-bytes; ARGV ttl, destination, claimId ('' none), n, n ids, n payloads (oldest first) → returned
   sbInboxReturnToHead: {
-    numberOfKeys: 6,
+    numberOfKeys: 7,
     lua: `${INBOX_LUA_LIB}
 local n, claimed = tonumber(ARGV[4]), ARGV[3] ~= ''
 local items = {}
@@ -279,23 +357,23 @@ for i = 1, n do
   -- (a retry after a lost reply), and would come back twice.
   if not claimed then
     items[#items + 1] = payload
-  elseif redis.call('HDEL', KEYS[3], id) == 1 then
-    redis.call('LREM', KEYS[4], 0, id)
+  elseif redis.call('HDEL', KEYS[1], id) == 1 then
+    redis.call('LREM', KEYS[2], 0, id)
     items[#items + 1] = payload
   end
 end
-if claimed and redis.call('HLEN', KEYS[3]) == 0 then
-  redis.call('DEL', KEYS[3], KEYS[4], KEYS[5])
-  redis.call('SREM', KEYS[6], ARGV[3])
+if claimed and redis.call('HLEN', KEYS[1]) == 0 then
+  redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
+  redis.call('SREM', KEYS[4], ARGV[3])
 end
-if #items > 0 then prepend(KEYS[1], KEYS[2], ARGV[2], items, tonumber(ARGV[1])) end
+if #items > 0 then prepend(KEYS[5], KEYS[6], KEYS[7], ARGV[2], items, tonumber(ARGV[1])) end
 return #items`,
   },
-  // KEYS inbox, inboxes; ARGV count, destination → messages
+  // KEYS inbox, inboxes, inbox-bytes; ARGV count, destination → messages
   sbInboxTake: {
-    numberOfKeys: 2,
+    numberOfKeys: 3,
     lua: `${INBOX_LUA_LIB}
-return take(KEYS[1], KEYS[2], tonumber(ARGV[1]), ARGV[2])`,
+return take(KEYS[1], KEYS[2], KEYS[3], tonumber(ARGV[1]), ARGV[2])`,
   },
   // KEYS inboxes; ARGV prefix, user → destination, depth, destination, depth...
   sbInboxList: {
@@ -314,23 +392,23 @@ for _, destination in ipairs(redis.call('SMEMBERS', KEYS[1])) do
 end
 return out`,
   },
-  // KEYS inbox, inboxes, claim, claim-order, claim-meta, node-claims; ARGV count, user, destination, claimId → messages
+  // KEYS claim, claim-order, claim-meta, node-claims, inbox, inboxes, inbox-bytes; ARGV count, user, destination, claimId → messages
   sbInboxClaim: {
-    numberOfKeys: 6,
+    numberOfKeys: 7,
     lua: `${INBOX_LUA_LIB}
-local owner = redis.call('HMGET', KEYS[5], 'user', 'destination')
+local owner = redis.call('HMGET', KEYS[3], 'user', 'destination')
 if owner[1] and (owner[1] ~= ARGV[2] or owner[2] ~= ARGV[3]) then
   return redis.error_reply('claim ' .. ARGV[4] .. ' already holds another inbox')
 end
-local items = take(KEYS[1], KEYS[2], tonumber(ARGV[1]), ARGV[3])
+local items = take(KEYS[5], KEYS[6], KEYS[7], tonumber(ARGV[1]), ARGV[3])
 if #items == 0 then return items end
-redis.call('HSET', KEYS[5], 'user', ARGV[2], 'destination', ARGV[3])
+redis.call('HSET', KEYS[3], 'user', ARGV[2], 'destination', ARGV[3])
 for _, item in ipairs(items) do
   local id = ${luaMessageId('item')}
-  redis.call('HSET', KEYS[3], id, item)
-  redis.call('RPUSH', KEYS[4], id)
+  redis.call('HSET', KEYS[1], id, item)
+  redis.call('RPUSH', KEYS[2], id)
 end
-redis.call('SADD', KEYS[6], ARGV[4])
+redis.call('SADD', KEYS[4], ARGV[4])
 return items`,
   },
   // KEYS claim, claim-order, claim-meta → { user, destination, messages in order... } ({} for none)
@@ -405,11 +483,11 @@ end
 redis.call('DEL', KEYS[1])
 return released`,
   },
-  // KEYS inbox, inboxes, claim, claim-order, claim-meta, claim-deadlines; ARGV count, user, destination, claimId, timeoutMs → deadline, messages...
+  // KEYS inbox, inboxes, claim, claim-order, claim-meta, claim-deadlines, inbox-bytes; ARGV count, user, destination, claimId, timeoutMs → deadline, messages...
   sbInboxClaimTimed: {
-    numberOfKeys: 6,
+    numberOfKeys: 7,
     lua: `${INBOX_LUA_LIB}
-local items = take(KEYS[1], KEYS[2], tonumber(ARGV[1]), ARGV[3])
+local items = take(KEYS[1], KEYS[2], KEYS[7], tonumber(ARGV[1]), ARGV[3])
 if #items == 0 then return items end
 local deadline = now() + tonumber(ARGV[5])
 redis.call('HSET', KEYS[5], 'user', ARGV[2], 'destination', ARGV[3], 'deadline', deadline)
@@ -492,14 +570,16 @@ export class RedisInboxStore implements InboxStore {
   async append(user: string, destination: string, message: BrokerMessage, options: StoreOptions = {}): Promise<void> {
     const result = await this.call('inbox append', () =>
       this.redis.sbInboxAppend(
-        this.keys.inbox(user, destination),
-        this.keys.inboxes(user),
+        ...this.inboxKeys(user, destination),
         encodeMessage(message),
         this.opts.maxMessages,
         this.opts.ttlSeconds,
         destination,
         this.opts.overflow,
         options.accepted ? 1 : 0,
+        this.opts.maxBytes,
+        this.keys.prefix,
+        user,
       ),
     );
     this.stored(result, user, destination);
@@ -508,7 +588,7 @@ export class RedisInboxStore implements InboxStore {
   async prepend(user: string, destination: string, messages: readonly BrokerMessage[]): Promise<void> {
     if (messages.length === 0) return;
     await this.call('inbox prepend', () =>
-      this.redis.sbInboxPrepend(this.keys.inbox(user, destination), this.keys.inboxes(user), this.opts.ttlSeconds, destination, ...messages.map(encodeMessage)),
+      this.redis.sbInboxPrepend(...this.inboxKeys(user, destination), this.opts.ttlSeconds, destination, ...messages.map(encodeMessage)),
     );
   }
 
@@ -518,12 +598,8 @@ export class RedisInboxStore implements InboxStore {
     const claim = claimId ?? '';
     await this.call('inbox returnToHead', () =>
       this.redis.sbInboxReturnToHead(
-        this.keys.inbox(user, destination),
-        this.keys.inboxes(user),
-        this.keys.claim(claim),
-        this.keys.claimOrder(claim),
-        this.keys.claimMeta(claim),
-        this.keys.nodeClaims(claimNode(claim)),
+        ...this.claimKeys(claim),
+        ...this.inboxKeys(user, destination),
         this.opts.ttlSeconds,
         destination,
         claim,
@@ -537,7 +613,7 @@ export class RedisInboxStore implements InboxStore {
   async take(user: string, destination: string, max = Infinity): Promise<BrokerMessage[]> {
     if (max <= 0) return [];
     const items = await this.call('inbox take', () =>
-      this.redis.sbInboxTakeBuffer(this.keys.inbox(user, destination), this.keys.inboxes(user), count(max), destination),
+      this.redis.sbInboxTakeBuffer(...this.inboxKeys(user, destination), count(max), destination),
     );
     return items.map(decodeMessage);
   }
@@ -564,9 +640,8 @@ export class RedisInboxStore implements InboxStore {
     if (max <= 0) return [];
     const items = await this.call('inbox claim', () =>
       this.redis.sbInboxClaimBuffer(
-        this.keys.inbox(user, destination),
-        this.keys.inboxes(user),
         ...this.claimKeys(claimId),
+        ...this.inboxKeys(user, destination),
         count(max),
         user,
         destination,
@@ -629,6 +704,7 @@ export class RedisInboxStore implements InboxStore {
         this.keys.claimOrder(claimId),
         this.keys.claimMeta(claimId),
         this.keys.claimDeadlines(),
+        this.keys.inboxBytes(user),
         count(max),
         user,
         destination,
@@ -707,6 +783,11 @@ export class RedisInboxStore implements InboxStore {
     await closeClient(this.redis);
   }
 
+  /** An inbox's list, its user's index of destinations and the user's bytes. */
+  private inboxKeys(user: string, destination: string): [inbox: string, inboxes: string, bytes: string] {
+    return [this.keys.inbox(user, destination), this.keys.inboxes(user), this.keys.inboxBytes(user)];
+  }
+
   /** A claim's hash, order list and meta, then the set of its node's claims: the scripts' first four keys. */
   private claimKeys(claimId: string): [claim: string, order: string, meta: string, nodeClaims: string] {
     return [this.keys.claim(claimId), this.keys.claimOrder(claimId), this.keys.claimMeta(claimId), this.keys.nodeClaims(claimNode(claimId))];
@@ -719,6 +800,7 @@ export class RedisInboxStore implements InboxStore {
   /** `result` of the Lua `append`: refused, or how many the cap dropped. */
   private stored(result: number, user: string, destination: string): void {
     if (result === INBOX_REFUSED) throw inboxFullError(user, destination, this.opts.maxMessages);
+    if (result === INBOX_REFUSED_BYTES) throw inboxBytesFullError(user, this.opts.maxBytes);
     this.dropped += result;
   }
 

@@ -5,6 +5,10 @@
  * Data model (`{p}` is the key prefix, see lib/cluster/redis-keys.ts):
  *
  *   {p}queue:<name>                    LIST  encoded messages, oldest first.
+ *   {p}queue-bytes:<name>              STRING  bytes in that list (QUEUE_MAX_BYTES),
+ *                                            kept by every script that moves
+ *                                            messages in or out of it; deleted
+ *                                            with the emptied list.
  *   {p}queue-inflight:<nodeId>:<name>  LIST  what the node popped and has not
  *                                            acked or requeued, oldest first.
  *   {p}node-queues:<nodeId>            SET   queues the node has in flight,
@@ -19,7 +23,7 @@
  * consumer group, XCLAIM for recovery and trimming of acked entries, to end
  * where the list begins.
  *
- * `push` checks the limit and appends in one script (a full queue refuses
+ * `push` checks the limits and appends in one script (a full queue refuses
  * with ERR_QUEUE_FULL, atomically, however many nodes push at once) and
  * PUBLISHes on `{p}queue-ready:<name>`; nodes that `watch` the queue are
  * SUBSCRIBEd there and turn that into `onAvailable` calls (coalesced: one
@@ -31,7 +35,6 @@
  * Cluster's key slots.
  */
 import type { Redis, Result } from 'ioredis';
-import { BrokerError } from '../core/errors.js';
 import type { BrokerMessage } from '../core/message.js';
 import { decodeMessage, encodeMessage, luaMessageId } from '../cluster/envelope-codec.js';
 import {
@@ -42,16 +45,24 @@ import {
   type RedisConnectionOptions,
 } from '../cluster/redis-connection.js';
 import { luaKey, RedisKeys } from '../cluster/redis-keys.js';
-import { DEFAULT_QUEUE_LIMITS, type QueueLimits, type QueueStore } from './queue-store.js';
+import { DEFAULT_QUEUE_LIMITS, queueFullError, type QueueLimits, type QueueStore } from './queue-store.js';
 
 export type RedisQueueOptions = RedisConnectionOptions & QueueLimits;
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    sbQueuePush(queueKey: string, payload: Buffer, maxMessages: number, channel: string): Result<number, Context>;
-    sbQueuePopBuffer(queueKey: string, inflightKey: string, nodeQueuesKey: string, max: number, queue: string): Result<Buffer[], Context>;
+    sbQueuePush(queueKey: string, bytesKey: string, payload: Buffer, maxMessages: number, channel: string, maxBytes: number): Result<number, Context>;
+    sbQueuePopBuffer(queueKey: string, inflightKey: string, nodeQueuesKey: string, bytesKey: string, max: number, queue: string): Result<Buffer[], Context>;
     sbQueueAck(inflightKey: string, nodeQueuesKey: string, queue: string, ...ids: string[]): Result<number, Context>;
-    sbQueueRequeue(queueKey: string, inflightKey: string, nodeQueuesKey: string, queue: string, channel: string, ...payloads: Buffer[]): Result<number, Context>;
+    sbQueueRequeue(
+      queueKey: string,
+      inflightKey: string,
+      nodeQueuesKey: string,
+      bytesKey: string,
+      queue: string,
+      channel: string,
+      ...payloads: Buffer[]
+    ): Result<number, Context>;
     sbQueueRecover(nodeQueuesKey: string, prefix: string, nodeId: string): Result<number, Context>;
   }
 }
@@ -71,23 +82,31 @@ end
 `;
 
 const SCRIPTS = {
-  // KEYS queue; ARGV payload, max, channel → 1 pushed, 0 full
+  // KEYS queue, queue-bytes; ARGV payload, max, channel, maxBytes → 1 pushed, 0 full (messages), -1 full (bytes)
   sbQueuePush: {
-    numberOfKeys: 1,
+    numberOfKeys: 2,
     lua: `
 if redis.call('LLEN', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
+if tonumber(redis.call('GET', KEYS[2]) or '0') + #ARGV[1] > tonumber(ARGV[4]) then return -1 end
 redis.call('RPUSH', KEYS[1], ARGV[1])
+redis.call('INCRBY', KEYS[2], #ARGV[1])
 redis.call('PUBLISH', ARGV[3], '1')
 return 1`,
   },
-  // KEYS queue, inflight, node-queues; ARGV max, queue → messages
+  // KEYS queue, inflight, node-queues, queue-bytes; ARGV max, queue → messages
   sbQueuePop: {
-    numberOfKeys: 3,
+    numberOfKeys: 4,
     lua: `
 local items = redis.call('LRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1)
 if #items == 0 then return items end
 redis.call('LTRIM', KEYS[1], #items, -1)
-for _, item in ipairs(items) do redis.call('RPUSH', KEYS[2], item) end
+local size = 0
+for _, item in ipairs(items) do
+  redis.call('RPUSH', KEYS[2], item)
+  size = size + #item
+end
+-- an emptied queue counts nothing: whatever the counter says is reset with it
+if redis.call('EXISTS', KEYS[1]) == 0 then redis.call('DEL', KEYS[4]) else redis.call('DECRBY', KEYS[4], size) end
 redis.call('SADD', KEYS[3], ARGV[2])
 return items`,
   },
@@ -100,11 +119,12 @@ for i = 2, #ARGV do ids[ARGV[i]] = true end
 forget(KEYS[1], KEYS[2], ARGV[1], ids)
 return 1`,
   },
-  // KEYS queue, inflight, node-queues; ARGV queue, channel, payloads (oldest first) → messages requeued
+  // KEYS queue, inflight, node-queues, queue-bytes; ARGV queue, channel, payloads (oldest first) → messages requeued
   // Only what is still in this node's in-flight list goes back: after this node was taken for dead
   // (a pause), its list moved away and was requeued by the recovery; pushing again would duplicate.
+  // Never refused: these messages were accepted already.
   sbQueueRequeue: {
-    numberOfKeys: 3,
+    numberOfKeys: 4,
     lua: `${LUA_FORGET}
 local ids, idOf = {}, {}
 for i = 3, #ARGV do
@@ -117,6 +137,7 @@ local n = 0
 for i = #ARGV, 3, -1 do
   if not ids[idOf[i]] then
     redis.call('LPUSH', KEYS[1], ARGV[i])
+    redis.call('INCRBY', KEYS[4], #ARGV[i])
     n = n + 1
   end
 end
@@ -133,7 +154,12 @@ for _, queue in ipairs(redis.call('SMEMBERS', KEYS[1])) do
   local inflight = ${luaKey('P', 'queueInflight', 'node', 'queue')}
   local items = redis.call('LRANGE', inflight, 0, -1)
   local target = ${luaKey('P', 'queue', 'queue')}
-  for i = #items, 1, -1 do redis.call('LPUSH', target, items[i]) end
+  local size = 0
+  for i = #items, 1, -1 do
+    redis.call('LPUSH', target, items[i])
+    size = size + #items[i]
+  end
+  if size > 0 then redis.call('INCRBY', ${luaKey('P', 'queueBytes', 'queue')}, size) end
   redis.call('DEL', inflight)
   if #items > 0 then redis.call('PUBLISH', ${luaKey('P', 'queueReady', 'queue')}, '1') end
   total = total + #items
@@ -175,11 +201,9 @@ export class RedisQueueStore implements QueueStore {
 
   async push(queue: string, message: BrokerMessage): Promise<void> {
     const pushed = await this.call(this.redis, 'queue push', () =>
-      this.redis.sbQueuePush(this.keys.queue(queue), encodeMessage(message), this.opts.maxMessages, this.keys.queueReady(queue)),
+      this.redis.sbQueuePush(this.keys.queue(queue), this.keys.queueBytes(queue), encodeMessage(message), this.opts.maxMessages, this.keys.queueReady(queue), this.opts.maxBytes),
     );
-    if (pushed === 0) {
-      throw new BrokerError('ERR_QUEUE_FULL', `queue ${queue} holds ${this.opts.maxMessages} messages (limit queueMaxMessages)`);
-    }
+    if (pushed !== 1) throw queueFullError(queue, this.opts, pushed === -1);
   }
 
   async pop(queue: string, max: number): Promise<BrokerMessage[]> {
@@ -189,6 +213,7 @@ export class RedisQueueStore implements QueueStore {
         this.keys.queue(queue),
         this.keys.queueInflight(this.nodeId, queue),
         this.keys.nodeQueues(this.nodeId),
+        this.keys.queueBytes(queue),
         Number.isFinite(max) ? Math.floor(max) : 0x7fffffff,
         queue,
       ),
@@ -210,6 +235,7 @@ export class RedisQueueStore implements QueueStore {
         this.keys.queue(queue),
         this.keys.queueInflight(this.nodeId, queue),
         this.keys.nodeQueues(this.nodeId),
+        this.keys.queueBytes(queue),
         queue,
         this.keys.queueReady(queue),
         ...messages.map(encodeMessage),
