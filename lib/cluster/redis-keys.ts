@@ -31,7 +31,7 @@ export const KEY = Object.freeze({
   online: 'online',
   /** `{p}subs:<user>:<destination>` SET of node ids holding a subscription. */
   subs: 'subs:',
-  /** `{p}node-index:<id>` SET of what the node registered (`u:<user>`, `k:<set key>`). */
+  /** `{p}node-index:<id>` SET of what the node registered (`u:<user>`, `k:<set key>`, `h:<hash key>` holding a field named by the node id). */
   nodeIndex: 'node-index:',
   /** `{p}reap:<id>` string, the node reaping `<id>` (SET NX PX). */
   reap: 'reap:',
@@ -77,6 +77,8 @@ export const KEY = Object.freeze({
   queueReady: 'queue-ready:',
   /** `{p}known:<user>` string, EX inbox TTL: the user logged in within it (RECIPIENT_POLICY=known). */
   known: 'known:',
+  /** `{p}user-sessions:{u:<user>}` HASH node id → sessions of the user on that node (MAX_CONNECTIONS_PER_USER); hash-tagged to the user's slot. */
+  userSessions: 'user-sessions:',
 });
 
 export class RedisKeys {
@@ -165,6 +167,9 @@ export class RedisKeys {
   }
   known(user: string): string {
     return this.prefix + KEY.known + user;
+  }
+  userSessions(user: string): string {
+    return `${this.prefix}${KEY.userSessions}{u:${user}}`;
   }
 }
 

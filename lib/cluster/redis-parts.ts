@@ -10,6 +10,7 @@ import { closeClient, createRedisClient } from './redis-connection.js';
 import { RedisPresence } from './redis-presence.js';
 import { RedisRelay } from './redis-relay.js';
 import { RedisUserRouter } from './redis-user-router.js';
+import { RedisUserSessionCount } from './redis-user-sessions.js';
 
 /** Every Redis seam of one node, as the broker takes them (structurally: this module does not depend on the broker). */
 export interface RedisParts {
@@ -19,6 +20,7 @@ export interface RedisParts {
   inbox: RedisInboxStore;
   queues: RedisQueueStore;
   router: RedisUserRouter;
+  sessionCounts: RedisUserSessionCount;
   ping(): Promise<boolean>;
   close(): Promise<void>;
 }
@@ -41,6 +43,7 @@ export async function createRedisParts(config: Config, log: Logger, nodeId: stri
     inboxOverflow: config.inboxOverflow,
     inboxMaxBytes: config.inboxMaxBytes,
   });
+  const sessionCounts = new RedisUserSessionCount(nodeId, url, config.maxConnectionsPerUser, presence, connection);
   // Readiness probe: its own connection, so a busy part never delays /readyz.
   const probe = createRedisClient(url, 'command', { ...connection, name: 'readiness' });
   return {
@@ -50,10 +53,13 @@ export async function createRedisParts(config: Config, log: Logger, nodeId: stri
     inbox,
     queues,
     router,
+    sessionCounts,
     async ping() {
       return (await probe.ping()) === 'PONG';
     },
+    // Before presence closes: its last reap then removes whatever this node's fields still say.
     async close() {
+      await sessionCounts.close();
       await router.close();
       await closeClient(probe);
     },

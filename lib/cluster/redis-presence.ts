@@ -14,7 +14,10 @@
  *   {p}subs:<user>:<dest>       SET     ids of nodes holding a subscription of
  *                                       user to dest (`/queue/reply`).
  *   {p}node-index:<id>          SET     what the node registered: `u:<user>`,
- *                                       `k:<subs key>`, so anyone can undo it.
+ *                                       `k:<subs key>`, `h:<hash key>` (a field
+ *                                       named by the node id: sessions per
+ *                                       user, redis-user-sessions.ts), so
+ *                                       anyone can undo it.
  *   {p}reap:<id>                STRING  the node reaping <id> (SET NX PX).
  *
  * Why a hash for the online count, not seed 000's bitmap (SETBIT/BITCOUNT):
@@ -196,6 +199,9 @@ for _, entry in ipairs(redis.call('SMEMBERS', KEYS[3])) do
     count_user(set, KEYS[4], rest)
   elseif kind == 'k:' then
     redis.call('SREM', rest, id)
+  elseif kind == 'h:' then
+    -- a hash with a field per node (redis-user-sessions.ts)
+    redis.call('HDEL', rest, id)
   end
 end
 redis.call('DEL', KEYS[3], KEYS[1])
