@@ -16,7 +16,7 @@ export async function handleConnect(session: Session, frame: StompFrame): Promis
 
   const authorization = frame.headers.Authorization ?? frame.headers.authorization;
   const bearer = authorization?.startsWith('Bearer ') ? authorization.slice(7) : undefined;
-  const credentials = { login: frame.headers.login, passcode: frame.headers.passcode, token: bearer, transportUser: session.transport.user };
+  const credentials = { login: frame.headers.login, passcode: frame.headers.passcode, token: bearer, transportUser: session.transport.user, transportClaims: session.transport.claims };
   const auth = session.broker.auth;
   const identity = auth.identify ? await auth.identify(credentials) : { user: await auth.authenticate(credentials) };
   if (session.state === 'closed') return;
