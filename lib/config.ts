@@ -66,8 +66,12 @@ export interface Config {
   maxSubscriptions: number;
   /** Messages kept per queue while nobody consumes. @default 10000 */
   queueMaxMessages: number;
+  /** Bytes (stored size) of the messages waiting in one queue, in flight not counted. @default 67108864 */
+  queueMaxBytes: number;
   /** Messages kept per inbox (user and destination). @default 1000 */
   inboxMaxMessages: number;
+  /** Bytes (stored size) kept per user, across all the user's inboxes. @default 16777216 */
+  inboxMaxBytes: number;
   /** Inbox expiry after its last message, seconds. @default 604800 */
   inboxTtlSeconds: number;
   /** A new message for a full inbox: refuse (ERR_INBOX_FULL) or drop-oldest (counted). @default refuse */
@@ -181,7 +185,9 @@ export const DEFAULT_CONFIG: Readonly<Config> = Object.freeze({
   maxOutgoingBuffer: 8 * 1024 * 1024,
   maxSubscriptions: 1000,
   queueMaxMessages: 10000,
+  queueMaxBytes: 64 * 1024 * 1024,
   inboxMaxMessages: 1000,
+  inboxMaxBytes: 16 * 1024 * 1024,
   inboxTtlSeconds: 7 * 24 * 3600,
   inboxOverflow: 'refuse',
   inboxClaimTimeoutMs: 30_000,
@@ -251,8 +257,10 @@ export const OPTIONS: Readonly<Record<keyof Config, OptionSpec>> = {
   heartbeatGraceMs: { env: 'HEARTBEAT_GRACE_MS', flag: 'heartbeat-grace-ms', kind: 'int', help: 'silence tolerated past the interval, ms' },
   maxOutgoingBuffer: { env: 'MAX_OUTGOING_BUFFER', flag: 'max-outgoing-buffer', kind: 'int', help: 'slow-consumer bound, bytes' },
   maxSubscriptions: { env: 'MAX_SUBSCRIPTIONS', flag: 'max-subscriptions', kind: 'int', help: 'subscriptions per session' },
-  queueMaxMessages: { env: 'QUEUE_MAX_MESSAGES', flag: 'queue-max-messages', kind: 'int', help: 'messages kept per queue' },
-  inboxMaxMessages: { env: 'INBOX_MAX_MESSAGES', flag: 'inbox-max-messages', kind: 'int', help: 'messages kept per inbox' },
+  queueMaxMessages: { env: 'QUEUE_MAX_MESSAGES', flag: 'queue-max-messages', kind: 'int', help: 'messages waiting per queue; past it a SEND gets ERR_QUEUE_FULL' },
+  queueMaxBytes: { env: 'QUEUE_MAX_BYTES', flag: 'queue-max-bytes', kind: 'int', help: 'bytes waiting per queue (in flight not counted); past it a SEND gets ERR_QUEUE_FULL' },
+  inboxMaxMessages: { env: 'INBOX_MAX_MESSAGES', flag: 'inbox-max-messages', kind: 'int', help: 'messages kept per inbox (user, destination)' },
+  inboxMaxBytes: { env: 'INBOX_MAX_BYTES', flag: 'inbox-max-bytes', kind: 'int', help: "bytes kept per user, across all the user's inboxes (INBOX_OVERFLOW applies)" },
   inboxTtlSeconds: { env: 'INBOX_TTL_SECONDS', flag: 'inbox-ttl-seconds', kind: 'int', help: 'inbox expiry, seconds' },
   inboxOverflow: {
     env: 'INBOX_OVERFLOW',

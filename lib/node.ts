@@ -107,14 +107,19 @@ async function createParts(config: Config, log: Logger, nodeId: string): Promise
   const hub = new MemoryHub();
   const presence = new MemoryPresence(nodeId, hub);
   const relay = new MemoryRelay(nodeId, hub);
-  const inbox = new MemoryInboxStore({ maxMessages: config.inboxMaxMessages, ttlSeconds: config.inboxTtlSeconds, overflow: config.inboxOverflow });
+  const inbox = new MemoryInboxStore({
+    maxMessages: config.inboxMaxMessages,
+    maxBytes: config.inboxMaxBytes,
+    ttlSeconds: config.inboxTtlSeconds,
+    overflow: config.inboxOverflow,
+  });
   return {
     nodeId,
     presence,
     relay,
     inbox,
     router: new MemoryUserRouter(nodeId, presence, inbox, relay),
-    queues: new MemoryQueueStore({ maxMessages: config.queueMaxMessages }),
+    queues: new MemoryQueueStore({ maxMessages: config.queueMaxMessages, maxBytes: config.queueMaxBytes }),
   };
 }
 

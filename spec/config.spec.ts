@@ -8,10 +8,13 @@ describe('config', () => {
     expect(readme).to.include(configTable());
   });
 
-  it('the README lists every bound (MAX_*, SEND_RATE_*) in its "Limits and permissions" section', () => {
+  it('the README lists every bound (*MAX_*, SEND_RATE_*) in its "Limits and permissions" section', () => {
     const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
     const section = readme.slice(readme.indexOf('## Limits and permissions'), readme.indexOf('## Speed'));
-    const bounds = Object.values(OPTIONS).map((o) => o.env).filter((env) => /^(MAX_|SEND_RATE_)/.test(env));
+    const bounds = Object.values(OPTIONS).map((o) => o.env)
+      // Intervals (HEARTBEAT_MAX_MS) are not resources a client takes.
+      .filter((env) => /(^|_)MAX_|^SEND_RATE_/.test(env) && !env.endsWith('_MS'));
+    expect(bounds).to.include.members(['INBOX_MAX_BYTES', 'QUEUE_MAX_BYTES', 'RELAY_MAX_STREAM_BYTES']);
     expect(bounds.filter((env) => !section.includes(`\`${env}\``))).to.deep.equal([]);
   });
 

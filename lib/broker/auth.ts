@@ -13,6 +13,8 @@ export interface Credentials {
   token?: string;
   /** Identity the transport established before CONNECT (cookie, token on the URL). */
   transportUser?: string;
+  /** jwt mode: the claims that transport identity carries. */
+  transportClaims?: Readonly<Record<string, unknown>>;
 }
 
 /** Who the credentials name, and what else they say about them. */

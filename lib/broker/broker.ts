@@ -16,6 +16,7 @@ import type { PresenceRegistry } from '../cluster/presence.js';
 import type { RejoinCause } from '../cluster/presence.js';
 import type { Relay, RelayEnvelope, RelayHold } from '../cluster/relay.js';
 import type { UserRouter, UserRouteResult } from '../cluster/user-router.js';
+import { MemoryUserSessionCount, type UserSessionCount } from '../cluster/user-sessions.js';
 import type { InboxStore } from '../inbox/inbox-store.js';
 import type { QueueStore } from '../queue/queue-store.js';
 import type { FrameLimits } from '../stomp/index.js';
@@ -45,6 +46,8 @@ export interface BrokerParts {
   queues: QueueStore;
   /** Route-or-store of user messages, atomic with presence (one place per backend). */
   router: UserRouter;
+  /** Sessions per user (MAX_CONNECTIONS_PER_USER), cluster-wide with Redis; absent: counted on this node. */
+  sessionCounts?: UserSessionCount;
   /** RECIPIENT_POLICY=known: who may be sent to; absent for `any`. */
   recipients?: RecipientPolicy;
   /** PERMISSIONS_FILE / PERMISSIONS_CLAIM rules; absent: every user may use every destination. */
@@ -71,6 +74,7 @@ export class Broker {
   readonly queues: QueueStore;
   readonly router: UserRouter;
   readonly recipients: RecipientPolicy | undefined;
+  readonly sessionCounts: UserSessionCount;
   readonly permissions: Permissions | undefined;
   readonly frameLimits: FrameLimits;
   readonly destinations: DestinationParser;
@@ -129,6 +133,7 @@ export class Broker {
     this.queues = parts.queues;
     this.router = parts.router;
     this.recipients = parts.recipients;
+    this.sessionCounts = parts.sessionCounts ?? new MemoryUserSessionCount(parts.config.maxConnectionsPerUser);
     this.permissions = parts.permissions;
     this.ping = parts.ping;
     this.closeParts = parts.close;
@@ -583,6 +588,7 @@ export class Broker {
   sessionEnded(session: Session, wasConnected: boolean): void {
     this.sessions.delete(session);
     if (wasConnected) {
+      this.sessionCounts.release(session.user!);
       this.track(this.releaseSession(session).catch((error: unknown) => this.log.error({ err: error, session: session.id }, 'failed to release a session')));
     }
     this.checkSettled();

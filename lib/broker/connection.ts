@@ -16,6 +16,8 @@ export interface Connection {
 export interface TransportContext {
   /** Identity from a session cookie or an `access_token` on the URL. */
   user?: string;
+  /** jwt mode: the claims that identity carries (a JWT's, or those the login put into the session cookie). */
+  claims?: Readonly<Record<string, unknown>>;
   /** `v12.stomp` etc. when negotiated; the version the session may use at most. */
   subprotocol?: string;
   /** Force binary WebSocket messages for every frame. */

@@ -89,9 +89,15 @@ export class JwtAuthenticator implements Authenticator {
     return (await this.identify(credentials)).user;
   }
 
-  /** A transport identity (cookie) carries no claims: only a token given on CONNECT does. */
+  /**
+   * A transport identity carries the claims it was established with: a JWT's
+   * on the URL or in `Authorization`, or those the login put into the session
+   * cookie (the ones the permissions read).
+   */
   async identify(credentials: Credentials): Promise<Identity> {
-    if (credentials.transportUser !== undefined) return { user: credentials.transportUser };
+    if (credentials.transportUser !== undefined) {
+      return credentials.transportClaims === undefined ? { user: credentials.transportUser } : { user: credentials.transportUser, claims: credentials.transportClaims };
+    }
     const token = credentials.token ?? credentials.passcode;
     if (token === undefined || token === '') {
       throw new BrokerError('ERR_AUTH_REQUIRED', 'a JWT is required: send it as "passcode" or "Authorization: Bearer <token>"');

@@ -50,6 +50,13 @@ export class Permissions {
     private readonly claim?: string,
   ) {}
 
+  /** The claims these rules read (PERMISSIONS_CLAIM, the `claims` of rules): what a cookie session must carry. */
+  claimNames(): string[] {
+    const names = new Set<string>(this.claim === undefined ? [] : [this.claim]);
+    for (const rule of this.rules) for (const name of Object.keys(rule.claims ?? {})) names.add(name);
+    return [...names];
+  }
+
   /** Reads and checks a rules file; throws an Error naming the file and what is wrong. */
   static load(path: string | undefined, userPrefix: string, claim?: string): Permissions | undefined {
     if (path === undefined && claim === undefined) return undefined;

@@ -6,13 +6,13 @@
  *
  *   tag           what lives there                          touched
  *   {u:<user>}    a user's presence (nodes holding the user,  per message (route),
- *                 subscriptions), inboxes, inbox claims,       per connect
- *                 known-user mark
+ *                 subscriptions, sessions per node), inboxes   per connect
+ *                 and their bytes, inbox claims, known mark
  *   {n:<node>}    a node's liveness key, incarnation, relay   per message (hand-off),
  *                 stream, registrations index, claims index,   per beat
  *                 in-flight queue index, reap lock
- *   {q:<queue>}   a queue's list, its in-flight lists, its    per queue message
- *                 ready channel (sharded pub/sub)
+ *   {q:<queue>}   a queue's list and bytes, its in-flight      per queue message
+ *                 lists, its ready channel (sharded pub/sub)
  *   {t:<dest>}    a topic's channel (sharded pub/sub)          per topic message
  *   {g}           the live-node index, the online count,      per beat, per connect;
  *                 dead nodes awaiting recovery, dead letters,  never per message
@@ -118,7 +118,7 @@ export class RedisKeys {
   streamBytes(nodeOrTag: string): string {
     return this.nodeKey(nodeOrTag, 'stream-bytes');
   }
-  /** SET of what the node registered: `u:<user>`, `k:<subscription key>`, so anyone can undo it. */
+  /** SET of what the node registered: `u:<user>`, `k:<subscription key>`, `h:<sessions key>`, so anyone can undo it. */
   nodeIndex(nodeOrTag: string): string {
     return this.nodeKey(nodeOrTag, 'index');
   }
@@ -152,6 +152,14 @@ export class RedisKeys {
   inboxes(user: string): string {
     return this.userKey(user, 'inboxes');
   }
+  /** HASH destination → bytes in that inbox, `total` → their sum (INBOX_MAX_BYTES), `settled` → when expired inboxes were last looked for (s). */
+  inboxBytes(user: string): string {
+    return this.userKey(user, 'inbox-bytes');
+  }
+  /** HASH node id → sessions of the user on that node (MAX_CONNECTIONS_PER_USER). */
+  userSessions(user: string): string {
+    return this.userKey(user, 'sessions');
+  }
   /** STRING, EX inbox TTL: the user logged in within it (RECIPIENT_POLICY=known). */
   known(user: string): string {
     return this.userKey(user, 'known');
@@ -177,6 +185,10 @@ export class RedisKeys {
   /** LIST of encoded messages, oldest first. */
   queue(name: string): string {
     return this.queueKey(name, 'list');
+  }
+  /** Counter of the bytes in the queue's list (QUEUE_MAX_BYTES). */
+  queueBytes(name: string): string {
+    return this.queueKey(name, 'bytes');
   }
   /** LIST of what an incarnation (`<node>!<k>`) popped and has not acked or requeued. */
   queueInflight(incarnationTag: string, queue: string): string {

@@ -10,6 +10,7 @@ import { closeClient, createRedisClient } from './redis-connection.js';
 import { RedisPresence } from './redis-presence.js';
 import { RedisRelay } from './redis-relay.js';
 import { RedisUserRouter } from './redis-user-router.js';
+import { RedisUserSessionCount } from './redis-user-sessions.js';
 
 /** Every Redis seam of one node, as the broker takes them (structurally: this module does not depend on the broker). */
 export interface RedisParts {
@@ -19,6 +20,7 @@ export interface RedisParts {
   inbox: RedisInboxStore;
   queues: RedisQueueStore;
   router: RedisUserRouter;
+  sessionCounts: RedisUserSessionCount;
   ping(): Promise<boolean>;
   close(): Promise<void>;
 }
@@ -30,16 +32,18 @@ export async function createRedisParts(config: Config, log: Logger, nodeId: stri
   const presence = new RedisPresence(nodeId, url, { ...connection, beatIntervalMs: config.nodeBeatMs, nodeTimeoutMs: config.nodeTimeoutMs });
   const relay = new RedisRelay(nodeId, url, { ...connection, maxStreamBytes: config.relayMaxStreamBytes });
   relay.setLease(presence);
-  const limits = { maxMessages: config.inboxMaxMessages, ttlSeconds: config.inboxTtlSeconds, overflow: config.inboxOverflow };
+  const limits = { maxMessages: config.inboxMaxMessages, maxBytes: config.inboxMaxBytes, ttlSeconds: config.inboxTtlSeconds, overflow: config.inboxOverflow };
   const inbox = new RedisInboxStore(url, { ...connection, nodeId, ...limits });
-  const queues = new RedisQueueStore(nodeId, url, { ...connection, maxMessages: config.queueMaxMessages });
+  const queues = new RedisQueueStore(nodeId, url, { ...connection, maxMessages: config.queueMaxMessages, maxBytes: config.queueMaxBytes });
   const router = new RedisUserRouter(nodeId, url, {
     ...connection,
     maxStreamBytes: config.relayMaxStreamBytes,
     inboxMaxMessages: config.inboxMaxMessages,
     inboxTtlSeconds: config.inboxTtlSeconds,
     inboxOverflow: config.inboxOverflow,
+    inboxMaxBytes: config.inboxMaxBytes,
   });
+  const sessionCounts = new RedisUserSessionCount(nodeId, url, config.maxConnectionsPerUser, presence, connection);
   queues.setIncarnation(() => presence.incarnationTag());
   // Readiness probe: its own connection, so a busy part never delays /readyz.
   const probe = createRedisClient(url, 'command', { ...connection, name: 'readiness' });
@@ -50,10 +54,13 @@ export async function createRedisParts(config: Config, log: Logger, nodeId: stri
     inbox,
     queues,
     router,
+    sessionCounts,
     async ping() {
       return (await probe.ping()) === 'PONG';
     },
+    // Before presence closes: its last reap then removes whatever this node's fields still say.
     async close() {
+      await sessionCounts.close();
       await router.close();
       await closeClient(probe);
     },

@@ -7,7 +7,9 @@
  *   {n:<id>}:inc             STRING  the node's incarnation k: a new one on
  *                                    start and after being reaped.
  *   {n:<id>}:index           SET     what the node registered: `u:<user>`,
- *                                    `k:<subs key>`, so anyone can undo it.
+ *                                    `k:<subs key>`, `h:<sessions key>`
+ *                                    (redis-user-sessions.ts), so anyone can
+ *                                    undo it.
  *   {u:<user>}:nodes         HASH    node id → k, nodes holding the user.
  *   {u:<user>}:subs:<dest>   HASH    node id → k, nodes holding a
  *                                    subscription of the user to <dest>.
@@ -535,6 +537,8 @@ export class RedisPresence implements PresenceRegistry {
         const rest = entry.slice(2);
         if (kind === 'u:') await this.countUser(rest, await this.redis.sbPresenceUnset(this.keys.userNodes(rest), id, k));
         else if (kind === 'k:') await this.redis.sbPresenceUnset(rest, id, k);
+        // A hash with a field per node (sessions per user, redis-user-sessions.ts): counts, not incarnations.
+        else if (kind === 'h:') await this.redis.hdel(rest, id);
       }),
     );
     await this.redis.del(index);

@@ -6,7 +6,7 @@
  *    holding a subscription of the user to the destination (less `exclude`)
  *    are the targets;
  *    this node among them → `local`; none → the message is appended to the
- *    inbox in the same step, so a subscription registered before it is never
+ *    inbox (capped per inbox, and per user in bytes) in the same step, so a subscription registered before it is never
  *    missed. One call per slot per batch (on one Redis: one call per batch).
  * 2. The hand-off (lua/relay-handoff.lua), in each target node's slot: one
  *    stream entry per target node per batch (a lone envelope as the field
@@ -35,8 +35,8 @@
  */
 import type { Redis, Result } from 'ioredis';
 import calculateSlot from 'cluster-key-slot';
-import { DEFAULT_INBOX_LIMITS, inboxFullError, type InboxOverflow } from '../inbox/inbox-store.js';
-import { INBOX_REFUSED } from '../inbox/redis-inbox-store.js';
+import { DEFAULT_INBOX_LIMITS, inboxBytesFullError, inboxFullError, type InboxOverflow } from '../inbox/inbox-store.js';
+import { INBOX_REFUSED, INBOX_REFUSED_BYTES } from '../inbox/redis-inbox-store.js';
 import { encodeEnvelope } from './envelope-codec.js';
 import { createRedisClient, closeClient, redisCall, resolveConnectionOptions, type RedisConnectionOptions } from './redis-connection.js';
 import { RedisKeys } from './redis-keys.js';
@@ -52,6 +52,8 @@ export interface RedisUserRouterOptions extends RedisConnectionOptions {
   inboxTtlSeconds: number;
   /** As InboxLimits.overflow. @default refuse */
   inboxOverflow: InboxOverflow;
+  /** As InboxLimits.maxBytes: per user, across the user's inboxes. @default 16 MiB */
+  inboxMaxBytes: number;
   /** Most messages in one script call. @default 256 */
   maxBatch: number;
 }
@@ -114,6 +116,7 @@ export class RedisUserRouter implements UserRouter {
       maxStreamBytes: DEFAULT_RELAY_OPTIONS.maxStreamBytes,
       maxBatch: 256,
       inboxOverflow: DEFAULT_INBOX_LIMITS.overflow,
+      inboxMaxBytes: DEFAULT_INBOX_LIMITS.maxBytes,
       ...options,
       ...resolveConnectionOptions(options),
     };
@@ -161,9 +164,9 @@ export class RedisUserRouter implements UserRouter {
   /** `extraGone`: nodes to leave out for every message of this call (a retry's, found gone at hand-off). */
   private async decide(batch: Pending[], extraGone: readonly string[] = []): Promise<void> {
     const keys: string[] = [];
-    const args: Array<string | number | Buffer> = [this.nodeId, this.opts.inboxMaxMessages, this.opts.inboxTtlSeconds, this.opts.inboxOverflow, extraGone.length, ...extraGone];
+    const args: Array<string | number | Buffer> = [this.nodeId, this.opts.inboxMaxMessages, this.opts.inboxTtlSeconds, this.opts.inboxOverflow, this.opts.inboxMaxBytes, extraGone.length, ...extraGone];
     for (const { route, message } of batch) {
-      keys.push(this.keys.subs(route.user, route.destination), this.keys.inbox(route.user, route.destination), this.keys.inboxes(route.user));
+      keys.push(this.keys.subs(route.user, route.destination), this.keys.inbox(route.user, route.destination), this.keys.inboxes(route.user), this.keys.inboxBytes(route.user));
       args.push(route.exclude ?? '', route.kept ? '1' : '0', route.destination, message);
     }
     let results: Array<Array<string | number>>;
@@ -180,8 +183,9 @@ export class RedisUserRouter implements UserRouter {
       const r = results[i]!;
       const stored = Number(r[1]);
       const local = r[0] === 1;
-      if (stored === INBOX_REFUSED) {
-        pending.reject(inboxFullError(pending.route.user, pending.route.destination, this.opts.inboxMaxMessages));
+      if (stored === INBOX_REFUSED || stored === INBOX_REFUSED_BYTES) {
+        const { user, destination } = pending.route;
+        pending.reject(stored === INBOX_REFUSED ? inboxFullError(user, destination, this.opts.inboxMaxMessages) : inboxBytesFullError(user, this.opts.inboxMaxBytes));
         continue;
       }
       const targets = r.slice(2).map(String).filter((id) => !pending.gone.has(id));

@@ -68,6 +68,8 @@ export function checkHeaders(value: unknown): Record<string, string> {
 
 export interface SendToUser {
   sender: string;
+  /** jwt mode: the caller's claims (a JWT's, or those its cookie session kept). */
+  claims?: Readonly<Record<string, unknown>>;
   to: string;
   target: string;
   destination: string;
@@ -81,7 +83,7 @@ export async function sendToUser(broker: Broker, send: SendToUser): Promise<stri
     throw new BrokerError('ERR_PAYLOAD_TOO_LARGE', `the body is larger than ${broker.config.maxBodySize} bytes (MAX_BODY_SIZE)`);
   }
   if (!broker.accepting) throw new BrokerError('ERR_SHUTTING_DOWN', 'the node is shutting down');
-  broker.authorizeSend(send.sender, send.destination);
+  broker.authorizeSend(send.sender, send.destination, send.claims);
   const message: BrokerMessage = {
     id: createMessageId(broker.nodeId),
     destination: send.destination,

@@ -22,6 +22,8 @@ export interface Identity {
   via: IdentitySource;
   /** Milliseconds since the epoch. */
   expiresAt: number;
+  /** jwt mode: a JWT's claims, or those its login kept in the session token (permissions read them). */
+  claims?: Readonly<Record<string, unknown>>;
 }
 
 export interface ResolveOptions {
@@ -37,7 +39,7 @@ export class IdentityResolver {
   ) {}
 
   /** A bearer token's user: a session token, or a JWT in jwt mode. */
-  async verifyToken(token: string): Promise<{ user: string; expiresAt: number }> {
+  async verifyToken(token: string): Promise<{ user: string; expiresAt: number; claims?: Readonly<Record<string, unknown>> }> {
     if (SessionTokens.looksLikeSessionToken(token)) {
       const claims = this.tokens.verify(token);
       if (!claims) throw new BrokerError('ERR_AUTH_FAILED', 'invalid or expired session token');

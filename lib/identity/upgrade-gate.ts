@@ -22,7 +22,7 @@ export function createUpgradeGate(identity: IdentityResolver, origins: OriginPol
     if (!origins.allows(request.headers)) return refuse(request, 403, 'ERR_FORBIDDEN', 'origin not allowed');
     try {
       const found = await identity.resolve(request.headers, request.url, { query: true });
-      return { accept: true, user: found?.user };
+      return { accept: true, user: found?.user, claims: found?.claims };
     } catch (error) {
       if (error instanceof BrokerError) return refuse(request, error.httpStatus, error.code, error.message);
       throw error;

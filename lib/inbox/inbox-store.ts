@@ -16,14 +16,25 @@ export interface StoreOptions {
 /**
  * The offline inbox: one ordered list per (user, destination), where
  * `destination` is the user destination without its `/user` prefix
- * (`/queue/reply`). Bounded by `maxMessages` for NEW messages and expiring
- * `ttlSeconds` after the last append.
+ * (`/queue/reply`). Bounded by `maxMessages` per inbox and by `maxBytes`
+ * per user, across all of the user's inboxes (a sender picks the
+ * destination, so a bound per inbox would not bound a user), for NEW
+ * messages; expiring `ttlSeconds` after the last append.
+ *
+ * A message's bytes are its size as stored (`encodedMessageSize`: body,
+ * headers, id, destination, sender), the same in every backend.
  *
  * Guarantees:
  * - Routing to the inbox (store when nobody is subscribed, atomically with
  *   presence) is the user router's (lib/cluster/user-router.ts), one place
  *   per backend. `append` of a new message to a full inbox under the
  *   `refuse` policy rejects with ERR_INBOX_FULL and stores nothing.
+ * - Past `maxBytes`, likewise: refused with ERR_INBOX_FULL, or with
+ *   `drop-oldest` the oldest messages of the inbox it goes to are dropped
+ *   until the user is back under the bound; when that inbox alone cannot
+ *   make room (the user's other inboxes hold the bytes) the new message is
+ *   refused even under `drop-oldest`: a burst on one destination never
+ *   wipes another.
  * - With `drop-oldest`, a new message for a full inbox drops the oldest
  *   (counted in `dropped`). Messages the broker already accepted are never
  *   refused: `prepend`, `returnToHead` and `release` are never capped, and
@@ -97,15 +108,17 @@ export interface TimedClaimAck {
 }
 
 export interface InboxLimits {
-  /** @default 1000 */
+  /** Messages per inbox (user, destination). @default 1000 */
   maxMessages: number;
+  /** Bytes per user, across the user's inboxes (stored size, see above). @default 16777216 (16 MiB) */
+  maxBytes: number;
   /** @default 604800 (7 days) */
   ttlSeconds: number;
   /** @default refuse */
   overflow: InboxOverflow;
 }
 
-export const DEFAULT_INBOX_LIMITS: Readonly<InboxLimits> = Object.freeze({ maxMessages: 1000, ttlSeconds: 7 * 24 * 3600, overflow: 'refuse' });
+export const DEFAULT_INBOX_LIMITS: Readonly<InboxLimits> = Object.freeze({ maxMessages: 1000, maxBytes: 16 * 1024 * 1024, ttlSeconds: 7 * 24 * 3600, overflow: 'refuse' });
 
 /**
  * How long an ended timed claim (acked in full, or expired) is remembered, so
@@ -119,4 +132,8 @@ export const TIMED_CLAIM_PREFIX = 'timed:';
 
 export function inboxFullError(user: string, destination: string, maxMessages: number): BrokerError {
   return new BrokerError('ERR_INBOX_FULL', `the inbox of ${user} for ${destination} holds ${maxMessages} messages (INBOX_MAX_MESSAGES)`);
+}
+
+export function inboxBytesFullError(user: string, maxBytes: number): BrokerError {
+  return new BrokerError('ERR_INBOX_FULL', `the inboxes of ${user} hold ${maxBytes} bytes or would with this message (INBOX_MAX_BYTES)`);
 }

@@ -1,8 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import type { BrokerMessage } from '../core/message.js';
+import { encodedMessageSize } from '../cluster/envelope-codec.js';
 import {
   DEFAULT_INBOX_LIMITS,
   ENDED_CLAIM_RETENTION_MS,
+  inboxBytesFullError,
   inboxFullError,
   TIMED_CLAIM_PREFIX,
   type InboxLimits,
@@ -14,7 +16,15 @@ import {
 
 interface Inbox {
   messages: BrokerMessage[];
+  /** Stored size of `messages` (encodedMessageSize each). */
+  bytes: number;
   expiresAt: number;
+}
+
+/** A user's inboxes, by destination, and their bytes together (INBOX_MAX_BYTES is per user). */
+interface UserInboxes {
+  inboxes: Map<string, Inbox>;
+  bytes: number;
 }
 
 interface Claim {
@@ -38,7 +48,7 @@ interface EndedClaim {
  * which makes each one atomic on a single node.
  */
 export class MemoryInboxStore implements InboxStore {
-  private readonly inboxes = new Map<string, Inbox>();
+  private readonly users = new Map<string, UserInboxes>();
   private readonly claims = new Map<string, Claim>();
   /** In the order they ended, which is the order of `forgetAt`. */
   private readonly ended = new Map<string, EndedClaim>();
@@ -74,7 +84,7 @@ export class MemoryInboxStore implements InboxStore {
     const inbox = this.open(user, destination, false);
     if (!inbox) return [];
     const taken = inbox.messages.splice(0, max);
-    if (inbox.messages.length === 0) this.inboxes.delete(key(user, destination));
+    this.removed(user, destination, inbox, taken);
     return taken;
   }
 
@@ -87,11 +97,8 @@ export class MemoryInboxStore implements InboxStore {
   }
 
   async list(user: string): Promise<Array<{ destination: string; depth: number }>> {
-    const prefix = `${user}\0`;
     const out: Array<{ destination: string; depth: number }> = [];
-    for (const [k] of this.inboxes) {
-      if (!k.startsWith(prefix)) continue;
-      const destination = k.slice(prefix.length);
+    for (const destination of [...(this.users.get(user)?.inboxes.keys() ?? [])]) {
       const inbox = this.open(user, destination, false);
       if (inbox) out.push({ destination, depth: inbox.messages.length });
     }
@@ -199,44 +206,88 @@ export class MemoryInboxStore implements InboxStore {
 
   /** Synchronous, for the memory router's atomic route-or-store (memory-user-router.ts). */
   appendSync(user: string, destination: string, message: BrokerMessage, accepted: boolean): void {
-    const { maxMessages, overflow } = this.limits;
-    if (!accepted && overflow === 'refuse' && (this.open(user, destination, false)?.messages.length ?? 0) >= maxMessages) {
-      throw inboxFullError(user, destination, maxMessages);
+    const { maxMessages, maxBytes, overflow } = this.limits;
+    const size = encodedMessageSize(message);
+    const current = this.open(user, destination, false);
+    if (!accepted) {
+      if (overflow === 'refuse' && (current?.messages.length ?? 0) >= maxMessages) throw inboxFullError(user, destination, maxMessages);
+      // drop-oldest may free this inbox's bytes, and no other's.
+      const freeable = overflow === 'drop-oldest' ? (current?.bytes ?? 0) : 0;
+      if (!this.fits(user, size, freeable)) throw inboxBytesFullError(user, maxBytes);
     }
-    const inbox = this.open(user, destination, true)!;
+    const inbox = current ?? this.open(user, destination, true)!;
     inbox.messages.push(message);
+    this.added(user, inbox, size);
     inbox.expiresAt = Date.now() + this.limits.ttlSeconds * 1000;
-    if (overflow === 'drop-oldest') this.trim(inbox);
+    if (overflow === 'drop-oldest') this.trim(user, inbox);
   }
 
   private prependSync(user: string, destination: string, messages: readonly BrokerMessage[]): void {
     if (messages.length === 0) return;
-    this.open(user, destination, true)!.messages.unshift(...messages);
+    const inbox = this.open(user, destination, true)!;
+    inbox.messages.unshift(...messages);
+    this.added(user, inbox, messages.reduce((sum, m) => sum + encodedMessageSize(m), 0));
   }
 
-  private trim(inbox: Inbox): void {
-    const excess = inbox.messages.length - this.limits.maxMessages;
-    if (excess > 0) {
-      inbox.messages.splice(0, excess);
-      this.dropped += excess;
+  /** Whether `size` more bytes fit the user's bound once `freeable` bytes are dropped; expired inboxes are forgotten first. */
+  private fits(user: string, size: number, freeable: number): boolean {
+    const entry = this.users.get(user);
+    if (!entry || entry.bytes - freeable + size <= this.limits.maxBytes) return true;
+    for (const destination of [...entry.inboxes.keys()]) this.open(user, destination, false);
+    return entry.bytes - freeable + size <= this.limits.maxBytes;
+  }
+
+  /** drop-oldest: the oldest of `inbox` go until it is within maxMessages and the user within maxBytes; never the newest. */
+  private trim(user: string, inbox: Inbox): void {
+    const entry = this.users.get(user)!;
+    let drop = 0;
+    let freed = 0;
+    const { maxMessages, maxBytes } = this.limits;
+    while (drop < inbox.messages.length - 1 && (inbox.messages.length - drop > maxMessages || entry.bytes - freed > maxBytes)) {
+      freed += encodedMessageSize(inbox.messages[drop]!);
+      drop++;
     }
+    if (drop === 0) return;
+    inbox.messages.splice(0, drop);
+    inbox.bytes -= freed;
+    entry.bytes -= freed;
+    this.dropped += drop;
+  }
+
+  private added(user: string, inbox: Inbox, size: number): void {
+    inbox.bytes += size;
+    this.users.get(user)!.bytes += size;
+  }
+
+  /** `taken` left `inbox`: its bytes too; an emptied inbox is forgotten. */
+  private removed(user: string, destination: string, inbox: Inbox, taken: readonly BrokerMessage[]): void {
+    const size = taken.reduce((sum, m) => sum + encodedMessageSize(m), 0);
+    inbox.bytes -= size;
+    this.users.get(user)!.bytes -= size;
+    if (inbox.messages.length === 0) this.forget(user, destination);
+  }
+
+  private forget(user: string, destination: string): void {
+    const entry = this.users.get(user);
+    const inbox = entry?.inboxes.get(destination);
+    if (!entry || !inbox) return;
+    entry.inboxes.delete(destination);
+    entry.bytes -= inbox.bytes;
+    if (entry.inboxes.size === 0) this.users.delete(user);
   }
 
   private open(user: string, destination: string, create: boolean): Inbox | undefined {
-    const k = key(user, destination);
-    let inbox = this.inboxes.get(k);
+    let inbox = this.users.get(user)?.inboxes.get(destination);
     if (inbox && inbox.expiresAt <= Date.now()) {
-      this.inboxes.delete(k);
+      this.forget(user, destination);
       inbox = undefined;
     }
     if (!inbox && create) {
-      inbox = { messages: [], expiresAt: Date.now() + this.limits.ttlSeconds * 1000 };
-      this.inboxes.set(k, inbox);
+      let entry = this.users.get(user);
+      if (!entry) this.users.set(user, (entry = { inboxes: new Map(), bytes: 0 }));
+      inbox = { messages: [], bytes: 0, expiresAt: Date.now() + this.limits.ttlSeconds * 1000 };
+      entry.inboxes.set(destination, inbox);
     }
     return inbox;
   }
-}
-
-function key(user: string, destination: string): string {
-  return `${user}\0${destination}`;
 }

@@ -9,6 +9,13 @@
  *   inboxes             SET    the user's destinations with an inbox, for
  *                              `list`; lives as long as the longest-lived of
  *                              those inboxes; stale members dropped when read.
+ *   inbox-bytes         HASH   destination → bytes of that inbox, `total` →
+ *                              their sum: the user's INBOX_MAX_BYTES. Kept by
+ *                              every script that moves messages in or out of
+ *                              a list; an inbox that expired is taken out
+ *                              when its list is next found gone, or — at the
+ *                              bound, at most once a minute per user — by
+ *                              reading them all. Lives as long as `inboxes`.
  *   claim:<claimId>     HASH   message id → encoded message.
  *   claim-order:<id>    LIST   the claim's message ids, oldest first.
  *   claim-meta:<id>     HASH   user, destination of the claim; for a timed
@@ -62,6 +69,7 @@ import { randomUUID } from 'node:crypto';
 import {
   DEFAULT_INBOX_LIMITS,
   ENDED_CLAIM_RETENTION_MS,
+  inboxBytesFullError,
   inboxFullError,
   TIMED_CLAIM_PREFIX,
   type InboxLimits,
@@ -80,6 +88,8 @@ export interface RedisInboxOptions extends RedisConnectionOptions, InboxLimits {
 
 /** What the Lua `append` returns when it refused a new message for a full inbox (nothing written): lua/lib.lua INBOX_REFUSED. */
 export const INBOX_REFUSED = -1;
+/** What it returns when the message would take the user past INBOX_MAX_BYTES (nothing written): lua/lib.lua INBOX_REFUSED_BYTES. */
+export const INBOX_REFUSED_BYTES = -3;
 /** Timed claims one sweep looks at, at most, per round. */
 const SWEEP_BATCH = 100;
 
@@ -87,11 +97,23 @@ type ClaimKeys = [claim: string, order: string, meta: string];
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    sbInboxAppend(inboxKey: string, inboxesKey: string, payload: Buffer, maxMessages: number, ttlSeconds: number, destination: string, overflow: string, accepted: number): Result<number, Context>;
-    sbInboxPrepend(inboxKey: string, inboxesKey: string, ttlSeconds: number, destination: string, ...payloads: Buffer[]): Result<number, Context>;
+    sbInboxAppend(
+      inboxKey: string,
+      inboxesKey: string,
+      bytesKey: string,
+      payload: Buffer,
+      maxMessages: number,
+      ttlSeconds: number,
+      destination: string,
+      overflow: string,
+      accepted: number,
+      maxBytes: number,
+    ): Result<number, Context>;
+    sbInboxPrepend(inboxKey: string, inboxesKey: string, bytesKey: string, ttlSeconds: number, destination: string, ...payloads: Buffer[]): Result<number, Context>;
     sbInboxReturnToHead(
       inboxKey: string,
       inboxesKey: string,
+      bytesKey: string,
       claimKey: string,
       orderKey: string,
       metaKey: string,
@@ -101,9 +123,9 @@ declare module 'ioredis' {
       count: number,
       ...idsThenPayloads: Array<string | Buffer>
     ): Result<[returned: number, emptied: number], Context>;
-    sbInboxTakeBuffer(inboxKey: string, inboxesKey: string, count: number, destination: string): Result<Buffer[], Context>;
+    sbInboxTakeBuffer(inboxKey: string, inboxesKey: string, bytesKey: string, count: number, destination: string): Result<Buffer[], Context>;
     sbInboxList(inboxesKey: string): Result<Array<string | number>, Context>;
-    sbInboxClaimBuffer(inboxKey: string, inboxesKey: string, claimKey: string, orderKey: string, metaKey: string, count: number, user: string, destination: string, claimId: string): Result<Buffer[], Context>;
+    sbInboxClaimBuffer(inboxKey: string, inboxesKey: string, bytesKey: string, claimKey: string, orderKey: string, metaKey: string, count: number, user: string, destination: string, claimId: string): Result<Buffer[], Context>;
     sbInboxKeepClaimed(claimKey: string, orderKey: string, metaKey: string, user: string, destination: string, claimId: string, ...payloads: Buffer[]): Result<number, Context>;
     sbInboxReadClaimBuffer(claimKey: string, orderKey: string, metaKey: string): Result<Buffer[], Context>;
     sbInboxAck(claimKey: string, orderKey: string, metaKey: string, ...ids: string[]): Result<number, Context>;
@@ -111,6 +133,7 @@ declare module 'ioredis' {
     sbInboxClaimTimedBuffer(
       inboxKey: string,
       inboxesKey: string,
+      bytesKey: string,
       claimKey: string,
       orderKey: string,
       metaKey: string,
@@ -169,14 +192,14 @@ export class RedisInboxStore implements InboxStore {
   async append(user: string, destination: string, message: BrokerMessage, options: StoreOptions = {}): Promise<void> {
     const result = await this.call('inbox append', () =>
       this.redis.sbInboxAppend(
-        this.keys.inbox(user, destination),
-        this.keys.inboxes(user),
+        ...this.inboxKeys(user, destination),
         encodeMessage(message),
         this.opts.maxMessages,
         this.opts.ttlSeconds,
         destination,
         this.opts.overflow,
         options.accepted ? 1 : 0,
+        this.opts.maxBytes,
       ),
     );
     this.stored(result, user, destination);
@@ -185,7 +208,7 @@ export class RedisInboxStore implements InboxStore {
   async prepend(user: string, destination: string, messages: readonly BrokerMessage[]): Promise<void> {
     if (messages.length === 0) return;
     await this.call('inbox prepend', () =>
-      this.redis.sbInboxPrepend(this.keys.inbox(user, destination), this.keys.inboxes(user), this.opts.ttlSeconds, destination, ...messages.map(encodeMessage)),
+      this.redis.sbInboxPrepend(...this.inboxKeys(user, destination), this.opts.ttlSeconds, destination, ...messages.map(encodeMessage)),
     );
   }
 
@@ -195,8 +218,7 @@ export class RedisInboxStore implements InboxStore {
     const claimKeys: ClaimKeys = claimId === undefined ? [this.keys.inboxes(user), this.keys.inboxes(user), this.keys.inboxes(user)] : this.claimKeys(claimId, user);
     const [, emptied] = await this.call('inbox returnToHead', () =>
       this.redis.sbInboxReturnToHead(
-        this.keys.inbox(user, destination),
-        this.keys.inboxes(user),
+        ...this.inboxKeys(user, destination),
         ...claimKeys,
         this.opts.ttlSeconds,
         destination,
@@ -212,7 +234,7 @@ export class RedisInboxStore implements InboxStore {
   async take(user: string, destination: string, max = Infinity): Promise<BrokerMessage[]> {
     if (max <= 0) return [];
     const items = await this.call('inbox take', () =>
-      this.redis.sbInboxTakeBuffer(this.keys.inbox(user, destination), this.keys.inboxes(user), count(max), destination),
+      this.redis.sbInboxTakeBuffer(...this.inboxKeys(user, destination), count(max), destination),
     );
     return items.map(decodeMessage);
   }
@@ -241,7 +263,7 @@ export class RedisInboxStore implements InboxStore {
     // Indexed first: a crash after it leaves an id pointing at nothing, never a claim nobody can find.
     await this.call('inbox claim', () => this.redis.sadd(this.keys.nodeClaims(claimOwner(claimId)), claimId));
     const items = await this.call('inbox claim', () =>
-      this.redis.sbInboxClaimBuffer(this.keys.inbox(user, destination), this.keys.inboxes(user), ...keys, count(max), user, destination, claimId),
+      this.redis.sbInboxClaimBuffer(...this.inboxKeys(user, destination), ...keys, count(max), user, destination, claimId),
     );
     return items.map(decodeMessage);
   }
@@ -288,8 +310,7 @@ export class RedisInboxStore implements InboxStore {
     await this.call('inbox claimTimed', () => this.redis.zadd(deadlines, Date.now() + visibilityTimeoutMs, claimId));
     const [deadline, ...items] = await this.call('inbox claimTimed', () =>
       this.redis.sbInboxClaimTimedBuffer(
-        this.keys.inbox(user, destination),
-        this.keys.inboxes(user),
+        ...this.inboxKeys(user, destination),
         ...this.claimKeys(claimId, user),
         count(max),
         user,
@@ -387,6 +408,11 @@ export class RedisInboxStore implements InboxStore {
     await closeClient(this.redis);
   }
 
+  /** An inbox's list, the user's set of inboxes and the user's inbox bytes: the scripts' first three keys. */
+  private inboxKeys(user: string, destination: string): [inbox: string, inboxes: string, bytes: string] {
+    return [this.keys.inbox(user, destination), this.keys.inboxes(user), this.keys.inboxBytes(user)];
+  }
+
   /** A claim's hash, order list and meta (in its user's slot); `user`, when given, must be the claim id's. */
   private claimKeys(claimId: string, user?: string): ClaimKeys {
     if (user !== undefined && claimUser(claimId) !== user) {
@@ -408,6 +434,7 @@ export class RedisInboxStore implements InboxStore {
   /** `result` of the Lua `append`: refused, or how many the cap dropped. */
   private stored(result: number, user: string, destination: string): void {
     if (result === INBOX_REFUSED) throw inboxFullError(user, destination, this.opts.maxMessages);
+    if (result === INBOX_REFUSED_BYTES) throw inboxBytesFullError(user, this.opts.maxBytes);
     this.dropped += result;
   }
 

@@ -1,10 +1,12 @@
-import { BrokerError } from '../core/errors.js';
 import type { BrokerMessage } from '../core/message.js';
-import { DEFAULT_QUEUE_LIMITS, type QueueLimits, type QueueStore } from './queue-store.js';
+import { encodedMessageSize } from '../cluster/envelope-codec.js';
+import { DEFAULT_QUEUE_LIMITS, queueFullError, type QueueLimits, type QueueStore } from './queue-store.js';
 
 /** Queues in process memory, for a single node. */
 export class MemoryQueueStore implements QueueStore {
   private readonly queues = new Map<string, BrokerMessage[]>();
+  /** Stored size of what waits in each queue (QUEUE_MAX_BYTES). */
+  private readonly bytes = new Map<string, number>();
   private readonly inFlight = new Map<string, Map<string, BrokerMessage>>();
   private readonly watched = new Set<string>();
   private readonly listeners: Array<(queue: string) => void> = [];
@@ -17,10 +19,11 @@ export class MemoryQueueStore implements QueueStore {
   async push(queue: string, message: BrokerMessage): Promise<void> {
     let list = this.queues.get(queue);
     if (!list) this.queues.set(queue, (list = []));
-    if (list.length >= this.limits.maxMessages) {
-      throw new BrokerError('ERR_QUEUE_FULL', `queue ${queue} holds ${this.limits.maxMessages} messages (limit queueMaxMessages)`);
-    }
+    if (list.length >= this.limits.maxMessages) throw queueFullError(queue, this.limits, false);
+    const size = encodedMessageSize(message);
+    if ((this.bytes.get(queue) ?? 0) + size > this.limits.maxBytes) throw queueFullError(queue, this.limits, true);
     list.push(message);
+    this.addBytes(queue, size);
     if (this.watched.has(queue)) this.notify(queue);
   }
 
@@ -28,6 +31,7 @@ export class MemoryQueueStore implements QueueStore {
     const list = this.queues.get(queue);
     if (!list || list.length === 0) return [];
     const taken = list.splice(0, max);
+    this.addBytes(queue, -sizeOf(taken));
     if (list.length === 0) this.queues.delete(queue);
     let flight = this.inFlight.get(queue);
     if (!flight) this.inFlight.set(queue, (flight = new Map()));
@@ -51,6 +55,7 @@ export class MemoryQueueStore implements QueueStore {
     let list = this.queues.get(queue);
     if (!list) this.queues.set(queue, (list = []));
     list.unshift(...messages);
+    this.addBytes(queue, sizeOf(messages));
     if (this.watched.has(queue)) this.notify(queue);
   }
 
@@ -77,10 +82,20 @@ export class MemoryQueueStore implements QueueStore {
 
   async close(): Promise<void> {}
 
+  private addBytes(queue: string, n: number): void {
+    const bytes = (this.bytes.get(queue) ?? 0) + n;
+    if (bytes > 0) this.bytes.set(queue, bytes);
+    else this.bytes.delete(queue);
+  }
+
   private notify(queue: string): void {
     // Deferred so a push never re-enters the broker's dispatch loop.
     queueMicrotask(() => {
       for (const listener of this.listeners) listener(queue);
     });
   }
+}
+
+function sizeOf(messages: readonly BrokerMessage[]): number {
+  return messages.reduce((sum, m) => sum + encodedMessageSize(m), 0);
 }

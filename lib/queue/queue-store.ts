@@ -1,10 +1,14 @@
+import { BrokerError } from '../core/errors.js';
 import type { BrokerMessage } from '../core/message.js';
 
 /**
  * Storage for `/queue/...` destinations: each message goes to exactly one
- * consumer in the cluster. Messages wait here while no consumer exists
- * (bounded by `maxMessages` per queue: a push beyond it is refused with
- * ERR_QUEUE_FULL so the sender learns of it rather than losing data silently).
+ * consumer in the cluster. Messages wait here while no consumer exists,
+ * bounded per queue by `maxMessages` and by `maxBytes` (their stored size,
+ * `encodedMessageSize`; what is in flight to a consumer does not count, as
+ * in RabbitMQ's `max-length-bytes`): a push beyond either is refused with
+ * ERR_QUEUE_FULL so the sender learns of it rather than losing data
+ * silently. A requeue (NACK, session end, dead node) is never refused.
  *
  * Delivery is pull-based: a node that has consumers with room calls `pop`,
  * which atomically moves messages into the node's in-flight set; `ack`
@@ -29,8 +33,16 @@ export interface QueueStore {
 }
 
 export interface QueueLimits {
-  /** @default 10000 */
+  /** Messages waiting per queue. @default 10000 */
   maxMessages: number;
+  /** Bytes waiting per queue (stored size). @default 67108864 (64 MiB) */
+  maxBytes: number;
 }
 
-export const DEFAULT_QUEUE_LIMITS: Readonly<QueueLimits> = Object.freeze({ maxMessages: 10000 });
+export const DEFAULT_QUEUE_LIMITS: Readonly<QueueLimits> = Object.freeze({ maxMessages: 10000, maxBytes: 64 * 1024 * 1024 });
+
+export function queueFullError(queue: string, limits: QueueLimits, bytes: boolean): BrokerError {
+  return bytes
+    ? new BrokerError('ERR_QUEUE_FULL', `queue ${queue} holds ${limits.maxBytes} bytes or would with this message (QUEUE_MAX_BYTES)`)
+    : new BrokerError('ERR_QUEUE_FULL', `queue ${queue} holds ${limits.maxMessages} messages (QUEUE_MAX_MESSAGES)`);
+}

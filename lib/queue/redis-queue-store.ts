@@ -4,6 +4,9 @@
  * `{q:<queue>}`:
  *
  *   list                 LIST  encoded messages, oldest first.
+ *   bytes                STRING bytes in that list (QUEUE_MAX_BYTES), kept by
+ *                              every script that moves messages in or out
+ *                              of it; deleted with the emptied list.
  *   inflight:<id>!<k>    LIST  what incarnation k of node <id> popped and has
  *                              not acked or requeued, oldest first.
  *   ready                channel: messages were pushed (sharded pub/sub on
@@ -50,17 +53,17 @@ import {
 import { RedisKeys } from '../cluster/redis-keys.js';
 import { isClusterClient } from '../cluster/redis-relay.js';
 import { defineScripts } from '../cluster/redis-scripts.js';
-import { DEFAULT_QUEUE_LIMITS, type QueueLimits, type QueueStore } from './queue-store.js';
+import { DEFAULT_QUEUE_LIMITS, queueFullError, type QueueLimits, type QueueStore } from './queue-store.js';
 
 export type RedisQueueOptions = RedisConnectionOptions & QueueLimits;
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    sbQueuePush(queueKey: string, payload: Buffer, maxMessages: number, channel: string, sharded: '0' | '1'): Result<number, Context>;
-    sbQueuePopBuffer(queueKey: string, inflightKey: string, max: number): Result<Buffer[], Context>;
+    sbQueuePush(queueKey: string, bytesKey: string, payload: Buffer, maxMessages: number, channel: string, sharded: '0' | '1', maxBytes: number): Result<number, Context>;
+    sbQueuePopBuffer(queueKey: string, inflightKey: string, bytesKey: string, max: number): Result<Buffer[], Context>;
     sbQueueAck(inflightKey: string, ...ids: string[]): Result<number, Context>;
-    sbQueueRequeue(queueKey: string, inflightKey: string, channel: string, sharded: '0' | '1', ...payloads: Buffer[]): Result<number, Context>;
-    sbQueueRecover(queueKey: string, inflightKey: string, channel: string, sharded: '0' | '1'): Result<number, Context>;
+    sbQueueRequeue(queueKey: string, inflightKey: string, bytesKey: string, channel: string, sharded: '0' | '1', ...payloads: Buffer[]): Result<number, Context>;
+    sbQueueRecover(queueKey: string, inflightKey: string, bytesKey: string, channel: string, sharded: '0' | '1'): Result<number, Context>;
   }
 }
 
@@ -112,11 +115,17 @@ export class RedisQueueStore implements QueueStore {
 
   async push(queue: string, message: BrokerMessage): Promise<void> {
     const pushed = await this.call(this.redis, 'queue push', () =>
-      this.redis.sbQueuePush(this.keys.queue(queue), encodeMessage(message), this.opts.maxMessages, this.keys.queueReady(queue), this.flag),
+      this.redis.sbQueuePush(
+        this.keys.queue(queue),
+        this.keys.queueBytes(queue),
+        encodeMessage(message),
+        this.opts.maxMessages,
+        this.keys.queueReady(queue),
+        this.flag,
+        this.opts.maxBytes,
+      ),
     );
-    if (pushed === 0) {
-      throw new BrokerError('ERR_QUEUE_FULL', `queue ${queue} holds ${this.opts.maxMessages} messages (limit queueMaxMessages)`);
-    }
+    if (pushed !== 1) throw queueFullError(queue, this.opts, pushed === -1);
   }
 
   /** Presence's incarnation tag (redis-parts.ts): in-flight lists are named by it. */
@@ -130,7 +139,7 @@ export class RedisQueueStore implements QueueStore {
     // Indexed before the first pop, never removed while the incarnation lives (see header).
     await this.call(this.redis, 'queue pop', () => this.redis.sadd(this.keys.nodeQueues(tag), queue));
     const items = await this.call(this.redis, 'queue pop', () =>
-      this.redis.sbQueuePopBuffer(this.keys.queue(queue), this.keys.queueInflight(tag, queue), Number.isFinite(max) ? Math.floor(max) : 0x7fffffff),
+      this.redis.sbQueuePopBuffer(this.keys.queue(queue), this.keys.queueInflight(tag, queue), this.keys.queueBytes(queue), Number.isFinite(max) ? Math.floor(max) : 0x7fffffff),
     );
     return items.map(decodeMessage);
   }
@@ -146,6 +155,7 @@ export class RedisQueueStore implements QueueStore {
       this.redis.sbQueueRequeue(
         this.keys.queue(queue),
         this.keys.queueInflight(this.incarnation(), queue),
+        this.keys.queueBytes(queue),
         this.keys.queueReady(queue),
         this.flag,
         ...messages.map(encodeMessage),
@@ -195,7 +205,7 @@ export class RedisQueueStore implements QueueStore {
     let total = 0;
     for (const queue of queues) {
       total += await this.call(this.redis, 'queue recover', () =>
-        this.redis.sbQueueRecover(this.keys.queue(queue), this.keys.queueInflight(tag, queue), this.keys.queueReady(queue), this.flag),
+        this.redis.sbQueueRecover(this.keys.queue(queue), this.keys.queueInflight(tag, queue), this.keys.queueBytes(queue), this.keys.queueReady(queue), this.flag),
       );
     }
     await this.call(this.redis, 'queue recover', () => this.redis.del(index));

@@ -49,7 +49,7 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import sockjs from 'sockjs';
 import type { Broker } from '../broker/broker.js';
-import type { Connection } from '../broker/connection.js';
+import type { Connection, TransportContext } from '../broker/connection.js';
 import type { Session } from '../broker/session.js';
 import type { Logger } from '../log.js';
 import type { UpgradeDecision, UpgradeGate } from './websocket-server.js';
@@ -76,6 +76,7 @@ const BINDING_TTL_MS = 60_000;
 
 interface Binding {
   user: string | undefined;
+  claims: TransportContext['claims'];
   createdAt: number;
   connected: boolean;
 }
@@ -260,13 +261,13 @@ export class SockJsTransport {
           return { ok: false, status: 403, code: 'ERR_FORBIDDEN', message: 'this SockJS session belongs to another identity' };
         }
       } else if (RECEIVING.has(transport)) {
-        this.bindings.set(key, { user: decision.user, createdAt: Date.now(), connected: false });
+        this.bindings.set(key, { user: decision.user, claims: decision.claims, createdAt: Date.now(), connected: false });
       }
       // An xhr_send for a session not open here: sockjs answers 404.
     } else if (rest === '/websocket' || rest === '/websocket/') {
       // The raw WebSocket at <prefix>/websocket has no session id: tag the URL.
       const tag = randomUUID();
-      this.bindings.set(tag, { user: decision.user, createdAt: Date.now(), connected: false });
+      this.bindings.set(tag, { user: decision.user, claims: decision.claims, createdAt: Date.now(), connected: false });
       req.url = `${req.url ?? ''}${(req.url ?? '').includes('?') ? '&' : '?'}${TAG_PARAM}=${tag}`;
     }
     return { ok: true };
@@ -304,7 +305,7 @@ export class SockJsTransport {
     }
     if (binding) binding.connected = true;
     this.connections.add(conn);
-    const session = this.broker.createSession(new SockJsConnection(conn), { user: binding?.user, alwaysBinary: false });
+    const session = this.broker.createSession(new SockJsConnection(conn), { user: binding?.user, claims: binding?.claims, alwaysBinary: false });
     if (key !== undefined) this.sessions.set(key, session);
     reportOversize(conn, session);
     conn.on('data', (message: string) => session.receive(message));

@@ -17,7 +17,9 @@ import { WriteCoalescer } from './write-coalescer.js';
 export const STOMP_SUBPROTOCOLS = ['v12.stomp', 'v11.stomp', 'v10.stomp'] as const;
 
 /** Decides, from the upgrade request, whether to accept and who the client is. */
-export type UpgradeDecision = { accept: true; user?: string } | { accept: false; status: number; code: string; reason: string };
+export type UpgradeDecision =
+  | { accept: true; user?: string; claims?: Readonly<Record<string, unknown>> }
+  | { accept: false; status: number; code: string; reason: string };
 export type UpgradeGate = (request: IncomingMessage) => Promise<UpgradeDecision>;
 
 export interface WebSocketTransportOptions {
@@ -112,7 +114,7 @@ export class WebSocketTransport {
     gate(request).then(
       (decision) => {
         if (!decision.accept) return refuse(socket, decision.status, decision.code, decision.reason);
-        this.wss.handleUpgrade(request, socket, head, (ws) => this.onConnection(ws, request, decision.user));
+        this.wss.handleUpgrade(request, socket, head, (ws) => this.onConnection(ws, request, decision));
       },
       (error: unknown) => {
         this.log.error({ err: error }, 'upgrade gate failed');
@@ -121,10 +123,10 @@ export class WebSocketTransport {
     );
   };
 
-  private onConnection(ws: WebSocket, request: IncomingMessage, user: string | undefined): void {
+  private onConnection(ws: WebSocket, request: IncomingMessage, { user, claims }: { user?: string; claims?: TransportContext['claims'] }): void {
     this.sockets.add(ws);
     const remoteAddress = request.socket.remoteAddress ?? '';
-    const context: TransportContext = { user, subprotocol: ws.protocol || undefined, alwaysBinary: this.options.alwaysBinary };
+    const context: TransportContext = { user, claims, subprotocol: ws.protocol || undefined, alwaysBinary: this.options.alwaysBinary };
     const connection = new WebSocketConnection(ws, remoteAddress, this.options.coalesce);
     const session = this.broker.createSession(connection, context);
     interceptOversizeClose(ws, session);

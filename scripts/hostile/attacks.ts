@@ -29,13 +29,19 @@ async function attacker(target: Target, login = 'mallory'): Promise<HostileClien
   return client;
 }
 
-/** Writes frames made by `frame(i)`, at most `max` and for at most MAX_MS, until the node answers ERROR or closes. */
-async function flood(client: HostileClient, frame: (i: number) => Parameters<HostileClient['write']>[0], max: number): Promise<string> {
-  const until = Date.now() + MAX_MS;
+/**
+ * Writes frames made by `frame(i)`, at most `max` and for at most MAX_MS, until the node answers ERROR or closes;
+ * with `intervalMs`, at most one frame per interval (to stay under a send rate and meet the bound behind it).
+ */
+async function flood(client: HostileClient, frame: (i: number) => Parameters<HostileClient['write']>[0], max: number, intervalMs = 0): Promise<string> {
+  const start = Date.now();
+  const until = start + MAX_MS;
   for (let i = 0; i < max && client.open && client.errorCode() === undefined && Date.now() < until; i++) {
     await client.write(frame(i));
+    const due = start + (i + 1) * intervalMs;
+    if (due > Date.now()) await new Promise<void>((resolve) => setTimeout(resolve, due - Date.now()));
     // Small writes complete at once: let the answer be read.
-    if (i % 16 === 0) await new Promise<void>((resolve) => setImmediate(resolve));
+    else if (i % 16 === 0) await new Promise<void>((resolve) => setImmediate(resolve));
   }
   return answer(client);
 }
@@ -144,6 +150,22 @@ export const ATTACKS: Attack[] = [
       const client = await attacker(t);
       return flood(client, (i) => ({ command: 'SEND', headers: { destination: `/user/nobody-${i}/queue/in` }, body }), 800);
     },
+  },
+  {
+    name: "1 MiB messages to one real user's inboxes (a new destination each, up to 100)",
+    expected: 'ERR_INBOX_FULL',
+    run: async (t) => {
+      // carol logs in once and leaves: known, away, and her inboxes fill.
+      (await attacker(t, 'carol')).close();
+      const client = await attacker(t);
+      // 25 MiB/s: under the hostile node's send rate (32 MiB/s), so the inbox bound (16 MiB) answers.
+      return flood(client, (i) => ({ command: 'SEND', headers: { destination: `/user/carol/queue/in-${i}` }, body }), 100, 40);
+    },
+  },
+  {
+    name: '1 MiB messages to a queue nobody consumes (up to 200)',
+    expected: 'ERR_QUEUE_FULL',
+    run: async (t) => flood(await attacker(t), () => ({ command: 'SEND', headers: { destination: '/queue/hoard' }, body }), 200, 40),
   },
   {
     name: "user name with ':' (%3A)",

@@ -6,7 +6,7 @@ import { MemoryInboxStore } from '../../lib/inbox/memory-inbox-store.js';
 import { recordingNode } from './relay.contract.js';
 import { userRouterContract } from './user-router.contract.js';
 
-userRouterContract('MemoryUserRouter', async () => {
+userRouterContract('MemoryUserRouter', async (limits = {}) => {
   const hub = new MemoryHub();
   const presenceA = new MemoryPresence('a', hub);
   const presenceB = new MemoryPresence('b', hub);
@@ -16,7 +16,7 @@ userRouterContract('MemoryUserRouter', async () => {
   const b = recordingNode(new MemoryRelay('b', hub));
   await relayA.start(() => {});
   await b.relay.start(b.handler);
-  const inbox = new MemoryInboxStore();
+  const inbox = new MemoryInboxStore(limits);
   return {
     router: new MemoryUserRouter('a', presenceA, inbox, relayA),
     presenceA,

@@ -6,6 +6,7 @@ import { RedisKeys } from '../../lib/cluster/redis-keys.js';
 import { RedisPresence } from '../../lib/cluster/redis-presence.js';
 import { BATCH_FIELD, ENTRY_FIELD, RedisRelay } from '../../lib/cluster/redis-relay.js';
 import { MAX_ENTRY_BYTES, RedisUserRouter } from '../../lib/cluster/redis-user-router.js';
+import type { InboxLimits } from '../../lib/inbox/inbox-store.js';
 import { RedisInboxStore } from '../../lib/inbox/redis-inbox-store.js';
 import { startRedisServer, uniquePrefix, type RedisServer } from '../helpers/redis-server.js';
 import { message, recordingNode } from './relay.contract.js';
@@ -17,7 +18,7 @@ describe('RedisUserRouter', () => {
   before(async () => (server = await startRedisServer()));
   after(async () => server.stop());
 
-  async function setup() {
+  async function setup(limits: Partial<InboxLimits> = {}) {
     const common = { keyPrefix: uniquePrefix('router'), logger: recordingLogger() };
     // Quick beats: a crashed node drops out within a few hundred ms.
     const presenceA = new RedisPresence('a', server.url, { ...common, beatIntervalMs: 100 });
@@ -27,8 +28,8 @@ describe('RedisUserRouter', () => {
     const relayB = new RedisRelay('b', server.url, common);
     const b = recordingNode(relayB);
     await relayB.start(b.handler);
-    const inbox = new RedisInboxStore(server.url, { ...common, maxMessages: 100, ttlSeconds: 60 });
-    const router = new RedisUserRouter('a', server.url, { ...common, inboxMaxMessages: 100, inboxTtlSeconds: 60 });
+    const inbox = new RedisInboxStore(server.url, { ...common, maxMessages: 100, ttlSeconds: 60, ...limits });
+    const router = new RedisUserRouter('a', server.url, { ...common, inboxMaxMessages: 100, inboxTtlSeconds: 60, ...(limits.maxBytes ? { inboxMaxBytes: limits.maxBytes } : {}) });
     return {
       router,
       presenceA,

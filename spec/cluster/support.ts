@@ -61,3 +61,16 @@ export async function expectEachUnavailable(calls: ReadonlyArray<() => Promise<u
     }
   }
 }
+
+/** `call` rejects with a BrokerError of `code`; returns it for further checks. */
+export async function expectBrokerError(call: () => Promise<unknown>, code: string): Promise<BrokerError> {
+  let failure: unknown;
+  try {
+    await call();
+  } catch (error) {
+    failure = error;
+  }
+  expect(failure).to.be.instanceOf(BrokerError);
+  expect((failure as BrokerError).code).to.equal(code);
+  return failure as BrokerError;
+}

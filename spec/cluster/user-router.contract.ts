@@ -7,8 +7,10 @@
 import { expect } from 'chai';
 import type { PresenceRegistry } from '../../lib/cluster/presence.js';
 import type { UserRouter } from '../../lib/cluster/user-router.js';
-import type { InboxStore } from '../../lib/inbox/inbox-store.js';
+import { encodedMessageSize } from '../../lib/cluster/envelope-codec.js';
+import type { InboxLimits, InboxStore } from '../../lib/inbox/inbox-store.js';
 import { message, type RelayNode } from './relay.contract.js';
+import { expectBrokerError } from './support.js';
 
 /** Two nodes, `a` (routing) and `b`, sharing one cluster. */
 export interface RouterCluster {
@@ -23,11 +25,33 @@ export interface RouterCluster {
 
 const bodies = (messages: ReadonlyArray<{ body: Buffer }>) => messages.map((m) => m.body.toString());
 
-export function userRouterContract(name: string, createCluster: () => Promise<RouterCluster>): void {
+/** A router and its inbox store, both with `limits`. */
+export type RouterClusterFactory = (limits?: Partial<InboxLimits>) => Promise<RouterCluster>;
+
+export function userRouterContract(name: string, createCluster: RouterClusterFactory): void {
   describe(`${name}: UserRouter contract`, () => {
     let c: RouterCluster;
     beforeEach(async () => (c = await createCluster()));
     afterEach(async () => c.close());
+
+    it("stores within the user's inbox bytes, counted with what the inbox store holds; refuses past them, keeps a re-route", async () => {
+      await c.close();
+      const big = (text: string) => message('/user/bob/queue/r', text, { body: Buffer.alloc(1000, text) });
+      // Room for three 1 000-byte messages, not four.
+      c = await createCluster({ maxBytes: Math.floor(3.5 * encodedMessageSize(big('k0'))) });
+      await c.inbox.append('bob', '/queue/a', big('a1'));
+      await c.router.route({ user: 'bob', destination: '/queue/r', message: big('r1') });
+      await c.router.route({ user: 'bob', destination: '/queue/r', message: big('r2') });
+      await expectBrokerError(() => c.router.route({ user: 'bob', destination: '/queue/s', message: big('s1') }), 'ERR_INBOX_FULL');
+      expect(await c.inbox.depth('bob', '/queue/s')).to.equal(0);
+      // Accepted already (a re-route): kept past the bound.
+      expect((await c.router.route({ user: 'bob', destination: '/queue/s', message: big('s2'), kept: true })).stored).to.equal(true);
+      // What the router stored counts for the store: taking it makes room.
+      await c.inbox.take('bob', '/queue/r');
+      await c.inbox.take('bob', '/queue/s');
+      await c.inbox.append('bob', '/queue/a', big('a2'));
+      expect((await c.router.route({ user: 'bob', destination: '/queue/s', message: big('s3') })).stored).to.equal(true);
+    });
 
     it('stores a message for a user subscribed nowhere', async () => {
       const result = await c.router.route({ user: 'bob', destination: '/queue/r', message: message('/user/bob/queue/r', 'kept') });

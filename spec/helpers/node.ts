@@ -69,7 +69,12 @@ export async function createMemoryBroker(overrides: Partial<Config> = {}, option
   const hub = new MemoryHub();
   const presence = new MemoryPresence(nodeId, hub);
   const relay = new MemoryRelay(nodeId, hub);
-  const inbox = new MemoryInboxStore({ maxMessages: config.inboxMaxMessages, ttlSeconds: config.inboxTtlSeconds, overflow: config.inboxOverflow });
+  const inbox = new MemoryInboxStore({
+    maxMessages: config.inboxMaxMessages,
+    maxBytes: config.inboxMaxBytes,
+    ttlSeconds: config.inboxTtlSeconds,
+    overflow: config.inboxOverflow,
+  });
   const broker = new Broker({
     config,
     log: pino({ level: 'silent' }),
@@ -79,7 +84,7 @@ export async function createMemoryBroker(overrides: Partial<Config> = {}, option
     relay,
     inbox,
     router: new MemoryUserRouter(nodeId, presence, inbox, relay),
-    queues: new MemoryQueueStore({ maxMessages: config.queueMaxMessages }),
+    queues: new MemoryQueueStore({ maxMessages: config.queueMaxMessages, maxBytes: config.queueMaxBytes }),
   });
   await broker.start();
   broker.wheel.stop();

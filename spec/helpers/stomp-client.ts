@@ -118,6 +118,8 @@ export interface RawOpenOptions {
   protocols?: string[];
   /** Largest message the client accepts. @default 64 MiB */
   maxPayload?: number;
+  /** Extra handshake headers (a `Cookie`, an `Origin`). */
+  headers?: Record<string, string>;
 }
 
 function describeFrame(frame: ReceivedFrame): string {
@@ -175,7 +177,7 @@ export class RawStompClient {
 
   /** Opens a WebSocket to `url`; rejects when the upgrade fails. */
   static open(url: string, options: RawOpenOptions = {}): Promise<RawStompClient> {
-    const ws = new WebSocket(url, options.protocols ?? ALL_SUBPROTOCOLS, { maxPayload: options.maxPayload ?? 64 * 1024 * 1024 });
+    const ws = new WebSocket(url, options.protocols ?? ALL_SUBPROTOCOLS, { maxPayload: options.maxPayload ?? 64 * 1024 * 1024, headers: options.headers });
     const client = new RawStompClient(ws);
     return new Promise((resolve, reject) => {
       ws.once('open', () => resolve(client));

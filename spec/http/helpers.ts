@@ -71,7 +71,7 @@ export interface LoggedIn {
 }
 
 /** POST /api/login with `fields` (default `{user}`); fails unless 200. */
-export async function login(node: TestNode, user: string, fields: Record<string, unknown> = { user }): Promise<LoggedIn> {
+export async function login(node: string | TestNode, user: string, fields: Record<string, unknown> = { user }): Promise<LoggedIn> {
   const answer = await call(node, 'POST', '/api/login', { json: fields });
   if (answer.status !== 200) throw new Error(`login as ${user} failed: ${answer.status} ${answer.text}`);
   const setCookie = answer.headers.get('set-cookie') ?? '';

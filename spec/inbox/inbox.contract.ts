@@ -3,11 +3,11 @@
  * Redis spec files).
  */
 import { expect } from 'chai';
-import { BrokerError } from '../../lib/core/errors.js';
 import type { BrokerMessage } from '../../lib/core/message.js';
 import type { PresenceRegistry } from '../../lib/cluster/presence.js';
+import { encodedMessageSize } from '../../lib/cluster/envelope-codec.js';
 import type { InboxLimits, InboxStore } from '../../lib/inbox/inbox-store.js';
-import { eventually } from '../cluster/support.js';
+import { eventually, expectBrokerError } from '../cluster/support.js';
 
 /** Inbox stores and presence nodes sharing one cluster. */
 export interface InboxCluster {
@@ -35,14 +35,7 @@ export function inboxMessage(text: string, body: Buffer = Buffer.from(text)): Br
 const texts = (messages: readonly BrokerMessage[]): string[] => messages.map((m) => m.headers['x-text']!);
 
 async function expectInboxFull(call: () => Promise<unknown>): Promise<void> {
-  let failure: unknown;
-  try {
-    await call();
-  } catch (error) {
-    failure = error;
-  }
-  expect(failure).to.be.instanceOf(BrokerError);
-  expect((failure as BrokerError).code).to.equal('ERR_INBOX_FULL');
+  await expectBrokerError(call, 'ERR_INBOX_FULL');
 }
 
 export function inboxContract(name: string, createCluster: InboxClusterFactory): void {
@@ -144,6 +137,85 @@ export function inboxContract(name: string, createCluster: InboxClusterFactory):
       expect(texts(await inbox.peek('alice', '/queue/reply'))).to.deep.equal(['m1', 'm2', 'm3', 'm4', 'm5', 'm6']);
       expect(inbox.dropped).to.equal(0);
       await expectInboxFull(() => inbox.append('alice', '/queue/reply', inboxMessage('m7')));
+    });
+
+    describe('bytes per user (maxBytes)', () => {
+      /** Room for three 1 000-byte messages, not four (ids differ in length by a few bytes). */
+      const unit = encodedMessageSize(inboxMessage('k0', Buffer.alloc(1000)));
+      const maxBytes = Math.floor(3.5 * unit);
+      const big = (text: string) => inboxMessage(text, Buffer.alloc(1000, text));
+
+      it('refuse: a message that would take the user past maxBytes, in any of the user\'s inboxes, is refused; nothing is stored', async () => {
+        await reopen({ maxBytes });
+        await inbox.append('alice', '/queue/a', big('a1'));
+        await inbox.append('alice', '/queue/a', big('a2'));
+        await inbox.append('alice', '/queue/b', big('b1'));
+        await expectInboxFull(() => inbox.append('alice', '/queue/c', big('c1')));
+        await expectInboxFull(() => inbox.append('alice', '/queue/a', big('a3')));
+        expect(await inbox.list('alice')).to.deep.equal([
+          { destination: '/queue/a', depth: 2 },
+          { destination: '/queue/b', depth: 1 },
+        ]);
+        // Another user has a bound of their own; small messages still fit alice's.
+        await inbox.append('bob', '/queue/a', big('bob1'));
+        await inbox.append('alice', '/queue/c', inboxMessage('small'));
+        expect(inbox.dropped).to.equal(0);
+      });
+
+      it('counts what leaves an inbox (take, claim, ack) and what comes back (release, returnToHead)', async () => {
+        await reopen({ maxBytes });
+        for (const text of ['m1', 'm2', 'm3']) await inbox.append('alice', '/queue/a', big(text));
+        await expectInboxFull(() => inbox.append('alice', '/queue/b', big('b1')));
+        await inbox.take('alice', '/queue/a', 1);
+        await inbox.append('alice', '/queue/b', big('b1'));
+        const claimed = await inbox.claim('node-a:s:1', 'alice', '/queue/a');
+        expect(texts(claimed)).to.deep.equal(['m2', 'm3']);
+        await inbox.append('alice', '/queue/b', big('b2'));
+        await inbox.ack('node-a:s:1', [claimed[0]!.id]);
+        // m3 goes back, uncapped: the user is past the bound until something leaves.
+        await inbox.release('node-a:s:1');
+        await inbox.returnToHead('alice', '/queue/a', [big('m0')]);
+        expect(texts(await inbox.peek('alice', '/queue/a'))).to.deep.equal(['m0', 'm3']);
+        await expectInboxFull(() => inbox.append('alice', '/queue/c', inboxMessage('small')));
+        await inbox.take('alice', '/queue/a');
+        await inbox.take('alice', '/queue/b');
+        for (const text of ['c1', 'c2', 'c3']) await inbox.append('alice', '/queue/c', big(text));
+      });
+
+      it('refuse: messages accepted already are kept past maxBytes', async () => {
+        await reopen({ maxBytes });
+        for (const text of ['m1', 'm2', 'm3']) await inbox.append('alice', '/queue/a', big(text));
+        await inbox.append('alice', '/queue/b', big('kept'), { accepted: true });
+        expect(texts(await inbox.peek('alice', '/queue/b'))).to.deep.equal(['kept']);
+        await expectInboxFull(() => inbox.append('alice', '/queue/b', inboxMessage('small')));
+      });
+
+      it('drop-oldest: drops the oldest of the inbox the message goes to until the user is under maxBytes, counted', async () => {
+        await reopen({ maxBytes, overflow: 'drop-oldest' });
+        await inbox.append('alice', '/queue/b', big('b1'));
+        for (const text of ['a1', 'a2', 'a3', 'a4']) await inbox.append('alice', '/queue/a', big(text));
+        expect(texts(await inbox.peek('alice', '/queue/a'))).to.deep.equal(['a3', 'a4']);
+        expect(texts(await inbox.peek('alice', '/queue/b'))).to.deep.equal(['b1']);
+        expect(inbox.dropped).to.equal(2);
+      });
+
+      it('drop-oldest: refuses when that inbox alone cannot make room (the other inboxes hold the bytes)', async () => {
+        await reopen({ maxBytes, overflow: 'drop-oldest' });
+        for (const text of ['a1', 'a2', 'a3']) await inbox.append('alice', '/queue/a', big(text));
+        await expectInboxFull(() => inbox.append('alice', '/queue/b', big('b1')));
+        expect(await inbox.depth('alice', '/queue/a')).to.equal(3);
+        expect(await inbox.depth('alice', '/queue/b')).to.equal(0);
+        expect(inbox.dropped).to.equal(0);
+      });
+
+      it('an inbox that expired no longer counts', async () => {
+        await reopen({ maxBytes, ttlSeconds: 1 });
+        for (const text of ['a1', 'a2', 'a3']) await inbox.append('alice', '/queue/a', big(text));
+        // Expiry has no event to await: poll, bounded.
+        await eventually(async () => expect(await inbox.depth('alice', '/queue/a')).to.equal(0), 3000, 50);
+        for (const text of ['b1', 'b2', 'b3']) await inbox.append('alice', '/queue/b', big(text));
+        expect(await inbox.depth('alice', '/queue/b')).to.equal(3);
+      });
     });
 
     it('returns messages to the head in one step, out of their claim, in order and uncapped', async () => {

@@ -5,8 +5,9 @@
 import { expect } from 'chai';
 import { BrokerError } from '../../lib/core/errors.js';
 import type { BrokerMessage } from '../../lib/core/message.js';
+import { encodedMessageSize } from '../../lib/cluster/envelope-codec.js';
 import type { QueueLimits, QueueStore } from '../../lib/queue/queue-store.js';
-import { deferred } from '../cluster/support.js';
+import { deferred, expectBrokerError } from '../cluster/support.js';
 
 /** The queue stores of nodes sharing one cluster. */
 export interface QueueCluster {
@@ -33,6 +34,10 @@ export function announcements(store: QueueStore, count: number): Promise<string[
     if (seen.length === count) done.resolve([...seen]);
   });
   return done.promise;
+}
+
+async function expectQueueFull(call: () => Promise<unknown>, option: string): Promise<void> {
+  expect((await expectBrokerError(call, 'ERR_QUEUE_FULL')).message).to.include(option);
 }
 
 export function queueContract(name: string, createCluster: QueueClusterFactory): void {
@@ -111,18 +116,32 @@ export function queueContract(name: string, createCluster: QueueClusterFactory):
     it('refuses a push beyond maxMessages with ERR_QUEUE_FULL', async () => {
       await reopen({ maxMessages: 3 });
       for (const text of ['m1', 'm2', 'm3']) await a.push('jobs', queueMessage(text));
-      let error: unknown;
-      try {
-        await b.push('jobs', queueMessage('m4'));
-      } catch (caught) {
-        error = caught;
-      }
-      expect(error).to.be.instanceOf(BrokerError);
-      expect((error as BrokerError).code).to.equal('ERR_QUEUE_FULL');
+      await expectQueueFull(() => b.push('jobs', queueMessage('m4')), 'QUEUE_MAX_MESSAGES');
       expect(await a.depth('jobs')).to.equal(3);
       await a.pop('jobs', 1);
       await b.push('jobs', queueMessage('m5'));
       expect(texts(await a.pop('jobs', 10))).to.deep.equal(['m2', 'm3', 'm5']);
+    });
+
+    it('refuses a push beyond maxBytes with ERR_QUEUE_FULL; what is in flight does not count, a requeue is never refused', async () => {
+      const big = (text: string) => queueMessage(text, Buffer.alloc(1000, text));
+      // Room for three 1 000-byte messages, not four (ids differ in length by a few bytes).
+      await reopen({ maxBytes: Math.floor(3.5 * encodedMessageSize(big('k0'))) });
+      for (const text of ['m1', 'm2', 'm3']) await a.push('jobs', big(text));
+      await expectQueueFull(() => b.push('jobs', big('m4')), 'QUEUE_MAX_BYTES');
+      // A small one still fits; another queue has a bound of its own.
+      await b.push('jobs', queueMessage('small'));
+      await b.push('other', big('o1'));
+      expect(await a.depth('jobs')).to.equal(4);
+      // Popped: in flight, not waiting, so there is room again.
+      const popped = await a.pop('jobs', 2);
+      await b.push('jobs', big('m5'));
+      await b.push('jobs', big('m6'));
+      await expectQueueFull(() => b.push('jobs', big('m7')), 'QUEUE_MAX_BYTES');
+      // Back from flight past the bound: accepted already, so kept.
+      await a.requeue('jobs', popped);
+      expect(texts(await b.pop('jobs', 10))).to.deep.equal(['m1', 'm2', 'm3', 'small', 'm5', 'm6']);
+      for (const text of ['n1', 'n2', 'n3']) await a.push('jobs', big(text));
     });
 
     it('tells a watching node when messages arrive, and stops after unwatch', async () => {

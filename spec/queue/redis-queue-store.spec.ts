@@ -50,11 +50,17 @@ describe('RedisQueueStore', () => {
       await b.watch('jobs');
       const announced = announcements(b, 1);
       expect(await b.recoverNode('dead!0')).to.equal(3);
+      // Back in their queues, they count in the queues' bytes again.
+      const bytes = async (queue: string) => (await redis.admin.lrangeBuffer(c.keys.queue(queue), 0, -1)).reduce((sum, item) => sum + item.length, 0);
+      expect(Number(await redis.admin.get(c.keys.queueBytes('jobs')))).to.equal(await bytes('jobs'));
+      expect(Number(await redis.admin.get(c.keys.queueBytes('mail')))).to.equal(await bytes('mail'));
       expect(await announced).to.deep.equal(['jobs']);
       expect(texts(await b.pop('jobs', 10))).to.deep.equal(['j1', 'j2']);
       expect(texts(await b.pop('mail', 10))).to.deep.equal(['mail1']);
       expect(await b.recoverNode('dead!0')).to.equal(0);
       expect(await redis.admin.exists(c.keys.nodeQueues('dead!0'), c.keys.queueInflight('dead!0', 'jobs'))).to.equal(0);
+      // Emptied queues leave no counter behind.
+      expect(await redis.admin.exists(c.keys.queueBytes('jobs'), c.keys.queueBytes('mail'))).to.equal(0);
     });
 
     it('keeps in flight only what is neither acked nor requeued', async () => {

@@ -34,8 +34,13 @@ function rulesFile(content: unknown): string {
   return path;
 }
 
-async function answer(node: TestNode, connect: Record<string, string>, frame: { command: string; destination: string }): Promise<string | undefined> {
-  const client = await RawStompClient.connect(node.wsUrl, connect);
+async function answer(
+  node: TestNode,
+  connect: Record<string, string>,
+  frame: { command: string; destination: string },
+  handshake: Record<string, string> = {},
+): Promise<string | undefined> {
+  const client = await RawStompClient.connect(node.wsUrl, connect, { headers: handshake });
   const headers: Record<string, string> = { destination: frame.destination, receipt: 'r' };
   if (frame.command === 'SUBSCRIBE') headers.id = 's';
   client.sendFrame({ command: frame.command, headers, body: frame.command === 'SEND' ? 'x' : undefined });
@@ -87,6 +92,33 @@ describe('security: per-destination permissions', () => {
     expect(await answer(node, carrier, { command: 'SEND', destination: '/topic/orders.eu' })).to.equal('RECEIPT');
     expect(await answer(node, carrier, { command: 'SUBSCRIBE', destination: '/topic/orders.eu' })).to.equal('ERR_FORBIDDEN');
     expect(await answer(node, plain, { command: 'SEND', destination: '/topic/orders.eu' })).to.equal('ERR_FORBIDDEN');
+  });
+
+  it('jwt mode: a session from the login cookie carries the claims the rules read, on STOMP and HTTP alike', async () => {
+    const node = await startTestNode({
+      authMode: 'jwt',
+      jwtSecret: JWT_SECRET,
+      sessionSecret: SECRET,
+      // Nobody may send to a user destination unless a claim says so.
+      permissionsFile: rulesFile({ rules: [{ users: ['*'], subscribe: ['/user/{self}/**'] }, { claims: { role: 'worker' }, subscribe: ['/queue/jobs'] }] }),
+      permissionsClaim: 'stompbox',
+    });
+    // Logged in with a JWT through POST /api/login: the page's session is the cookie, CONNECT carries no token.
+    const cookieOf = async (claims: JWTPayload) => ({ Cookie: (await login(node, String(claims.sub), { token: await hs256(claims) })).cookie });
+    const worker = await cookieOf({ sub: 'wendy', role: 'worker', bulky: 'x'.repeat(8000) });
+    const carrier = await cookieOf({ sub: 'carl', stompbox: { send: ['/topic/orders.*', '/user/*/queue/orders'] } });
+    const plain = await cookieOf({ sub: 'mallory', role: 'guest' });
+    expect(await answer(node, {}, { command: 'SUBSCRIBE', destination: '/queue/jobs' }, worker)).to.equal('RECEIPT');
+    expect(await answer(node, {}, { command: 'SUBSCRIBE', destination: '/queue/jobs' }, plain)).to.equal('ERR_FORBIDDEN');
+    expect(await answer(node, {}, { command: 'SEND', destination: '/topic/orders.eu' }, carrier)).to.equal('RECEIPT');
+    expect(await answer(node, {}, { command: 'SUBSCRIBE', destination: '/topic/orders.eu' }, carrier)).to.equal('ERR_FORBIDDEN');
+    expect(await answer(node, {}, { command: 'SEND', destination: '/topic/orders.eu' }, plain)).to.equal('ERR_FORBIDDEN');
+    // The HTTP API with the same cookies: the claim's pattern grants the send, and only it.
+    const send = (cookie: Record<string, string>, destination: string) =>
+      call(node, 'POST', '/api/messages', { headers: cookie, json: { to: 'bob', destination, body: 'x' } });
+    expect((await send(carrier, '/queue/orders')).status).to.equal(202);
+    expect((await send(carrier, '/queue/other')).status).to.equal(403);
+    expect((await send(plain, '/queue/orders')).status).to.equal(403);
   });
 
   it('a malformed rules file stops the node from starting, naming the file and the fault', () => {

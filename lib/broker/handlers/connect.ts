@@ -16,16 +16,19 @@ export async function handleConnect(session: Session, frame: StompFrame): Promis
 
   const authorization = frame.headers.Authorization ?? frame.headers.authorization;
   const bearer = authorization?.startsWith('Bearer ') ? authorization.slice(7) : undefined;
-  const credentials = { login: frame.headers.login, passcode: frame.headers.passcode, token: bearer, transportUser: session.transport.user };
+  const credentials = { login: frame.headers.login, passcode: frame.headers.passcode, token: bearer, transportUser: session.transport.user, transportClaims: session.transport.claims };
   const auth = session.broker.auth;
   const identity = auth.identify ? await auth.identify(credentials) : { user: await auth.authenticate(credentials) };
   if (session.state === 'closed') return;
   const user = identity.user;
   session.claims = identity.claims;
-  const { maxConnectionsPerUser } = session.broker.config;
-  if ((session.broker.userSessions.get(user)?.size ?? 0) >= maxConnectionsPerUser) {
-    throw new BrokerError('ERR_TOO_MANY_CONNECTIONS', `user "${user}" has ${maxConnectionsPerUser} sessions on this node (limit maxConnectionsPerUser)`);
+  const { maxConnectionsPerUser, redisUrl } = session.broker.config;
+  if (!(await session.broker.sessionCounts.acquire(user))) {
+    const where = redisUrl ? 'in the cluster' : 'on this node';
+    throw new BrokerError('ERR_TOO_MANY_CONNECTIONS', `user "${user}" has ${maxConnectionsPerUser} sessions ${where} (MAX_CONNECTIONS_PER_USER)`);
   }
+  // Counted from here: released when the session ends, or now if it ended meanwhile.
+  if (!session.open) return void session.broker.sessionCounts.release(user);
   session.user = user;
   session.state = 'connected';
   session.parser.version = version;

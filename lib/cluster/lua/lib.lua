@@ -5,6 +5,8 @@ spelled here (redis-keys.ts owns the schema). Constants mirror the TypeScript on
 
 -- What an inbox append returns when it refused a message for a full inbox (INBOX_REFUSED).
 local INBOX_REFUSED = -1
+-- What it returns when the message would take the user past their inbox bytes (INBOX_REFUSED_BYTES).
+local INBOX_REFUSED_BYTES = -3
 -- What a relay hand-off returns when the target's stream holds too many bytes (REFUSED_RELAY_FULL).
 local RELAY_FULL = -2
 
@@ -30,36 +32,95 @@ local function extend(key, ttl)
   if redis.call('TTL', key) < ttl then redis.call('EXPIRE', key, ttl) end
 end
 
-local function cap(inbox, max)
-  local n = redis.call('LLEN', inbox)
-  if n <= max then return 0 end
-  redis.call('LTRIM', inbox, -max, -1)
-  return n - max
+-- The user's inbox bytes (HASH {u:<user>}:inbox-bytes): destination → bytes of that inbox, 'total' →
+-- their sum. An inbox that expired leaves its field behind until `settle` finds its list gone.
+local function add_bytes(bytes, destination, n)
+  if n == 0 then return end
+  if redis.call('HINCRBY', bytes, destination, n) <= 0 then redis.call('HDEL', bytes, destination) end
+  if redis.call('HINCRBY', bytes, 'total', n) <= 0 then redis.call('DEL', bytes) end
 end
 
--- overflow: 'refuse' | 'drop-oldest'; accepted: the broker answered for it already, so
--- refuse keeps it anyway → INBOX_REFUSED, or how many the cap dropped
-local function append(inbox, inboxes, destination, payload, max, ttl, overflow, accepted)
-  if overflow == 'refuse' and not accepted and redis.call('LLEN', inbox) >= max then return INBOX_REFUSED end
+local function size_of(items)
+  local n = 0
+  for _, item in ipairs(items) do n = n + #item end
+  return n
+end
+
+local function settle(bytes, inbox, destination)
+  if redis.call('EXISTS', inbox) == 1 then return end
+  local stale = tonumber(redis.call('HGET', bytes, destination) or '0')
+  if stale ~= 0 then add_bytes(bytes, destination, -stale) end
+end
+
+-- Whether size more bytes fit maxBytes once freeable bytes are dropped. At the bound, the user's
+-- inboxes that expired are forgotten first — at most once a minute per user, as that reads every
+-- inbox of the user (each a sibling of the bytes hash: the user's slot).
+local function fits(bytes, size, freeable, maxBytes)
+  if tonumber(redis.call('HGET', bytes, 'total') or '0') - freeable + size <= maxBytes then return true end
+  local seconds = tonumber(redis.call('TIME')[1])
+  if seconds < tonumber(redis.call('HGET', bytes, 'settled') or '0') + 60 then return false end
+  redis.call('HSET', bytes, 'settled', seconds)
+  for _, destination in ipairs(redis.call('HKEYS', bytes)) do
+    -- destinations start with '/'; the other fields are 'total' and 'settled'
+    if string.sub(destination, 1, 1) == '/' then settle(bytes, sibling(bytes, 'inbox:' .. destination), destination) end
+  end
+  return tonumber(redis.call('HGET', bytes, 'total') or '0') - freeable + size <= maxBytes
+end
+
+-- drop-oldest: the oldest go until the inbox holds max and the user maxBytes at most; never the newest
+local function cap(inbox, bytes, destination, max, maxBytes)
+  local n = redis.call('LLEN', inbox)
+  local total = tonumber(redis.call('HGET', bytes, 'total') or '0')
+  local dropped, freed = 0, 0
+  if n > max then
+    dropped = n - max
+    freed = size_of(redis.call('LRANGE', inbox, 0, dropped - 1))
+  end
+  while dropped < n - 1 and total - freed > maxBytes do
+    freed = freed + #redis.call('LINDEX', inbox, dropped)
+    dropped = dropped + 1
+  end
+  if dropped == 0 then return 0 end
+  redis.call('LTRIM', inbox, dropped, -1)
+  add_bytes(bytes, destination, -freed)
+  return dropped
+end
+
+-- overflow: 'refuse' | 'drop-oldest'; accepted: the broker answered for it already, so it is never
+-- refused → INBOX_REFUSED (inbox full), INBOX_REFUSED_BYTES (the user's bytes), else how many were dropped
+local function append(inbox, inboxes, bytes, destination, payload, max, maxBytes, ttl, overflow, accepted)
+  settle(bytes, inbox, destination)
+  if not accepted then
+    if overflow == 'refuse' and redis.call('LLEN', inbox) >= max then return INBOX_REFUSED end
+    -- drop-oldest may free this inbox's bytes, and no other's
+    local freeable = 0
+    if overflow == 'drop-oldest' then freeable = tonumber(redis.call('HGET', bytes, destination) or '0') end
+    if not fits(bytes, #payload, freeable, maxBytes) then return INBOX_REFUSED_BYTES end
+  end
   redis.call('RPUSH', inbox, payload)
+  add_bytes(bytes, destination, #payload)
   local dropped = 0
-  if overflow == 'drop-oldest' then dropped = cap(inbox, max) end
+  if overflow == 'drop-oldest' then dropped = cap(inbox, bytes, destination, max, maxBytes) end
   redis.call('EXPIRE', inbox, ttl)
   redis.call('SADD', inboxes, destination)
   extend(inboxes, ttl)
+  extend(bytes, ttl)
   return dropped
 end
 
 -- items oldest first, put before the current head; never capped: they were accepted already
-local function prepend(inbox, inboxes, destination, items, ttl)
+local function prepend(inbox, inboxes, bytes, destination, items, ttl)
+  settle(bytes, inbox, destination)
   for i = #items, 1, -1 do redis.call('LPUSH', inbox, items[i]) end
+  add_bytes(bytes, destination, size_of(items))
   if redis.call('TTL', inbox) < 0 then redis.call('EXPIRE', inbox, ttl) end
   redis.call('SADD', inboxes, destination)
   extend(inboxes, redis.call('TTL', inbox))
+  extend(bytes, redis.call('TTL', inbox))
 end
 
 -- up to count (negative: all) from the head
-local function take(inbox, inboxes, count, destination)
+local function take(inbox, inboxes, bytes, count, destination)
   local items
   if count < 0 then
     items = redis.call('LRANGE', inbox, 0, -1)
@@ -68,7 +129,11 @@ local function take(inbox, inboxes, count, destination)
     items = redis.call('LRANGE', inbox, 0, count - 1)
     redis.call('LTRIM', inbox, count, -1)
   end
-  if redis.call('EXISTS', inbox) == 0 then redis.call('SREM', inboxes, destination) end
+  add_bytes(bytes, destination, -size_of(items))
+  if redis.call('EXISTS', inbox) == 0 then
+    redis.call('SREM', inboxes, destination)
+    settle(bytes, inbox, destination)
+  end
   return items
 end
 
@@ -88,7 +153,7 @@ local function release(claim, order, meta, ttl)
   redis.call('DEL', claim, order, meta)
   if #items == 0 then return 0 end
   local destination = owner[2]
-  prepend(sibling(claim, 'inbox:' .. destination), sibling(claim, 'inboxes'), destination, items, ttl)
+  prepend(sibling(claim, 'inbox:' .. destination), sibling(claim, 'inboxes'), sibling(claim, 'inbox-bytes'), destination, items, ttl)
   return #items
 end
 

@@ -15,7 +15,7 @@
 import type { RouterInstance } from '@koa/router';
 import type { Broker } from '../../broker/broker.js';
 import { BrokerError } from '../../core/errors.js';
-import { requireUser } from '../auth.js';
+import { identityOf, requireUser } from '../auth.js';
 import { checkHeaders, checkUserName, ownTarget, readBody, sendToUser, userTarget } from '../broker-api.js';
 import { optionalCount, optionalString, readFields, requireString } from '../body.js';
 import { messageToJson } from '../message-json.js';
@@ -26,12 +26,13 @@ const PEEK_MAX = 1000;
 export function registerMessageRoutes(router: RouterInstance, broker: Broker): void {
   router.post('/api/messages', async (ctx) => {
     const sender = requireUser(ctx);
+    const claims = identityOf(ctx)?.claims;
     const fields = readFields(ctx, ['json']);
     const to = checkUserName(requireString(fields, 'to', 128), 'to');
     const target = userTarget(broker, to, requireString(fields, 'destination', 1024));
     const body = readBody(fields, broker.config.maxBodySize);
     const headers = checkHeaders(fields.headers);
-    const id = await sendToUser(broker, { sender, to, target: target.target, destination: target.destination, body, headers });
+    const id = await sendToUser(broker, { sender, claims, to, target: target.target, destination: target.destination, body, headers });
     ctx.status = 202;
     ctx.body = { id };
   });

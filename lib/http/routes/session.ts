@@ -24,6 +24,15 @@ export interface SessionRouteDeps {
   cookieSecure: boolean;
 }
 
+/**
+ * The claims of a login's JWT that the session cookie keeps: those the permissions read, so that
+ * a page's session is allowed what the token was (the rest would only grow the cookie).
+ */
+function keptClaims(claims: Readonly<Record<string, unknown>>, names: readonly string[]): Record<string, unknown> | undefined {
+  const kept = Object.fromEntries(names.filter((name) => Object.hasOwn(claims, name)).map((name) => [name, claims[name]]));
+  return Object.keys(kept).length === 0 ? undefined : kept;
+}
+
 export function registerSessionRoutes(router: RouterInstance, deps: SessionRouteDeps): void {
   router.post('/api/login', async (ctx) => {
     // Login CSRF: a foreign page must not log the victim in as someone else.
@@ -36,14 +45,16 @@ export function registerSessionRoutes(router: RouterInstance, deps: SessionRoute
     const auth = deps.broker.auth;
     let name: string;
     let notAfter: number | undefined;
+    let claims: Record<string, unknown> | undefined;
     if (auth instanceof JwtAuthenticator) {
       const verified = await auth.verifier.verify(token ?? password ?? '');
       name = verified.user;
       notAfter = verified.expiresAt;
+      claims = keptClaims(verified.claims, deps.broker.permissions?.claimNames() ?? []);
     } else {
       name = await auth.authenticate({ login: user, passcode: password });
     }
-    const issued = deps.identity.tokens.issue(name, notAfter);
+    const issued = deps.identity.tokens.issue(name, notAfter, claims);
     ctx.append(
       'Set-Cookie',
       sessionCookie(issued.token, { maxAgeSeconds: (issued.expiresAt - Date.now()) / 1000, secure: deps.cookieSecure || ctx.secure }),

@@ -19,7 +19,7 @@ import type { RouterInstance } from '@koa/router';
 import type { Broker } from '../../broker/broker.js';
 import { BrokerError, toBrokerError } from '../../core/errors.js';
 import type { Logger } from '../../log.js';
-import { requireUser } from '../auth.js';
+import { identityOf, requireUser } from '../auth.js';
 import { checkUserName, ownTarget, sendToUser, userTarget } from '../broker-api.js';
 import { readFields, requireString } from '../body.js';
 import { bodyString } from '../message-json.js';
@@ -37,6 +37,7 @@ export function registerWsTemplateRoutes(router: RouterInstance, broker: Broker,
     const body = Buffer.from(JSON.stringify({ content: `${sender} say: ${msg}` }), 'utf8');
     const id = await sendToUser(broker, {
       sender,
+      claims: identityOf(ctx)?.claims,
       to: receiver,
       target: target.target,
       destination: target.destination,
