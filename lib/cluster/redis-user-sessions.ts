@@ -48,6 +48,8 @@ export class RedisUserSessionCount implements UserSessionCount {
   private retry: NodeJS.Timeout | undefined;
   private closed = false;
   private failing = false;
+  /** Each user's last write: one user's writes go one after another. */
+  private readonly chains = new Map<string, Promise<number>>();
 
   constructor(
     private readonly nodeId: string,
@@ -125,9 +127,27 @@ export class RedisUserSessionCount implements UserSessionCount {
     this.retry.unref();
   }
 
-  /** Lists the hash in the node's index (node slot) first, so a reaper can undo it, then counts (user slot). */
+  /**
+   * Lists the hash in the node's index (node slot) first, so a reaper can
+   * undo it, then counts (user slot). Two steps, so one user's writes are
+   * chained: the last count written is the last count taken.
+   */
   private call(user: string, count: number, max: number): Promise<number> {
     const key = this.keys.userSessions(user);
+    const previous = this.chains.get(user) ?? Promise.resolve();
+    const next = previous.then(
+      () => this.write1(key, count, max),
+      () => this.write1(key, count, max),
+    );
+    this.chains.set(user, next);
+    void next.then(
+      () => this.chains.get(user) === next && this.chains.delete(user),
+      () => this.chains.get(user) === next && this.chains.delete(user),
+    );
+    return next;
+  }
+
+  private write1(key: string, count: number, max: number): Promise<number> {
     return redisCall(this.redis, 'count user sessions', async () => {
       if (count > 0) await this.redis.sadd(this.keys.nodeIndex(this.nodeId), `h:${key}`);
       const counted = await this.redis.sbUserSessions(key, this.nodeId, count, max);
@@ -135,4 +155,5 @@ export class RedisUserSessionCount implements UserSessionCount {
       return counted;
     });
   }
+
 }

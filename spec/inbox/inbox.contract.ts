@@ -168,12 +168,12 @@ export function inboxContract(name: string, createCluster: InboxClusterFactory):
         await expectInboxFull(() => inbox.append('alice', '/queue/b', big('b1')));
         await inbox.take('alice', '/queue/a', 1);
         await inbox.append('alice', '/queue/b', big('b1'));
-        const claimed = await inbox.claim('node-a:s:1', 'alice', '/queue/a');
+        const claimed = await inbox.claim('node-a:alice:s1', 'alice', '/queue/a');
         expect(texts(claimed)).to.deep.equal(['m2', 'm3']);
         await inbox.append('alice', '/queue/b', big('b2'));
-        await inbox.ack('node-a:s:1', [claimed[0]!.id]);
+        await inbox.ack('node-a:alice:s1', [claimed[0]!.id]);
         // m3 goes back, uncapped: the user is past the bound until something leaves.
-        await inbox.release('node-a:s:1');
+        await inbox.release('node-a:alice:s1');
         await inbox.returnToHead('alice', '/queue/a', [big('m0')]);
         expect(texts(await inbox.peek('alice', '/queue/a'))).to.deep.equal(['m0', 'm3']);
         await expectInboxFull(() => inbox.append('alice', '/queue/c', inboxMessage('small')));

@@ -5,6 +5,7 @@
  * ERR_TOO_MANY_CONNECTIONS; past MAX_CONNECTIONS sessions on the node, a new
  * connection is. Sessions already open keep working.
  */
+import { RedisKeys } from '../../lib/cluster/redis-keys.js';
 import { expect } from 'chai';
 import { eventually } from '../cluster/support.js';
 import { killAllNodes, spawnNode } from '../helpers/node-process.js';
@@ -54,7 +55,7 @@ describe('security: connection flood across a cluster (two real node processes)'
     const prefix = uniquePrefix('sessions');
     const env = { MAX_CONNECTIONS_PER_USER: '3', REDIS_PREFIX: prefix };
     const [a, b, c] = await Promise.all(['sess-a', 'sess-b', 'sess-c'].map((id) => spawnNode({ id, redisUrl: redis.server.url, env })));
-    const counts = () => redis.admin.hgetall(`${prefix}user-sessions:{u:mallory}`);
+    const counts = () => redis.admin.hgetall(new RedisKeys(prefix).userSessions('mallory'));
     const pair = await GoodPair.open(c.wsUrl);
     const onA = [await RawStompClient.connect(a.wsUrl, { login: 'mallory' }), await RawStompClient.connect(a.wsUrl, { login: 'mallory' })];
     await RawStompClient.connect(b.wsUrl, { login: 'mallory' });
