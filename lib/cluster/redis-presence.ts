@@ -49,7 +49,7 @@
  * index), so this layout is for a single Redis (or a primary with replicas),
  * not Redis Cluster's key slots.
  */
-import type { Redis, Result } from 'ioredis';
+import type { Result } from 'ioredis';
 import { BrokerError } from '../core/errors.js';
 import type { NodeInfo, NodeStats, PresenceRegistry, RecoveryHandler, RejoinCause } from './presence.js';
 import {
@@ -58,7 +58,9 @@ import {
   createRedisClient,
   redisCall,
   resolveConnectionOptions,
+  type RedisClient,
   type RedisConnectionOptions,
+  type RedisTarget,
 } from './redis-connection.js';
 import { luaKey, RedisKeys } from './redis-keys.js';
 
@@ -268,7 +270,7 @@ return 1`,
 type State = 'new' | 'started' | 'closed';
 
 export class RedisPresence implements PresenceRegistry {
-  private readonly redis: Redis;
+  private readonly redis: RedisClient;
   private readonly keys: RedisKeys;
   private readonly opts: RedisPresenceOptions;
   private readonly recoverers: RecoveryHandler[] = [];
@@ -296,7 +298,7 @@ export class RedisPresence implements PresenceRegistry {
 
   constructor(
     readonly nodeId: string,
-    url: string,
+    target: RedisTarget,
     options: Partial<RedisPresenceOptions> = {},
   ) {
     if (nodeId.includes(':') || nodeId.includes('!')) throw new Error(`a node id must contain neither ":" nor "!" (got "${nodeId}")`);
@@ -310,7 +312,7 @@ export class RedisPresence implements PresenceRegistry {
       recoverLockMs: options.recoverLockMs ?? DEFAULT_RECOVER_LOCK_MS,
     };
     this.keys = new RedisKeys(this.opts.keyPrefix);
-    this.redis = createRedisClient(url, 'command', { ...this.opts, name: 'presence' });
+    this.redis = createRedisClient(target, 'command', { ...this.opts, name: 'presence' });
     for (const [name, definition] of Object.entries(SCRIPTS)) this.redis.defineCommand(name, definition);
     // A dropped connection is a gap in the evidence (Redis restarting, failing over, or cut off):
     // no reaping until a full timeout of beats has passed again, and a beat as soon as it is back.

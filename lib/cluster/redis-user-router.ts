@@ -29,11 +29,11 @@
  * script keeps the order within a batch, so one sender's messages keep
  * theirs.
  */
-import type { Redis, Result } from 'ioredis';
+import type { Result } from 'ioredis';
 import { DEFAULT_INBOX_LIMITS, inboxBytesFullError, inboxFullError, type InboxOverflow } from '../inbox/inbox-store.js';
 import { INBOX_LUA_LIB, INBOX_REFUSED, INBOX_REFUSED_BYTES } from '../inbox/redis-inbox-store.js';
 import { encodeEnvelope } from './envelope-codec.js';
-import { createRedisClient, closeClient, redisCall, resolveConnectionOptions, type RedisConnectionOptions } from './redis-connection.js';
+import { createRedisClient, closeClient, redisCall, resolveConnectionOptions, type RedisClient, type RedisConnectionOptions, type RedisTarget } from './redis-connection.js';
 import { luaKey } from './redis-keys.js';
 import { BATCH_FIELD, DEFAULT_RELAY_OPTIONS, ENTRY_FIELD, relayFull } from './redis-relay.js';
 import type { UserRoute, UserRouter, UserRouteResult } from './user-router.js';
@@ -171,7 +171,7 @@ interface Pending {
 }
 
 export class RedisUserRouter implements UserRouter {
-  private readonly redis: Redis;
+  private readonly redis: RedisClient;
   private readonly opts: RedisUserRouterOptions;
   /** Messages this router's script dropped from full inboxes (drop-oldest), for stompbox_inbox_dropped_total. */
   dropped = 0;
@@ -180,7 +180,7 @@ export class RedisUserRouter implements UserRouter {
 
   constructor(
     private readonly nodeId: string,
-    url: string,
+    target: RedisTarget,
     options: Partial<RedisUserRouterOptions> & Pick<RedisUserRouterOptions, 'inboxMaxMessages' | 'inboxTtlSeconds'>,
   ) {
     this.opts = {
@@ -192,7 +192,7 @@ export class RedisUserRouter implements UserRouter {
       ...resolveConnectionOptions(options),
     };
     // Batched here already; ioredis auto-pipelining would hold a batch back while the previous one is in flight.
-    this.redis = createRedisClient(url, 'command', { ...this.opts, name: 'router', autoPipelining: false });
+    this.redis = createRedisClient(target, 'command', { ...this.opts, name: 'router', autoPipelining: false });
     this.redis.defineCommand('sbRouteUsers', { numberOfKeys: 0, lua: ROUTE_SCRIPT });
   }
 

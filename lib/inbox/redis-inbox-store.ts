@@ -54,7 +54,7 @@
  * The scripts name keys from data (users, node ids), so this layout is for a
  * single Redis (or a primary with replicas), not Redis Cluster's key slots.
  */
-import type { Redis, Result } from 'ioredis';
+import type { Result } from 'ioredis';
 import { BrokerError } from '../core/errors.js';
 import type { BrokerMessage } from '../core/message.js';
 import { decodeMessage, encodeMessage, luaMessageId } from '../cluster/envelope-codec.js';
@@ -63,7 +63,9 @@ import {
   createRedisClient,
   redisCall,
   resolveConnectionOptions,
+  type RedisClient,
   type RedisConnectionOptions,
+  type RedisTarget,
 } from '../cluster/redis-connection.js';
 import { luaKey, RedisKeys } from '../cluster/redis-keys.js';
 import { randomUUID } from 'node:crypto';
@@ -545,12 +547,12 @@ return #due`,
 export class RedisInboxStore implements InboxStore {
   /** Messages dropped because an inbox was full (oldest first), by this store. */
   dropped = 0;
-  private readonly redis: Redis;
+  private readonly redis: RedisClient;
   private readonly keys: RedisKeys;
   private readonly opts: RedisInboxOptions;
   private readonly sweeper: NodeJS.Timeout | undefined;
 
-  constructor(url: string, options: Partial<RedisInboxOptions> = {}) {
+  constructor(target: RedisTarget, options: Partial<RedisInboxOptions> = {}) {
     this.opts = {
       ...DEFAULT_INBOX_LIMITS,
       nodeId: undefined,
@@ -559,7 +561,7 @@ export class RedisInboxStore implements InboxStore {
       ...resolveConnectionOptions(options),
     };
     this.keys = new RedisKeys(this.opts.keyPrefix);
-    this.redis = createRedisClient(url, 'command', { ...this.opts, name: 'inbox' });
+    this.redis = createRedisClient(target, 'command', { ...this.opts, name: 'inbox' });
     for (const [name, definition] of Object.entries(SCRIPTS)) this.redis.defineCommand(name, definition);
     if (this.opts.claimSweepMs > 0) {
       this.sweeper = setInterval(() => void this.sweepTimedClaims().catch((error: unknown) => this.sweepFailed(error)), this.opts.claimSweepMs);

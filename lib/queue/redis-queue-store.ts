@@ -34,7 +34,7 @@
  * layout is for a single Redis (or a primary with replicas), not Redis
  * Cluster's key slots.
  */
-import type { Redis, Result } from 'ioredis';
+import type { Result } from 'ioredis';
 import type { BrokerMessage } from '../core/message.js';
 import { decodeMessage, encodeMessage, luaMessageId } from '../cluster/envelope-codec.js';
 import {
@@ -42,7 +42,9 @@ import {
   createRedisClient,
   redisCall,
   resolveConnectionOptions,
+  type RedisClient,
   type RedisConnectionOptions,
+  type RedisTarget,
 } from '../cluster/redis-connection.js';
 import { luaKey, RedisKeys } from '../cluster/redis-keys.js';
 import { DEFAULT_QUEUE_LIMITS, queueFullError, type QueueLimits, type QueueStore } from './queue-store.js';
@@ -170,8 +172,8 @@ return total`,
 } as const;
 
 export class RedisQueueStore implements QueueStore {
-  private readonly redis: Redis;
-  private readonly subscriber: Redis;
+  private readonly redis: RedisClient;
+  private readonly subscriber: RedisClient;
   private readonly keys: RedisKeys;
   private readonly opts: RedisQueueOptions;
   private readonly readyChannelPrefix: string;
@@ -184,14 +186,14 @@ export class RedisQueueStore implements QueueStore {
 
   constructor(
     readonly nodeId: string,
-    url: string,
+    target: RedisTarget,
     options: Partial<RedisQueueOptions> = {},
   ) {
     this.opts = { ...DEFAULT_QUEUE_LIMITS, ...options, ...resolveConnectionOptions(options) };
     this.keys = new RedisKeys(this.opts.keyPrefix);
     this.readyChannelPrefix = this.keys.queueReady('');
-    this.redis = createRedisClient(url, 'command', { ...this.opts, name: 'queue' });
-    this.subscriber = createRedisClient(url, 'subscriber', { ...this.opts, name: 'queue' });
+    this.redis = createRedisClient(target, 'command', { ...this.opts, name: 'queue' });
+    this.subscriber = createRedisClient(target, 'subscriber', { ...this.opts, name: 'queue' });
     for (const [name, definition] of Object.entries(SCRIPTS)) this.redis.defineCommand(name, definition);
     this.subscriber.on('message', (channel: string) => {
       if (channel.startsWith(this.readyChannelPrefix)) this.notify(channel.slice(this.readyChannelPrefix.length));
@@ -325,7 +327,7 @@ export class RedisQueueStore implements QueueStore {
     for (const queue of this.watched) this.notify(queue);
   }
 
-  private call<T>(client: Redis, what: string, call: () => Promise<T>): Promise<T> {
+  private call<T>(client: RedisClient, what: string, call: () => Promise<T>): Promise<T> {
     return redisCall(client, what, call);
   }
 }
