@@ -109,6 +109,8 @@ export function createRedisClient(
   // arrives on one socket anyway; the hot paths batch themselves (the user router).
   const autoPipelining = role === 'command' && (options.autoPipelining ?? false);
 
+  // Set once the client exists: Sentinel's READONLY hook reports through it.
+  let outage = (_detail: string): void => {};
   let client: RedisClient;
   if (typeof target === 'string') {
     client = new Redis(target, { ...perConnection, enableOfflineQueue: false, enableAutoPipelining: autoPipelining, retryStrategy: backoff });
@@ -126,7 +128,11 @@ export function createRedisClient(
       // +switch-master from any sentinel: reconnect to the new primary at once.
       failoverDetector: true,
       // A demoted primary answers writes with READONLY: drop it and ask the sentinels again (the write is refused, not resent).
-      reconnectOnError: (error) => error.message.startsWith('READONLY'),
+      reconnectOnError: (error) => {
+        if (!error.message.startsWith('READONLY')) return false;
+        outage('the primary was demoted (READONLY)');
+        return true;
+      },
     });
   } else {
     const clusterOptions: ClusterOptions = {
@@ -142,38 +148,50 @@ export function createRedisClient(
       slotsRefreshTimeout: opts.connectTimeoutMs,
       shardedSubscribers: role === 'subscriber',
     };
-    client = new Cluster(
+    const cluster = new Cluster(
       target.nodes.map(({ host, port }) => ({ host, port })),
       clusterOptions,
     );
+    // A master's connection is made lazily, by the first command for it; without an offline
+    // queue a second command meanwhile is refused ("Connection is closed."). Connect each
+    // one as soon as the cluster learns of it (at start, and a promoted replica after a failover).
+    cluster.on('+node', (node: Redis) => {
+      if (node.status === 'wait' && !node.options.readOnly) node.connect().catch(() => {});
+    });
+    client = cluster;
   }
   firstConnects.set(client, { timeoutMs: opts.connectTimeoutMs, promise: undefined });
-  client.once('ready', () => firstConnects.delete(client));
-  watchOutages(client, opts.logger, { module: 'redis', part: name, role });
+  if (!(client instanceof Cluster)) client.once('ready', () => firstConnects.delete(client));
+  outage = watchOutages(client, opts.logger, { module: 'redis', part: name, role });
   return client;
 }
 
 /**
  * One `'error'` listener, logging once when `client` loses Redis and once
- * when it has it back. A Cluster can also lose one of its servers while it
+ * when it has it back; returns what marks an outage seen otherwise. A Cluster can also lose one of its servers while it
  * stays ready (a master killed, before its replica is promoted): logged
  * once per server until a connection to it is ready again.
  */
-function watchOutages(client: RedisClient, logger: ClusterLogger, context: { module: 'redis'; part: string; role: RedisRole }): void {
+function watchOutages(client: RedisClient, logger: ClusterLogger, context: { module: 'redis'; part: string; role: RedisRole }): (detail: string) => void {
   let down = false;
   const markDown = (detail: string): void => {
     if (down) return;
     down = true;
     logger.warn({ ...context, error: detail }, 'redis unreachable; reconnecting');
   };
+  // A reconnect that succeeds at its first attempt is no outage (Sentinel's failover detector
+  // drops a connection the client may already have moved to the new primary): log from the
+  // first error, or from the second attempt.
+  let attempts = 0;
   client.on('error', (error: Error) => markDown(error.message));
-  client.on('reconnecting', () => markDown('connection lost'));
+  client.on('reconnecting', () => ++attempts > 1 && markDown('connection lost'));
   client.on('ready', () => {
+    attempts = 0;
     if (!down) return;
     down = false;
     logger.info(context, 'redis reachable again');
   });
-  if (!(client instanceof Cluster)) return;
+  if (!(client instanceof Cluster)) return markDown;
   const serversDown = new Set<string>();
   client.on('node error', (error: Error, server: string) => {
     if (serversDown.has(server)) return;
@@ -186,6 +204,7 @@ function watchOutages(client: RedisClient, logger: ClusterLogger, context: { mod
       if (serversDown.delete(server)) logger.info({ ...context, server }, 'redis cluster server reachable again');
     });
   });
+  return markDown;
 }
 
 /**
@@ -194,6 +213,16 @@ function watchOutages(client: RedisClient, logger: ClusterLogger, context: { mod
  * not pretend to have joined the cluster.
  */
 export async function connected(client: RedisClient, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  await readyWithin(client, timeoutMs);
+  // A Cluster is ready once one server answered; its commands go to every master.
+  if (client instanceof Cluster) {
+    await Promise.all(client.nodes('master').map((node) => readyWithin(node, Math.max(0, deadline - Date.now()))));
+    firstConnects.delete(client);
+  }
+}
+
+async function readyWithin(client: RedisClient, timeoutMs: number): Promise<void> {
   if (client.status === 'ready') return;
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => {
@@ -282,7 +311,8 @@ const firstConnects = new WeakMap<RedisClient, { timeoutMs: number; promise: Pro
 export async function redisCall<T>(client: RedisClient, what: string, call: () => Promise<T>): Promise<T> {
   try {
     const first = firstConnects.get(client);
-    if (first !== undefined && (client.status === 'connecting' || client.status === 'connect' || client.status === 'wait')) {
+    // (A Cluster stays here until its masters' connections are ready too: see `connected`.)
+    if (first !== undefined && (client instanceof Cluster || client.status === 'connecting' || client.status === 'connect' || client.status === 'wait')) {
       // One wait shared by every call made meanwhile; forgotten once settled, so a later call waits afresh.
       first.promise ??= connected(client, first.timeoutMs).finally(() => {
         first.promise = undefined;

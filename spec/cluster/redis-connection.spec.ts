@@ -232,7 +232,7 @@ describe('Redis connections through Sentinel', function () {
   });
 
   for (const fault of ['failover', 'killPrimary'] as const) {
-    it(`follows ${fault === 'failover' ? 'SENTINEL FAILOVER' : 'a killed primary'} to the new primary; commands meanwhile fail fast; one warning, one recovery`, async () => {
+    it(`follows ${fault === 'failover' ? 'SENTINEL FAILOVER' : 'a killed primary'} to the new primary; commands meanwhile fail fast; at most one warning, and its recovery`, async () => {
       const logger = recordingLogger();
       const redis = connect('command', logger);
       const subscriber = connect('subscriber');
@@ -253,8 +253,10 @@ describe('Redis connections through Sentinel', function () {
       expect(await withAdmin(promoted, (admin) => admin.get('after'))).to.equal('1');
       const nonNumeric = [...outcomes].filter((o) => !/^\d+$/.test(o));
       expect(nonNumeric.every((o) => o === 'ERR_CLUSTER_UNAVAILABLE'), nonNumeric.join()).to.equal(true);
-      expect(logger.records.filter((r) => r.level === 'warn')).to.have.length(1);
-      expect(logger.records.filter((r) => r.level === 'info')).to.have.length(1);
+      // A reconnect that works at once is no outage: at most one warning, and a recovery for it.
+      const warnings = logger.records.filter((r) => r.level === 'warn');
+      expect(warnings.length).to.be.at.most(1);
+      expect(logger.records.filter((r) => r.level === 'info')).to.have.length(warnings.length);
       // The subscriber resubscribed on the new primary.
       const message = deferred<string>(10_000, 'a message after the failover');
       subscriber.on('message', (_channel: string, text: string) => message.resolve(text));
