@@ -58,6 +58,8 @@ export interface RedisCluster {
   masters(): Promise<number[]>;
   /** The master serving `slotOrKey` now. */
   masterOf(slotOrKey: number | string): Promise<number>;
+  /** Live replicas of master `port`, their links up. */
+  replicasOf(port: number): Promise<number[]>;
   /** FLUSHALL on every master. */
   flushAll(): Promise<void>;
   /** SIGKILLs the master serving `slotOrKey`; resolves once its replica serves its slots and the cluster is ok. */
@@ -142,6 +144,14 @@ export async function startRedisCluster(options: Partial<RedisClusterOptions> = 
       return [...new Set((await slotMap()).map((r) => r.master))].sort((a, b) => a - b);
     },
     masterOf,
+    async replicasOf(master) {
+      const replicas: number[] = [];
+      for (const { port } of live()) {
+        const replication = await replicationOn(port).catch(() => undefined);
+        if (replication?.masterPort === master && replication.linkUp) replicas.push(port);
+      }
+      return replicas;
+    },
     async flushAll() {
       const masters = [...new Set((await slotMap()).map((r) => r.master))];
       await Promise.all(masters.map((port) => admin(port).flushall()));

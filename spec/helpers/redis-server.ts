@@ -30,6 +30,8 @@ export interface RedisServerOptions {
 
 export interface RedisServer {
   readonly port: number;
+  /** The running process's pid (undefined while stopped). */
+  readonly pid: number | undefined;
   /** `redis://127.0.0.1:<port>` */
   readonly url: string;
   /** SIGTERM; resolves once the process exited. The dir stays for `restart()`. */
@@ -88,6 +90,9 @@ export async function startRedisServer(options: Partial<RedisServerOptions> = {}
 
   return {
     port,
+    get pid() {
+      return entry.child?.exitCode === null ? entry.child.pid : undefined;
+    },
     url: `redis://127.0.0.1:${port}`,
     stop: () => stopWith('SIGTERM'),
     kill: () => stopWith('SIGKILL'),
