@@ -4,6 +4,7 @@
  * README's configuration table is this table.
  */
 import { parseArgs } from 'node:util';
+import { parseRedisAddresses, type RedisTarget } from './cluster/redis-target.js';
 
 export type AuthMode = 'open' | 'static' | 'jwt';
 export type BinaryFrames = 'auto' | 'always';
@@ -22,8 +23,17 @@ export interface Config {
   wsPath: string;
   /** SockJS endpoint path. @default /chat-websocket */
   sockjsPath: string;
-  /** Redis URL; set, it makes this process a cluster node. @default unset (in-memory) */
+  /**
+   * One Redis server's URL. This, `redisClusterNodes` or `redisSentinels`: any one set makes
+   * this process a cluster node; at most one may be. @default unset (in-memory)
+   */
   redisUrl: string | undefined;
+  /** Redis Cluster seed nodes, `host:port,host:port`. @default unset */
+  redisClusterNodes: string | undefined;
+  /** Redis Sentinels, `host:port,host:port`; needs `redisSentinelName`. @default unset */
+  redisSentinels: string | undefined;
+  /** Name of the primary the sentinels monitor. @default unset */
+  redisSentinelName: string | undefined;
   /** Prefix of every Redis key and channel. @default sb: */
   redisPrefix: string;
   /** This node's id in the cluster. @default random */
@@ -167,6 +177,9 @@ export const DEFAULT_CONFIG: Readonly<Config> = Object.freeze({
   wsPath: '/stomp',
   sockjsPath: '/chat-websocket',
   redisUrl: undefined,
+  redisClusterNodes: undefined,
+  redisSentinels: undefined,
+  redisSentinelName: undefined,
   redisPrefix: 'sb:',
   nodeId: undefined,
   nodeBeatMs: 2000,
@@ -234,7 +247,15 @@ export const OPTIONS: Readonly<Record<keyof Config, OptionSpec>> = {
   host: { env: 'HOST', flag: 'host', kind: 'string', help: 'bind address' },
   wsPath: { env: 'WS_PATH', flag: 'ws-path', kind: 'string', help: 'STOMP-over-WebSocket path' },
   sockjsPath: { env: 'SOCKJS_PATH', flag: 'sockjs-path', kind: 'string', help: 'SockJS endpoint path' },
-  redisUrl: { env: 'REDIS_URL', flag: 'redis-url', kind: 'optional', help: 'Redis URL: set, this node joins a cluster' },
+  redisUrl: { env: 'REDIS_URL', flag: 'redis-url', kind: 'optional', help: 'one Redis server\'s URL: set, this node joins a cluster (one of the three Redis options at most)' },
+  redisClusterNodes: {
+    env: 'REDIS_CLUSTER_NODES',
+    flag: 'redis-cluster-nodes',
+    kind: 'optional',
+    help: 'Redis Cluster seed nodes, host:port,...: set, this node joins a cluster on it',
+  },
+  redisSentinels: { env: 'REDIS_SENTINELS', flag: 'redis-sentinels', kind: 'optional', help: 'Redis Sentinels, host:port,...: set (with REDIS_SENTINEL_NAME), this node joins a cluster on the primary they name' },
+  redisSentinelName: { env: 'REDIS_SENTINEL_NAME', flag: 'redis-sentinel-name', kind: 'optional', help: 'name of the primary the sentinels monitor' },
   redisPrefix: { env: 'REDIS_PREFIX', flag: 'redis-prefix', kind: 'string', help: 'prefix of Redis keys and channels' },
   nodeId: { env: 'NODE_ID', flag: 'node-id', kind: 'optional', help: 'node id in the cluster (default: random)' },
   nodeBeatMs: { env: 'NODE_BEAT_MS', flag: 'node-beat-ms', kind: 'int', help: 'presence beat interval, ms' },
@@ -343,7 +364,38 @@ export function loadConfig(
     config[key] = convert(spec, raw);
   }
   Object.assign(config, overrides);
+  checkRedisOptions(config as unknown as Config);
   return config as unknown as Config;
+}
+
+/** At most one way to reach Redis, each well formed. */
+function checkRedisOptions(config: Config): void {
+  const set = (['redisUrl', 'redisClusterNodes', 'redisSentinels'] as const).filter((key) => config[key] !== undefined && config[key] !== '');
+  if (set.length > 1) {
+    throw new ConfigError(`set one of REDIS_URL, REDIS_CLUSTER_NODES and REDIS_SENTINELS, not ${set.map((key) => OPTIONS[key].env).join(' and ')}`);
+  }
+  for (const key of ['redisClusterNodes', 'redisSentinels'] as const) {
+    const value = config[key];
+    if (value === undefined) continue;
+    try {
+      parseRedisAddresses(value);
+    } catch (error) {
+      throw new ConfigError(`${OPTIONS[key].env} / --${OPTIONS[key].flag}: ${(error as Error).message}`);
+    }
+  }
+  if ((config.redisSentinels !== undefined) !== (config.redisSentinelName !== undefined)) {
+    throw new ConfigError('REDIS_SENTINELS and REDIS_SENTINEL_NAME go together: the sentinels, and the name of the primary they monitor');
+  }
+}
+
+/** The Redis this node uses (see lib/cluster/redis-target.ts); undefined: none, a single in-memory node. */
+export function redisTargetOf(config: Config): RedisTarget | undefined {
+  if (config.redisUrl) return config.redisUrl;
+  if (config.redisClusterNodes) return { kind: 'cluster', nodes: parseRedisAddresses(config.redisClusterNodes) };
+  if (config.redisSentinels && config.redisSentinelName) {
+    return { kind: 'sentinel', sentinels: parseRedisAddresses(config.redisSentinels), name: config.redisSentinelName };
+  }
+  return undefined;
 }
 
 function convert(spec: OptionSpec, raw: string | boolean): string | number | boolean {

@@ -13,7 +13,8 @@ import { MemoryHub } from './cluster/memory-hub.js';
 import { MemoryPresence } from './cluster/memory-presence.js';
 import { MemoryRelay } from './cluster/memory-relay.js';
 import { MemoryUserRouter } from './cluster/memory-user-router.js';
-import type { Config } from './config.js';
+import { redisTargetOf, type Config } from './config.js';
+import { redisMode } from './cluster/redis-target.js';
 import { JwtAuthenticator, JwtVerifier } from './broker/jwt-authenticator.js';
 import { createApp } from './http/app.js';
 import { createAppProxy } from './http/app-proxy.js';
@@ -80,9 +81,10 @@ export function createAuthenticator(config: Config, log: Logger): Authenticator 
 export async function createRecipientPolicy(config: Config, log: Logger): Promise<RecipientPolicy | undefined> {
   if (config.recipientPolicy === 'any') return undefined;
   if (config.authMode === 'static') return new RecipientPolicy(new StaticKnownUsers(new Set(StaticAuthenticator.userNames(config.authUsers ?? ''))), log);
-  if (!config.redisUrl) return new RecipientPolicy(new MemoryKnownUsers(config.inboxTtlSeconds), log);
+  const redis = redisTargetOf(config);
+  if (redis === undefined) return new RecipientPolicy(new MemoryKnownUsers(config.inboxTtlSeconds), log);
   const { RedisKnownUsers } = await import('./identity/redis-known-users.js');
-  return new RecipientPolicy(new RedisKnownUsers(config.redisUrl, config.inboxTtlSeconds, { keyPrefix: config.redisPrefix, logger: log }), log);
+  return new RecipientPolicy(new RedisKnownUsers(redis, config.inboxTtlSeconds, { keyPrefix: config.redisPrefix, logger: log }), log);
 }
 
 /** Session cookies signed with SESSION_SECRET, or a random secret that lives as long as the process. */
@@ -92,15 +94,23 @@ export function createSessionTokens(config: Config, log: Logger): SessionTokens 
     return new SessionTokens(Buffer.from(config.sessionSecret, 'utf8'), config.sessionTtlSeconds);
   }
   log.warn(
-    config.redisUrl
+    redisTargetOf(config) !== undefined
       ? 'SESSION_SECRET is not set: this node signs session cookies with a random key, so logins do not carry over to the other nodes of the cluster nor survive a restart. Set the same SESSION_SECRET on every node.'
       : 'SESSION_SECRET is not set: session cookies are signed with a random key and end with this process. Set SESSION_SECRET (the same on every node of a cluster).',
   );
   return new SessionTokens(randomBytes(32), config.sessionTtlSeconds);
 }
 
+/** What carries the cluster, for the start-up log line. */
+function clusterKind(config: Config): string {
+  const redis = redisTargetOf(config);
+  if (redis === undefined) return 'memory';
+  const mode = redisMode(redis);
+  return mode === 'single' ? 'redis' : `redis-${mode}`;
+}
+
 async function createParts(config: Config, log: Logger, nodeId: string): Promise<Omit<BrokerParts, 'config' | 'log' | 'auth'>> {
-  if (config.redisUrl) {
+  if (redisTargetOf(config) !== undefined) {
     const { createRedisParts } = await import('./cluster/redis-parts.js');
     return createRedisParts(config, log, nodeId);
   }
@@ -235,7 +245,7 @@ export async function startNode(config: Config, log?: Logger): Promise<RunningNo
   const tcpPort = streams.find((s) => s.name === 'tcp')?.port;
   const tlsPort = streams.find((s) => s.name === 'tls')?.port;
   logger.info(
-    { url, ws: `ws://${host}:${address.port}${config.wsPath}`, stompTcpPort: tcpPort, stompTlsPort: tlsPort, cluster: config.redisUrl ? 'redis' : 'memory' },
+    { url, ws: `ws://${host}:${address.port}${config.wsPath}`, stompTcpPort: tcpPort, stompTlsPort: tlsPort, cluster: clusterKind(config) },
     'stompbox node listening',
   );
   // What the admin view shows per node (published with each presence beat).

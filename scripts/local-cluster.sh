@@ -4,8 +4,11 @@
 # Logs go to a temp dir; Ctrl-C stops everything.
 #
 #   scripts/local-cluster.sh                 # nginx on :8080, nodes on :8081-8083
+#   scripts/local-cluster.sh --redis-cluster # a 3-master, 3-replica Redis Cluster on :6391-6396 (REDIS_CLUSTER_NODES)
+#   scripts/local-cluster.sh --sentinel      # primary :6391, replica :6392, sentinels :6393-6395 (REDIS_SENTINELS)
 #   LB_PORT=9000 BASE_PORT=9001 NODES=3 scripts/local-cluster.sh
 #   LB_HOST=0.0.0.0 AUTH_MODE=static AUTH_USERS=... scripts/local-cluster.sh   # nginx on every interface
+#   (npm run cluster -- --redis-cluster passes the flag through.)
 #
 # nginx listens on 127.0.0.1 unless LB_HOST says otherwise; with open-mode
 # nodes (AUTH_MODE unset or open) another address needs ALLOW_OPEN_PUBLIC=true,
@@ -16,6 +19,14 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+REDIS_MODE=single
+for arg in "$@"; do
+  case "$arg" in
+    --redis-cluster) REDIS_MODE=cluster ;;
+    --sentinel) REDIS_MODE=sentinel ;;
+    *) printf 'local-cluster: unknown argument %s (known: --redis-cluster, --sentinel)\n' "$arg" >&2; exit 2 ;;
+  esac
+done
 LB_PORT="${LB_PORT:-8080}"
 LB_HOST="${LB_HOST:-127.0.0.1}"
 BASE_PORT="${BASE_PORT:-8081}"
@@ -58,6 +69,7 @@ NGINX="$(command -v nginx || echo /usr/sbin/nginx)"
 # ---- process bookkeeping -----------------------------------------------------------
 PIDS=()
 NAMES=()
+NODE_PIDS=()
 stopping=0
 cleanup() {
   (( stopping )) && return
@@ -94,27 +106,76 @@ wait_http() { # wait_http NAME URL PID LOG
 }
 
 # ---- redis -----------------------------------------------------------------------
-start redis "$WORK/redis.log" redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$WORK" \
-  --save '' --appendonly no --daemonize no
-REDIS_PID="${PIDS[-1]}"
-deadline=$((SECONDS + READY_TIMEOUT_S))
-until [[ "$(redis-cli -p "$REDIS_PORT" ping 2>/dev/null)" == PONG ]]; do
-  kill -0 "$REDIS_PID" 2>/dev/null || die "redis-server exited: $(tail -n 3 "$WORK/redis.log" | tr '\n' ' ')"
-  ((SECONDS < deadline)) || die "redis-server not answering on :$REDIS_PORT"
-  sleep 0.1
-done
-say "redis on 127.0.0.1:$REDIS_PORT"
+# Waits until `redis-cli -p PORT CMD...` prints something matching PATTERN.
+wait_redis() { # wait_redis WHAT PORT PATTERN CMD...
+  local what="$1" port="$2" pattern="$3" deadline=$((SECONDS + READY_TIMEOUT_S))
+  shift 3
+  until redis-cli -p "$port" "$@" 2>/dev/null | grep -q "$pattern"; do
+    ((SECONDS < deadline)) || die "$what: redis on :$port did not answer '$*' with $pattern within ${READY_TIMEOUT_S}s (logs: $WORK)"
+    sleep 0.1
+  done
+}
+redis_server() { # redis_server NAME PORT EXTRA_ARGS...: one redis-server, its data in $WORK/NAME
+  local name="$1" port="$2"
+  shift 2
+  mkdir -p "$WORK/$name"
+  start "$name" "$WORK/$name.log" redis-server --port "$port" --bind 127.0.0.1 --dir "$WORK/$name" \
+    --save '' --daemonize no "$@"
+  wait_redis "$name" "$port" PONG ping
+}
+# Persistence and replication as ARCHITECTURE.md describes them for the replicated modes.
+REPLICATED=(--appendonly yes --appendfsync everysec --repl-diskless-sync-delay 0)
+case "$REDIS_MODE" in
+  single)
+    redis_server redis "$REDIS_PORT" --appendonly no
+    REDIS_ENV=(REDIS_URL="redis://127.0.0.1:$REDIS_PORT")
+    REDIS_SAYS="Redis at 127.0.0.1:$REDIS_PORT"
+    ;;
+  cluster)
+    seeds=()
+    for ((r = 0; r < 6; r++)); do
+      redis_server "redis-$r" $((REDIS_PORT + r)) "${REPLICATED[@]}" --cluster-enabled yes --cluster-config-file nodes.conf \
+        --cluster-node-timeout 2000
+      seeds+=("127.0.0.1:$((REDIS_PORT + r))")
+    done
+    redis-cli --cluster create "${seeds[@]}" --cluster-replicas 1 --cluster-yes >"$WORK/cluster-create.log" 2>&1 ||
+      die "redis-cli --cluster create failed: $(tail -n 3 "$WORK/cluster-create.log" | tr '\n' ' ')"
+    for ((r = 0; r < 6; r++)); do wait_redis cluster $((REDIS_PORT + r)) 'cluster_state:ok' cluster info; done
+    REDIS_ENV=(REDIS_CLUSTER_NODES="$(IFS=,; echo "${seeds[*]}")")
+    REDIS_SAYS="a Redis Cluster on 127.0.0.1:$REDIS_PORT-$((REDIS_PORT + 5)) (3 masters, 3 replicas)"
+    ;;
+  sentinel)
+    redis_server redis-primary "$REDIS_PORT" "${REPLICATED[@]}"
+    redis_server redis-replica $((REDIS_PORT + 1)) "${REPLICATED[@]}" --replicaof 127.0.0.1 "$REDIS_PORT"
+    wait_redis replica $((REDIS_PORT + 1)) 'master_link_status:up' info replication
+    sentinels=()
+    for ((r = 0; r < 3; r++)); do
+      port=$((REDIS_PORT + 2 + r))
+      mkdir -p "$WORK/sentinel-$r"
+      # Sentinel rewrites its config file with what it learns: one writable file each.
+      printf '%s\n' "port $port" 'bind 127.0.0.1' "dir $WORK/sentinel-$r" \
+        "sentinel monitor stompbox 127.0.0.1 $REDIS_PORT 2" 'sentinel down-after-milliseconds stompbox 5000' \
+        'sentinel failover-timeout stompbox 30000' >"$WORK/sentinel-$r/sentinel.conf"
+      start "sentinel-$r" "$WORK/sentinel-$r.log" redis-server "$WORK/sentinel-$r/sentinel.conf" --sentinel
+      wait_redis "sentinel-$r" "$port" PONG ping
+      sentinels+=("127.0.0.1:$port")
+    done
+    REDIS_ENV=(REDIS_SENTINELS="$(IFS=,; echo "${sentinels[*]}")" REDIS_SENTINEL_NAME=stompbox)
+    REDIS_SAYS="a Redis primary on 127.0.0.1:$REDIS_PORT, its replica on :$((REDIS_PORT + 1)), sentinels ${sentinels[*]} (name stompbox)"
+    ;;
+esac
+say "$REDIS_SAYS"
 
 # ---- nodes -----------------------------------------------------------------------
 for ((i = 1; i <= NODES; i++)); do
   port=$((BASE_PORT + i - 1))
   start "node-$i" "$WORK/node-$i.log" env PORT="$port" HOST=127.0.0.1 NODE_ID="node-$i" \
-    REDIS_URL="redis://127.0.0.1:$REDIS_PORT" SESSION_SECRET="$SESSION_SECRET" LOG_LEVEL="${LOG_LEVEL:-info}" \
+    "${REDIS_ENV[@]}" SESSION_SECRET="$SESSION_SECRET" LOG_LEVEL="${LOG_LEVEL:-info}" \
     node --import tsx "$ROOT/lib/main.ts"
+  NODE_PIDS+=("${PIDS[-1]}")
 done
 for ((i = 1; i <= NODES; i++)); do
-  idx=$((i)) # PIDS[0] is redis
-  wait_http "node-$i" "http://127.0.0.1:$((BASE_PORT + i - 1))/readyz" "${PIDS[$idx]}" "$WORK/node-$i.log"
+  wait_http "node-$i" "http://127.0.0.1:$((BASE_PORT + i - 1))/readyz" "${NODE_PIDS[$((i - 1))]}" "$WORK/node-$i.log"
   say "node-$i on 127.0.0.1:$((BASE_PORT + i - 1))"
 done
 
@@ -155,7 +216,7 @@ wait_http nginx "http://127.0.0.1:$LB_PORT/healthz" "${PIDS[-1]}" "$WORK/nginx-e
 
 cat >&2 <<EOF
 
-  stompbox cluster: $NODES nodes behind nginx, Redis at 127.0.0.1:$REDIS_PORT
+  stompbox cluster: $NODES nodes behind nginx, $REDIS_SAYS
     chat   http://127.0.0.1:$LB_PORT/
     admin  http://127.0.0.1:$LB_PORT/admin.html
     CLI    npx stompbox tail --url http://127.0.0.1:$LB_PORT --user bob /user/queue/reply

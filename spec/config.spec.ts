@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { expect } from 'chai';
-import { ConfigError, configTable, DEFAULT_CONFIG, loadConfig, MAX_INBOX_CLAIM_TIMEOUT_MS, OPTIONS } from '../lib/config.js';
+import { ConfigError, configTable, DEFAULT_CONFIG, loadConfig, MAX_INBOX_CLAIM_TIMEOUT_MS, OPTIONS, redisTargetOf } from '../lib/config.js';
 
 describe('config', () => {
   it('the README documents every option with its default (regenerate: npx tsx scripts/config-table.ts)', () => {
@@ -37,6 +37,33 @@ describe('config', () => {
     expect(loadConfig({ INBOX_OVERFLOW: 'drop-oldest' }).inboxOverflow).to.equal('drop-oldest');
     expect(DEFAULT_CONFIG.inboxClaimTimeoutMs).to.equal(30_000);
     expect(loadConfig({}, ['--inbox-claim-timeout-ms', String(MAX_INBOX_CLAIM_TIMEOUT_MS)]).inboxClaimTimeoutMs).to.equal(MAX_INBOX_CLAIM_TIMEOUT_MS);
+  });
+
+  it('reaches one Redis, a Redis Cluster or a primary through Sentinel, whichever one option is set; none: in memory', () => {
+    expect(redisTargetOf(loadConfig({}))).to.equal(undefined);
+    expect(redisTargetOf(loadConfig({ REDIS_URL: 'redis://127.0.0.1:6379' }))).to.equal('redis://127.0.0.1:6379');
+    expect(redisTargetOf(loadConfig({ REDIS_CLUSTER_NODES: '127.0.0.1:7000, 127.0.0.1:7001,[::1]:7002' }))).to.deep.equal({
+      kind: 'cluster',
+      nodes: [
+        { host: '127.0.0.1', port: 7000 },
+        { host: '127.0.0.1', port: 7001 },
+        { host: '::1', port: 7002 },
+      ],
+    });
+    expect(redisTargetOf(loadConfig({}, ['--redis-sentinels', 'localhost:26379', '--redis-sentinel-name', 'main']))).to.deep.equal({
+      kind: 'sentinel',
+      sentinels: [{ host: 'localhost', port: 26379 }],
+      name: 'main',
+    });
+  });
+
+  it('refuses two ways to Redis at once, a malformed seed list, and sentinels without a name', () => {
+    expect(() => loadConfig({ REDIS_URL: 'redis://127.0.0.1:6379', REDIS_CLUSTER_NODES: '127.0.0.1:7000' })).to.throw(ConfigError, /one of REDIS_URL.*not REDIS_URL and REDIS_CLUSTER_NODES/);
+    expect(() => loadConfig({ REDIS_CLUSTER_NODES: '127.0.0.1:7000' }, ['--redis-sentinels', 'h:1', '--redis-sentinel-name', 'm'])).to.throw(ConfigError, /REDIS_CLUSTER_NODES and REDIS_SENTINELS/);
+    expect(() => loadConfig({ REDIS_CLUSTER_NODES: '127.0.0.1' })).to.throw(ConfigError, /REDIS_CLUSTER_NODES.*host:port, got "127.0.0.1"/);
+    expect(() => loadConfig({ REDIS_CLUSTER_NODES: '127.0.0.1:70000' })).to.throw(ConfigError, /REDIS_CLUSTER_NODES/);
+    expect(() => loadConfig({ REDIS_SENTINELS: '127.0.0.1:26379' })).to.throw(ConfigError, /REDIS_SENTINEL_NAME/);
+    expect(() => loadConfig({ REDIS_SENTINEL_NAME: 'main' })).to.throw(ConfigError, /REDIS_SENTINELS/);
   });
 
   it('refuses malformed values with a message naming the option', () => {

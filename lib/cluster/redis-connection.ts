@@ -18,11 +18,29 @@
  * Roles: `command` (scripts and ordinary commands, with a reply timeout),
  * `blocking` (XREAD BLOCK: no reply timeout, never shared) and `subscriber`
  * (pub/sub only).
+ *
+ * Targets (redis-target.ts): one server (`Redis`), a Redis Cluster
+ * (`Cluster`: one connection per master, MOVED/ASK followed, slots
+ * refreshed after a failover; the subscriber role also gets one sharded
+ * subscriber per master for SSUBSCRIBE) or a primary found through Sentinel
+ * (`Redis` in sentinel mode: it asks the sentinels where the primary is on
+ * every connect, and drops its connection when they announce a failover or
+ * the old primary answers READONLY). The stance above holds for all three:
+ * on a Cluster, a command in flight on a connection that drops is not sent
+ * again elsewhere (`retryDelayOnFailover: 0`), nor one refused with
+ * CLUSTERDOWN (`retryDelayOnClusterDown: 0`); only redirections (MOVED, ASK,
+ * TRYAGAIN), which Redis sends for commands it did not run, are followed.
  */
-import { Redis, type RedisOptions } from 'ioredis';
+import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import { BrokerError } from '../core/errors.js';
 import { createLogger } from '../log.js';
 import { DEFAULT_KEY_PREFIX } from './redis-keys.js';
+import type { RedisTarget } from './redis-target.js';
+
+export type { RedisTarget } from './redis-target.js';
+
+/** A connection to any target: `Cluster` for a Redis Cluster, `Redis` otherwise. */
+export type RedisClient = Redis | Cluster;
 
 export type RedisRole = 'command' | 'blocking' | 'subscriber';
 
@@ -65,51 +83,128 @@ export function resolveConnectionOptions(options: Partial<RedisConnectionOptions
 }
 
 /**
- * A connection to `url` for `role`. `name` (the owning part, e.g.
+ * A connection to `target` for `role`. `name` (the owning part, e.g.
  * `relay`) goes into CLIENT SETNAME and the logs.
  */
 export function createRedisClient(
-  url: string,
+  target: RedisTarget,
   role: RedisRole,
   options: Partial<RedisConnectionOptions> & { name?: string; autoPipelining?: boolean } = {},
-): Redis {
+): RedisClient {
   const opts = resolveConnectionOptions(options);
   const name = options.name ?? role;
-  const redisOptions: RedisOptions = {
+  const backoff = (attempt: number): number => Math.min(opts.reconnectMaxDelayMs, opts.reconnectMinDelayMs * 2 ** Math.min(attempt - 1, 20));
+  // What every server connection gets, whichever the target.
+  const perConnection: RedisOptions = {
     connectionName: `stompbox:${name}:${role}`,
-    enableOfflineQueue: false,
     maxRetriesPerRequest: 0,
     autoResendUnfulfilledCommands: false,
     autoResubscribe: true,
     connectTimeout: opts.connectTimeoutMs,
-    retryStrategy: (attempt) => Math.min(opts.reconnectMaxDelayMs, opts.reconnectMinDelayMs * 2 ** Math.min(attempt - 1, 20)),
   };
-  if (role === 'command') {
-    redisOptions.commandTimeout = opts.commandTimeoutMs;
-    // Off unless asked for: ioredis keeps one auto-pipeline in flight per connection, so a
-    // command waits for the replies of the batch before it (the /queue path's p99 at 1000
-    // msg/s across two nodes: 6.0 ms with it, 0.93 ms without). Redis pipelines what
-    // arrives on one socket anyway; the hot paths batch themselves (the user router).
-    redisOptions.enableAutoPipelining = options.autoPipelining ?? false;
-  }
-  const client = new Redis(url, redisOptions);
-  firstConnects.set(client, { timeoutMs: opts.connectTimeoutMs, promise: undefined });
-  client.once('ready', () => firstConnects.delete(client));
+  if (role === 'command') perConnection.commandTimeout = opts.commandTimeoutMs;
+  // Off unless asked for: ioredis keeps one auto-pipeline in flight per connection, so a
+  // command waits for the replies of the batch before it (the /queue path's p99 at 1000
+  // msg/s across two nodes: 6.0 ms with it, 0.93 ms without). Redis pipelines what
+  // arrives on one socket anyway; the hot paths batch themselves (the user router).
+  const autoPipelining = role === 'command' && (options.autoPipelining ?? false);
 
+  // Set once the client exists: Sentinel's READONLY hook reports through it.
+  let outage = (_detail: string): void => {};
+  let client: RedisClient;
+  if (typeof target === 'string') {
+    client = new Redis(target, { ...perConnection, enableOfflineQueue: false, enableAutoPipelining: autoPipelining, retryStrategy: backoff });
+  } else if (target.kind === 'sentinel') {
+    client = new Redis({
+      ...perConnection,
+      sentinels: target.sentinels.map(({ host, port }) => ({ host, port })),
+      name: target.name,
+      role: 'master',
+      enableOfflineQueue: false,
+      enableAutoPipelining: autoPipelining,
+      retryStrategy: backoff,
+      sentinelRetryStrategy: backoff,
+      sentinelCommandTimeout: opts.connectTimeoutMs,
+      // +switch-master from any sentinel: reconnect to the new primary at once.
+      failoverDetector: true,
+      // A demoted primary answers writes with READONLY: drop it and ask the sentinels again (the write is refused, not resent).
+      reconnectOnError: (error) => {
+        if (!error.message.startsWith('READONLY')) return false;
+        outage('the primary was demoted (READONLY)');
+        return true;
+      },
+    });
+  } else {
+    const clusterOptions: ClusterOptions = {
+      redisOptions: perConnection,
+      scaleReads: 'master',
+      enableOfflineQueue: false,
+      enableAutoPipelining: autoPipelining,
+      clusterRetryStrategy: backoff,
+      retryDelayOnFailover: 0,
+      retryDelayOnClusterDown: 0,
+      // Learn a promoted replica within a second even when no command meets a MOVED.
+      slotsRefreshInterval: 1000,
+      slotsRefreshTimeout: opts.connectTimeoutMs,
+      shardedSubscribers: role === 'subscriber',
+    };
+    const cluster = new Cluster(
+      target.nodes.map(({ host, port }) => ({ host, port })),
+      clusterOptions,
+    );
+    // A master's connection is made lazily, by the first command for it; without an offline
+    // queue a second command meanwhile is refused ("Connection is closed."). Connect each
+    // one as soon as the cluster learns of it (at start, and a promoted replica after a failover).
+    cluster.on('+node', (node: Redis) => {
+      if (node.status === 'wait' && !node.options.readOnly) node.connect().catch(() => {});
+    });
+    client = cluster;
+  }
+  firstConnects.set(client, { timeoutMs: opts.connectTimeoutMs, promise: undefined });
+  if (!(client instanceof Cluster)) client.once('ready', () => firstConnects.delete(client));
+  outage = watchOutages(client, opts.logger, { module: 'redis', part: name, role });
+  return client;
+}
+
+/**
+ * One `'error'` listener, logging once when `client` loses Redis and once
+ * when it has it back; returns what marks an outage seen otherwise. A Cluster can also lose one of its servers while it
+ * stays ready (a master killed, before its replica is promoted): logged
+ * once per server until a connection to it is ready again.
+ */
+function watchOutages(client: RedisClient, logger: ClusterLogger, context: { module: 'redis'; part: string; role: RedisRole }): (detail: string) => void {
   let down = false;
   const markDown = (detail: string): void => {
     if (down) return;
     down = true;
-    opts.logger.warn({ module: 'redis', part: name, role, error: detail }, 'redis unreachable; reconnecting');
+    logger.warn({ ...context, error: detail }, 'redis unreachable; reconnecting');
   };
+  // A reconnect that succeeds at its first attempt is no outage (Sentinel's failover detector
+  // drops a connection the client may already have moved to the new primary): log from the
+  // first error, or from the second attempt.
+  let attempts = 0;
   client.on('error', (error: Error) => markDown(error.message));
-  client.on('reconnecting', () => markDown('connection lost'));
+  client.on('reconnecting', () => ++attempts > 1 && markDown('connection lost'));
   client.on('ready', () => {
+    attempts = 0;
     if (!down) return;
     down = false;
-    opts.logger.info({ module: 'redis', part: name, role }, 'redis reachable again');
+    logger.info(context, 'redis reachable again');
   });
-  return client;
+  if (!(client instanceof Cluster)) return markDown;
+  const serversDown = new Set<string>();
+  client.on('node error', (error: Error, server: string) => {
+    if (serversDown.has(server)) return;
+    serversDown.add(server);
+    logger.warn({ ...context, server, error: error.message }, 'redis cluster server unreachable');
+  });
+  client.on('+node', (connection: Redis) => {
+    const server = `${connection.options.host}:${connection.options.port}`;
+    connection.once('ready', () => {
+      if (serversDown.delete(server)) logger.info({ ...context, server }, 'redis cluster server reachable again');
+    });
+  });
+  return markDown;
 }
 
 /**
@@ -117,7 +212,17 @@ export function createRedisClient(
  * after `timeoutMs`. For `start()`: a node that cannot reach Redis should
  * not pretend to have joined the cluster.
  */
-export async function connected(client: Redis, timeoutMs: number): Promise<void> {
+export async function connected(client: RedisClient, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  await readyWithin(client, timeoutMs);
+  // A Cluster is ready once one server answered; its commands go to every master.
+  if (client instanceof Cluster) {
+    await Promise.all(client.nodes('master').map((node) => readyWithin(node, Math.max(0, deadline - Date.now()))));
+    firstConnects.delete(client);
+  }
+}
+
+async function readyWithin(client: RedisClient, timeoutMs: number): Promise<void> {
   if (client.status === 'ready') return;
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => {
@@ -133,7 +238,7 @@ export async function connected(client: Redis, timeoutMs: number): Promise<void>
 }
 
 /** Resolves once `client` is ready again, or at once when `signal` aborts. Never rejects. */
-export async function waitReady(client: Redis, signal: AbortSignal): Promise<void> {
+export async function waitReady(client: RedisClient, signal: AbortSignal): Promise<void> {
   if (client.status === 'ready' || signal.aborted) return;
   await new Promise<void>((resolve) => {
     const done = (): void => {
@@ -146,19 +251,35 @@ export async function waitReady(client: Redis, signal: AbortSignal): Promise<voi
   });
 }
 
-/** Closes politely when possible (QUIT after pending replies), else drops the socket. */
-export async function closeClient(client: Redis): Promise<void> {
+/**
+ * Closes politely when possible (QUIT after pending replies; resolves once
+ * the connection ended, a Cluster's every server connection too, bounded),
+ * else drops the socket.
+ */
+export async function closeClient(client: RedisClient): Promise<void> {
   if (client.status === 'end') return;
   if (client.status === 'ready') {
+    const ended = new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, QUIT_BOUND_MS);
+      client.once('end', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
     try {
       await client.quit();
-      return;
+      await ended;
+      // (Narrowed to 'ready' above, but quit() changed it.)
+      if ((client.status as string) === 'end') return;
     } catch {
       // fall through to a hard disconnect
     }
   }
   client.disconnect();
 }
+
+/** How long `closeClient` waits for the connections to end after QUIT was answered. */
+const QUIT_BOUND_MS = 2000;
 
 /** Replies that mean "Redis cannot serve now", as opposed to "this request is wrong". */
 const TRANSIENT_REPLY = /^(LOADING|BUSY|MASTERDOWN|READONLY|TRYAGAIN|CLUSTERDOWN|NOSCRIPT)\b/;
@@ -179,7 +300,7 @@ export function clusterError(error: unknown, what: string): BrokerError {
 }
 
 /** Clients whose first connection is still being made: their connect timeout, and the wait for it. */
-const firstConnects = new WeakMap<Redis, { timeoutMs: number; promise: Promise<void> | undefined }>();
+const firstConnects = new WeakMap<RedisClient, { timeoutMs: number; promise: Promise<void> | undefined }>();
 
 /**
  * Runs a call on `client`, turning any failure into a BrokerError (see
@@ -187,10 +308,11 @@ const firstConnects = new WeakMap<Redis, { timeoutMs: number; promise: Promise<v
  * right after it was created) is waited for, up to its connect timeout;
  * after that, calls fail fast whenever the client is not ready.
  */
-export async function redisCall<T>(client: Redis, what: string, call: () => Promise<T>): Promise<T> {
+export async function redisCall<T>(client: RedisClient, what: string, call: () => Promise<T>): Promise<T> {
   try {
     const first = firstConnects.get(client);
-    if (first !== undefined && (client.status === 'connecting' || client.status === 'connect' || client.status === 'wait')) {
+    // (A Cluster stays here until its masters' connections are ready too: see `connected`.)
+    if (first !== undefined && (client instanceof Cluster || client.status === 'connecting' || client.status === 'connect' || client.status === 'wait')) {
       // One wait shared by every call made meanwhile; forgotten once settled, so a later call waits afresh.
       first.promise ??= connected(client, first.timeoutMs).finally(() => {
         first.promise = undefined;

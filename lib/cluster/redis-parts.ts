@@ -1,8 +1,9 @@
 /*
  * The Redis implementations of every seam, for a cluster node: presence,
- * relay, inbox and queues, all under one key prefix on one Redis.
+ * relay, inbox and queues, all under one key prefix on one Redis target
+ * (a server, a Redis Cluster or a Sentinel-watched primary).
  */
-import type { Config } from '../config.js';
+import { redisTargetOf, type Config } from '../config.js';
 import { RedisInboxStore } from '../inbox/redis-inbox-store.js';
 import type { Logger } from '../log.js';
 import { RedisQueueStore } from '../queue/redis-queue-store.js';
@@ -26,16 +27,17 @@ export interface RedisParts {
 }
 
 export async function createRedisParts(config: Config, log: Logger, nodeId: string): Promise<RedisParts> {
-  const url = config.redisUrl!;
+  const target = redisTargetOf(config);
+  if (target === undefined) throw new Error('createRedisParts needs REDIS_URL, REDIS_CLUSTER_NODES or REDIS_SENTINELS');
   if (nodeId.includes(':') || nodeId.includes('!')) throw new Error(`NODE_ID must contain neither ":" nor "!" (got "${nodeId}")`);
   const connection = { keyPrefix: config.redisPrefix, logger: log };
-  const presence = new RedisPresence(nodeId, url, { ...connection, beatIntervalMs: config.nodeBeatMs, nodeTimeoutMs: config.nodeTimeoutMs });
-  const relay = new RedisRelay(nodeId, url, { ...connection, maxStreamBytes: config.relayMaxStreamBytes });
+  const presence = new RedisPresence(nodeId, target, { ...connection, beatIntervalMs: config.nodeBeatMs, nodeTimeoutMs: config.nodeTimeoutMs });
+  const relay = new RedisRelay(nodeId, target, { ...connection, maxStreamBytes: config.relayMaxStreamBytes });
   relay.setLease(presence);
   const limits = { maxMessages: config.inboxMaxMessages, maxBytes: config.inboxMaxBytes, ttlSeconds: config.inboxTtlSeconds, overflow: config.inboxOverflow };
-  const inbox = new RedisInboxStore(url, { ...connection, nodeId, ...limits });
-  const queues = new RedisQueueStore(nodeId, url, { ...connection, maxMessages: config.queueMaxMessages, maxBytes: config.queueMaxBytes });
-  const router = new RedisUserRouter(nodeId, url, {
+  const inbox = new RedisInboxStore(target, { ...connection, nodeId, ...limits });
+  const queues = new RedisQueueStore(nodeId, target, { ...connection, maxMessages: config.queueMaxMessages, maxBytes: config.queueMaxBytes });
+  const router = new RedisUserRouter(nodeId, target, {
     ...connection,
     maxStreamBytes: config.relayMaxStreamBytes,
     inboxMaxMessages: config.inboxMaxMessages,
@@ -43,10 +45,10 @@ export async function createRedisParts(config: Config, log: Logger, nodeId: stri
     inboxOverflow: config.inboxOverflow,
     inboxMaxBytes: config.inboxMaxBytes,
   });
-  const sessionCounts = new RedisUserSessionCount(nodeId, url, config.maxConnectionsPerUser, presence, connection);
+  const sessionCounts = new RedisUserSessionCount(nodeId, target, config.maxConnectionsPerUser, presence, connection);
   queues.setIncarnation(() => presence.incarnationTag());
   // Readiness probe: its own connection, so a busy part never delays /readyz.
-  const probe = createRedisClient(url, 'command', { ...connection, name: 'readiness' });
+  const probe = createRedisClient(target, 'command', { ...connection, name: 'readiness' });
   return {
     nodeId,
     presence,

@@ -47,7 +47,7 @@
  * Lookups (`nodesFor`, `nodesOf`) check each node's key, so a dead node
  * drops out of answers when its key expires, before anyone reaps it.
  */
-import type { Redis, Result } from 'ioredis';
+import type { Result } from 'ioredis';
 import { BrokerError } from '../core/errors.js';
 import type { NodeInfo, NodeStats, PresenceRegistry, RecoveryHandler, RejoinCause } from './presence.js';
 import {
@@ -56,7 +56,9 @@ import {
   createRedisClient,
   redisCall,
   resolveConnectionOptions,
+  type RedisClient,
   type RedisConnectionOptions,
+  type RedisTarget,
 } from './redis-connection.js';
 import { RedisKeys, splitNodeTag } from './redis-keys.js';
 import { defineScripts } from './redis-scripts.js';
@@ -105,7 +107,7 @@ const SCRIPTS = {
 type State = 'new' | 'started' | 'closed';
 
 export class RedisPresence implements PresenceRegistry {
-  private readonly redis: Redis;
+  private readonly redis: RedisClient;
   private readonly keys: RedisKeys;
   private readonly opts: RedisPresenceOptions;
   private readonly recoverers: RecoveryHandler[] = [];
@@ -135,7 +137,7 @@ export class RedisPresence implements PresenceRegistry {
 
   constructor(
     readonly nodeId: string,
-    url: string,
+    target: RedisTarget,
     options: Partial<RedisPresenceOptions> = {},
   ) {
     if (nodeId.includes(':') || nodeId.includes('!')) throw new Error(`a node id must contain neither ":" nor "!" (got "${nodeId}")`);
@@ -149,7 +151,7 @@ export class RedisPresence implements PresenceRegistry {
       recoverLockMs: options.recoverLockMs ?? DEFAULT_RECOVER_LOCK_MS,
     };
     this.keys = new RedisKeys(this.opts.keyPrefix);
-    this.redis = createRedisClient(url, 'command', { ...this.opts, name: 'presence' });
+    this.redis = createRedisClient(target, 'command', { ...this.opts, name: 'presence' });
     defineScripts(this.redis, SCRIPTS);
     // A dropped connection is a gap in the evidence (Redis restarting, failing over, or cut off):
     // no reaping until a full timeout of beats has passed again, and a beat as soon as it is back.

@@ -31,7 +31,7 @@
  * by itself (ioredis `autoResubscribe`) and the stream loop resumes from the
  * last id it handled.
  */
-import type { Redis, Result } from 'ioredis';
+import type { Result } from 'ioredis';
 import { BrokerError } from '../core/errors.js';
 import type { BrokerMessage } from '../core/message.js';
 import { decodeEnvelope, decodeEnvelopeBatch, decodeMessage, encodeEnvelope, encodeMessageAfter } from './envelope-codec.js';
@@ -43,7 +43,9 @@ import {
   redisCall,
   resolveConnectionOptions,
   waitReady,
+  type RedisClient,
   type RedisConnectionOptions,
+  type RedisTarget,
 } from './redis-connection.js';
 import { RedisKeys } from './redis-keys.js';
 import { defineScripts } from './redis-scripts.js';
@@ -132,9 +134,9 @@ interface ReadEntry {
 export class RedisRelay implements Relay {
   /** Relay entries or envelopes written to the dead-letter stream by this node. */
   deadLettered = 0;
-  private readonly command: Redis;
-  private readonly reader: Redis;
-  private readonly subscriber: Redis;
+  private readonly command: RedisClient;
+  private readonly reader: RedisClient;
+  private readonly subscriber: RedisClient;
   private readonly keys: RedisKeys;
   private readonly opts: RedisRelayOptions;
   private readonly origin: Buffer;
@@ -159,16 +161,16 @@ export class RedisRelay implements Relay {
 
   constructor(
     readonly nodeId: string,
-    url: string,
+    target: RedisTarget,
     options: Partial<RedisRelayOptions> = {},
   ) {
     this.opts = { ...DEFAULT_RELAY_OPTIONS, ...options, ...resolveConnectionOptions(options) };
     this.keys = new RedisKeys(this.opts.keyPrefix);
     const idBytes = Buffer.from(nodeId);
     this.origin = Buffer.concat([Buffer.from([idBytes.length >> 8, idBytes.length & 0xff]), idBytes]);
-    this.command = createRedisClient(url, 'command', { ...this.opts, name: 'relay' });
-    this.reader = createRedisClient(url, 'blocking', { ...this.opts, name: 'relay' });
-    this.subscriber = createRedisClient(url, 'subscriber', { ...this.opts, name: 'relay' });
+    this.command = createRedisClient(target, 'command', { ...this.opts, name: 'relay' });
+    this.reader = createRedisClient(target, 'blocking', { ...this.opts, name: 'relay' });
+    this.subscriber = createRedisClient(target, 'subscriber', { ...this.opts, name: 'relay' });
     defineScripts(this.command, SCRIPTS);
     this.sharded = isClusterClient(this.subscriber);
   }

@@ -33,12 +33,12 @@
  * and each batch's hand-offs are issued as its decision returns, in order; a
  * user's messages share a slot, so they keep their order per target node.
  */
-import type { Redis, Result } from 'ioredis';
+import type { Result } from 'ioredis';
 import calculateSlot from 'cluster-key-slot';
 import { DEFAULT_INBOX_LIMITS, inboxBytesFullError, inboxFullError, type InboxOverflow } from '../inbox/inbox-store.js';
 import { INBOX_REFUSED, INBOX_REFUSED_BYTES } from '../inbox/redis-inbox-store.js';
 import { encodeEnvelope } from './envelope-codec.js';
-import { createRedisClient, closeClient, redisCall, resolveConnectionOptions, type RedisConnectionOptions } from './redis-connection.js';
+import { createRedisClient, closeClient, redisCall, resolveConnectionOptions, type RedisClient, type RedisConnectionOptions, type RedisTarget } from './redis-connection.js';
 import { RedisKeys } from './redis-keys.js';
 import { BATCH_FIELD, DEFAULT_RELAY_OPTIONS, ENTRY_FIELD, isClusterClient, relayFull } from './redis-relay.js';
 import { defineScripts } from './redis-scripts.js';
@@ -98,7 +98,7 @@ interface Outcome {
 }
 
 export class RedisUserRouter implements UserRouter {
-  private readonly redis: Redis;
+  private readonly redis: RedisClient;
   private readonly keys: RedisKeys;
   private readonly opts: RedisUserRouterOptions;
   private readonly cluster: boolean;
@@ -109,7 +109,7 @@ export class RedisUserRouter implements UserRouter {
 
   constructor(
     private readonly nodeId: string,
-    url: string,
+    target: RedisTarget,
     options: Partial<RedisUserRouterOptions> & Pick<RedisUserRouterOptions, 'inboxMaxMessages' | 'inboxTtlSeconds'>,
   ) {
     this.opts = {
@@ -122,7 +122,7 @@ export class RedisUserRouter implements UserRouter {
     };
     this.keys = new RedisKeys(this.opts.keyPrefix);
     // Batched here already; ioredis auto-pipelining would hold a batch back while the previous one is in flight.
-    this.redis = createRedisClient(url, 'command', { ...this.opts, name: 'router', autoPipelining: false });
+    this.redis = createRedisClient(target, 'command', { ...this.opts, name: 'router', autoPipelining: false });
     this.cluster = isClusterClient(this.redis);
     defineScripts(this.redis, { sbRoute: 'route', sbRelayHandoff: 'relay-handoff' });
   }

@@ -21,9 +21,9 @@
  * user taking a cluster's connections, not worth refusing everyone in an
  * outage.
  */
-import type { Redis, Result } from 'ioredis';
+import type { Result } from 'ioredis';
 import type { PresenceRegistry } from './presence.js';
-import { closeClient, createRedisClient, redisCall, resolveConnectionOptions, type RedisConnectionOptions } from './redis-connection.js';
+import { closeClient, createRedisClient, redisCall, resolveConnectionOptions, type RedisClient, type RedisConnectionOptions, type RedisTarget } from './redis-connection.js';
 import { RedisKeys } from './redis-keys.js';
 import { defineScripts } from './redis-scripts.js';
 import { LocalSessionCounts, type UserSessionCount } from './user-sessions.js';
@@ -38,7 +38,7 @@ declare module 'ioredis' {
 const RETRY_MS = 1000;
 
 export class RedisUserSessionCount implements UserSessionCount {
-  private readonly redis: Redis;
+  private readonly redis: RedisClient;
   private readonly keys: RedisKeys;
   private readonly opts: RedisConnectionOptions;
   private readonly local = new LocalSessionCounts();
@@ -53,14 +53,14 @@ export class RedisUserSessionCount implements UserSessionCount {
 
   constructor(
     private readonly nodeId: string,
-    url: string,
+    target: RedisTarget,
     private readonly max: number,
     presence: PresenceRegistry,
     options: Partial<RedisConnectionOptions> = {},
   ) {
     this.opts = resolveConnectionOptions(options);
     this.keys = new RedisKeys(this.opts.keyPrefix);
-    this.redis = createRedisClient(url, 'command', { ...this.opts, name: 'user-sessions' });
+    this.redis = createRedisClient(target, 'command', { ...this.opts, name: 'user-sessions' });
     defineScripts(this.redis, { sbUserSessions: 'user-sessions' });
     // Reaped while paused: the reaper removed this node's fields; the sessions are still here.
     presence.onRejoined(() => {

@@ -3,22 +3,21 @@
  * inbox TTL at each login, so a login costs one SET and a name nobody used
  * within the TTL disappears by itself; a check is one EXISTS.
  */
-import type { Redis } from 'ioredis';
-import { closeClient, createRedisClient, type RedisConnectionOptions } from '../cluster/redis-connection.js';
+import { closeClient, createRedisClient, type RedisClient, type RedisConnectionOptions, type RedisTarget } from '../cluster/redis-connection.js';
 import { RedisKeys } from '../cluster/redis-keys.js';
 import type { KnownUsers } from './known-users.js';
 
 export class RedisKnownUsers implements KnownUsers {
-  private readonly redis: Redis;
+  private readonly redis: RedisClient;
   private readonly keys: RedisKeys;
 
   constructor(
-    url: string,
+    target: RedisTarget,
     private readonly ttlSeconds: number,
     options: Partial<RedisConnectionOptions> = {},
   ) {
     this.keys = new RedisKeys(options.keyPrefix);
-    this.redis = createRedisClient(url, 'command', { ...options, name: 'known-users' });
+    this.redis = createRedisClient(target, 'command', { ...options, name: 'known-users' });
   }
 
   async loggedIn(user: string): Promise<void> {

@@ -52,7 +52,7 @@
  * - Timed claims expire in Lua against Redis' clock (`TIME`), on the sweep
  *   and on an ack past the deadline, so nodes' clocks need not agree.
  */
-import type { Redis, Result } from 'ioredis';
+import type { Result } from 'ioredis';
 import { BrokerError } from '../core/errors.js';
 import type { BrokerMessage } from '../core/message.js';
 import { decodeMessage, encodeMessage } from '../cluster/envelope-codec.js';
@@ -61,7 +61,9 @@ import {
   createRedisClient,
   redisCall,
   resolveConnectionOptions,
+  type RedisClient,
   type RedisConnectionOptions,
+  type RedisTarget,
 } from '../cluster/redis-connection.js';
 import { claimUser, RedisKeys } from '../cluster/redis-keys.js';
 import { defineScripts } from '../cluster/redis-scripts.js';
@@ -167,12 +169,12 @@ const SCRIPTS = {
 export class RedisInboxStore implements InboxStore {
   /** Messages dropped because an inbox was full (oldest first), by this store. */
   dropped = 0;
-  private readonly redis: Redis;
+  private readonly redis: RedisClient;
   private readonly keys: RedisKeys;
   private readonly opts: RedisInboxOptions;
   private readonly sweeper: NodeJS.Timeout | undefined;
 
-  constructor(url: string, options: Partial<RedisInboxOptions> = {}) {
+  constructor(target: RedisTarget, options: Partial<RedisInboxOptions> = {}) {
     this.opts = {
       ...DEFAULT_INBOX_LIMITS,
       nodeId: undefined,
@@ -181,7 +183,7 @@ export class RedisInboxStore implements InboxStore {
       ...resolveConnectionOptions(options),
     };
     this.keys = new RedisKeys(this.opts.keyPrefix);
-    this.redis = createRedisClient(url, 'command', { ...this.opts, name: 'inbox' });
+    this.redis = createRedisClient(target, 'command', { ...this.opts, name: 'inbox' });
     defineScripts(this.redis, SCRIPTS);
     if (this.opts.claimSweepMs > 0) {
       this.sweeper = setInterval(() => void this.sweepTimedClaims().catch((error: unknown) => this.sweepFailed(error)), this.opts.claimSweepMs);

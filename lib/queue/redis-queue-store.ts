@@ -39,7 +39,7 @@
  * queue per burst). After a reconnect every watched queue is announced once,
  * since pushes may have been missed meanwhile.
  */
-import type { Redis, Result } from 'ioredis';
+import type { Result } from 'ioredis';
 import { BrokerError } from '../core/errors.js';
 import type { BrokerMessage } from '../core/message.js';
 import { decodeMessage, encodeMessage } from '../cluster/envelope-codec.js';
@@ -48,7 +48,9 @@ import {
   createRedisClient,
   redisCall,
   resolveConnectionOptions,
+  type RedisClient,
   type RedisConnectionOptions,
+  type RedisTarget,
 } from '../cluster/redis-connection.js';
 import { RedisKeys } from '../cluster/redis-keys.js';
 import { isClusterClient } from '../cluster/redis-relay.js';
@@ -76,8 +78,8 @@ const SCRIPTS = {
 } as const;
 
 export class RedisQueueStore implements QueueStore {
-  private readonly redis: Redis;
-  private readonly subscriber: Redis;
+  private readonly redis: RedisClient;
+  private readonly subscriber: RedisClient;
   private readonly keys: RedisKeys;
   private readonly opts: RedisQueueOptions;
   /** Watched queues' ready channels → queue names. */
@@ -95,13 +97,13 @@ export class RedisQueueStore implements QueueStore {
 
   constructor(
     readonly nodeId: string,
-    url: string,
+    target: RedisTarget,
     options: Partial<RedisQueueOptions> = {},
   ) {
     this.opts = { ...DEFAULT_QUEUE_LIMITS, ...options, ...resolveConnectionOptions(options) };
     this.keys = new RedisKeys(this.opts.keyPrefix);
-    this.redis = createRedisClient(url, 'command', { ...this.opts, name: 'queue' });
-    this.subscriber = createRedisClient(url, 'subscriber', { ...this.opts, name: 'queue' });
+    this.redis = createRedisClient(target, 'command', { ...this.opts, name: 'queue' });
+    this.subscriber = createRedisClient(target, 'subscriber', { ...this.opts, name: 'queue' });
     defineScripts(this.redis, SCRIPTS);
     this.sharded = isClusterClient(this.subscriber);
     this.flag = this.sharded ? '1' : '0';
@@ -261,7 +263,7 @@ export class RedisQueueStore implements QueueStore {
     else await this.subscriber.unsubscribe(...channels);
   }
 
-  private call<T>(client: Redis, what: string, call: () => Promise<T>): Promise<T> {
+  private call<T>(client: RedisClient, what: string, call: () => Promise<T>): Promise<T> {
     return redisCall(client, what, call);
   }
 }

@@ -8,6 +8,8 @@
  *                            publishers on node 1, receivers on node 2
  *   stompbox-1-queue         stompbox, one node, p2p through /queue/bench-{i}
  *   stompbox-2-redis-queue   stompbox, two nodes, /queue/bench-{i} (the Redis queue store)
+ *   stompbox-2-rediscluster  stompbox-2-redis on a 3-master Redis Cluster, with per-master
+ *                            command shares and Redis CPU per message   (redis-shards.ts)
  *   socketio-1               socket.io, one node                                   (peers/socketio.ts)
  *   socketio-2-redis         socket.io, two nodes, redis-adapter
  */
@@ -15,6 +17,7 @@ import type { BenchTarget } from './lib/target.js';
 import { createRabbitMqTarget, type RabbitMqPeerOptions } from './peers/rabbitmq.js';
 import { createSocketIoTarget } from './peers/socketio.js';
 import { createStompboxTarget } from './peers/stompbox.js';
+import { createRedisClusterTarget, REDIS_CLUSTER_TARGET } from './redis-shards.js';
 
 export const REFERENCE_TARGET = 'rabbitmq';
 
@@ -28,6 +31,7 @@ export const TARGET_FACTORIES: Readonly<Record<string, (settings: TargetSettings
   'stompbox-2-redis': () => createStompboxTarget(2, 'user'),
   'stompbox-1-queue': () => createStompboxTarget(1, 'queue'),
   'stompbox-2-redis-queue': () => createStompboxTarget(2, 'queue'),
+  [REDIS_CLUSTER_TARGET]: () => createRedisClusterTarget(),
   'socketio-1': () => createSocketIoTarget(1),
   'socketio-2-redis': () => createSocketIoTarget(2),
 };

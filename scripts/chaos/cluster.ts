@@ -1,23 +1,39 @@
 /*
- * The cluster under test: a private redis-server (appendonly, fsync every
- * second, as a typical deployment) and two stompbox node processes, A and B,
+ * The cluster under test: a private Redis (appendonly, fsync every second,
+ * as a typical deployment) and two stompbox node processes, A and B,
  * started with the spec helpers (spec/helpers/redis-server.ts,
- * spec/helpers/node-process.ts). Each node keeps its port and NODE_ID
+ * spec/helpers/node-process.ts). The Redis is one server, or a 3-master,
+ * 3-replica Redis Cluster (spec/helpers/redis-cluster.ts), or a primary,
+ * its replica and three sentinels (spec/helpers/redis-sentinel.ts), as the
+ * scenario says. Each node keeps its port and NODE_ID
  * across restarts (as scripts/local-cluster.sh runs them), so a client's
  * usual URL stays valid. Every process logs to a file in the run's dir.
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import type { RedisTarget } from '../../lib/cluster/redis-target.js';
 import { spawnNode, type NodeProcess } from '../../spec/helpers/node-process.js';
+import { startRedisCluster, type RedisCluster } from '../../spec/helpers/redis-cluster.js';
+import { startRedisSentinel, type RedisSentinelSetup } from '../../spec/helpers/redis-sentinel.js';
 import { startRedisServer, type RedisServer } from '../../spec/helpers/redis-server.js';
 import { freePort } from '../bench/lib/system.js';
 
 export type NodeName = 'A' | 'B';
 export const NODE_NAMES: readonly NodeName[] = ['A', 'B'];
 
+/** Which Redis the nodes stand on. */
+export type RedisBackend = 'single' | 'cluster' | 'sentinel';
+
+type StartedRedis =
+  | { kind: 'single'; server: RedisServer }
+  | { kind: 'cluster'; cluster: RedisCluster }
+  | { kind: 'sentinel'; sentinel: RedisSentinelSetup };
+
 export interface ClusterOptions {
   /** The run's temp dir: logs go here. */
   dir: string;
+  /** @default 'single' */
+  redis?: RedisBackend;
   beatMs: number;
   timeoutMs: number;
   /** Extra environment of every node (e.g. INBOX_MAX_MESSAGES). */
@@ -57,14 +73,13 @@ export class Cluster {
   private readonly startedAt = Date.now();
 
   private constructor(
-    readonly redis: RedisServer,
+    private readonly started: StartedRedis,
     private readonly options: ClusterOptions,
   ) {}
 
   static async start(options: ClusterOptions): Promise<Cluster> {
     mkdirSync(options.dir, { recursive: true });
-    const redis = await startRedisServer({ appendonly: true, appendfsync: 'everysec', logFile: join(options.dir, 'redis.log') });
-    const cluster = new Cluster(redis, options);
+    const cluster = new Cluster(await startRedis(options.redis ?? 'single', options.dir), options);
     try {
       for (const name of NODE_NAMES) {
         const port = await freePort();
@@ -79,7 +94,35 @@ export class Cluster {
   }
 
   get logFiles(): string[] {
-    return [...[...this.slots.values()].map((slot) => slot.logFile), join(this.options.dir, 'redis.log')];
+    return [...[...this.slots.values()].map((slot) => slot.logFile), this.started.kind === 'single' ? join(this.options.dir, 'redis.log') : `${this.options.dir}/redis-*.log, sentinel-*.log`];
+  }
+
+  /** The one redis-server (the `single` backend). */
+  get redis(): RedisServer {
+    if (this.started.kind !== 'single') throw new Error(`this scenario's Redis is a ${this.started.kind} setup, not one server`);
+    return this.started.server;
+  }
+
+  /** The Redis Cluster (the `cluster` backend). */
+  get redisCluster(): RedisCluster {
+    if (this.started.kind !== 'cluster') throw new Error(`this scenario's Redis is ${this.started.kind}, not a Redis Cluster`);
+    return this.started.cluster;
+  }
+
+  /** The Sentinel setup (the `sentinel` backend). */
+  get sentinel(): RedisSentinelSetup {
+    if (this.started.kind !== 'sentinel') throw new Error(`this scenario's Redis is ${this.started.kind}, not Sentinel`);
+    return this.started.sentinel;
+  }
+
+  private get redisTarget(): RedisTarget {
+    const started = this.started;
+    return started.kind === 'single' ? started.server.url : started.kind === 'cluster' ? started.cluster.target : started.sentinel.target;
+  }
+
+  /** Records a fault done to Redis by a scenario, for the report. */
+  redisEvent(what: string): void {
+    this.event(what);
   }
 
   /** Log records of every node, every start. */
@@ -113,7 +156,7 @@ export class Cluster {
     const started = Date.now();
     const node = await spawnNode({
       id: slot.id,
-      redisUrl: this.redis.url,
+      redis: this.redisTarget,
       logFile: slot.logFile,
       env: {
         PORT: String(slot.port),
@@ -186,7 +229,8 @@ export class Cluster {
       if (slot.paused) node.child.kill('SIGCONT');
       await node.kill();
     }
-    await this.redis.dispose();
+    const started = this.started;
+    await (started.kind === 'single' ? started.server.dispose() : started.kind === 'cluster' ? started.cluster.stop() : started.sentinel.stop());
   }
 
   private slot(name: NodeName): NodeSlot {
@@ -198,6 +242,12 @@ export class Cluster {
     if (node === undefined) throw new Error(`node ${name} is not running`);
     return node;
   }
+}
+
+async function startRedis(backend: RedisBackend, dir: string): Promise<StartedRedis> {
+  if (backend === 'cluster') return { kind: 'cluster', cluster: await startRedisCluster({ appendfsync: 'everysec', logDir: dir }) };
+  if (backend === 'sentinel') return { kind: 'sentinel', sentinel: await startRedisSentinel({ appendfsync: 'everysec', logDir: dir }) };
+  return { kind: 'single', server: await startRedisServer({ appendonly: true, appendfsync: 'everysec', logFile: join(dir, 'redis.log') }) };
 }
 
 function order(first: NodeName): NodeName[] {

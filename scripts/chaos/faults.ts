@@ -3,7 +3,8 @@
  * are real: signals to real processes (SIGKILL, SIGTERM, SIGSTOP/SIGCONT),
  * never a mock. Each fault is bounded in time.
  */
-import type { Cluster } from './cluster.js';
+import { RedisKeys } from '../../lib/cluster/redis-keys.js';
+import type { Cluster, RedisBackend } from './cluster.js';
 import { sleep, type Receiver } from './load.js';
 
 /**
@@ -29,6 +30,8 @@ export interface Scenario {
   quick: boolean;
   /** Extra environment of both nodes. */
   nodeEnv?: Record<string, string>;
+  /** What Redis the nodes stand on. @default 'single' */
+  redis?: RedisBackend;
   /** A graceful fault: any duplicate is a failure. */
   noDuplicates?: boolean;
   fault?(context: FaultContext): Promise<void>;
@@ -54,6 +57,13 @@ function redisOutage(signal: 'SIGTERM' | 'SIGKILL', seconds: number, quick: bool
     },
   };
 }
+
+/** How long a killed Redis server stays down before it is started again (and rejoins as a replica). */
+const REDIS_SERVER_DOWN_MS = 5000;
+/** Between the two faults of sentinel-failover. */
+const BETWEEN_FAILOVERS_MS = 4000;
+/** The receivers' node's relay stream: the key whose master a cluster scenario takes away. */
+const RECEIVERS_STREAM = new RedisKeys().stream('chaos-b');
 
 export const SCENARIOS: readonly Scenario[] = [
   {
@@ -104,6 +114,55 @@ export const SCENARIOS: readonly Scenario[] = [
         await cluster.startNode(name);
         await sleep(PAUSE_BETWEEN_RESTARTS_MS);
       }
+    },
+  },
+  {
+    name: 'cluster-master-kill',
+    summary: `Redis Cluster (3 masters, 3 replicas): SIGKILL to the master holding the receivers' node stream; its replica is promoted; the killed server restarts ${REDIS_SERVER_DOWN_MS / 1000} s later and rejoins as a replica`,
+    kind: 'live',
+    quick: false,
+    redis: 'cluster',
+    async fault({ cluster, note }) {
+      const { killed, promoted } = await cluster.redisCluster.killMaster(RECEIVERS_STREAM);
+      cluster.redisEvent(`redis master ${killed} SIGKILL; replica ${promoted} promoted`);
+      note(`master ${killed} killed, ${promoted} promoted`);
+      await sleep(REDIS_SERVER_DOWN_MS);
+      await cluster.redisCluster.restart(killed);
+      cluster.redisEvent(`redis ${killed} restarted as a replica`);
+    },
+  },
+  {
+    name: 'cluster-failover',
+    summary: "Redis Cluster (3 masters, 3 replicas): CLUSTER FAILOVER on the replica of the master holding the receivers' node stream (a planned switch-over)",
+    kind: 'live',
+    quick: false,
+    redis: 'cluster',
+    async fault({ cluster, note }) {
+      const master = await cluster.redisCluster.masterOf(RECEIVERS_STREAM);
+      const [replica] = await cluster.redisCluster.replicasOf(master);
+      if (replica === undefined) throw new Error(`master ${master} has no live replica`);
+      const { demoted, promoted } = await cluster.redisCluster.failover(replica);
+      cluster.redisEvent(`CLUSTER FAILOVER: ${promoted} master, ${demoted} replica`);
+      note(`${demoted} → ${promoted}`);
+    },
+  },
+  {
+    name: 'sentinel-failover',
+    summary: `Sentinel (primary, replica, 3 sentinels): SENTINEL FAILOVER; ${BETWEEN_FAILOVERS_MS / 1000} s later SIGKILL to the new primary (the sentinels promote the other); the killed server restarts ${REDIS_SERVER_DOWN_MS / 1000} s later as a replica`,
+    kind: 'live',
+    quick: false,
+    redis: 'sentinel',
+    async fault({ cluster, note }) {
+      const switched = await cluster.sentinel.failover();
+      cluster.redisEvent(`SENTINEL FAILOVER: ${switched.promoted} primary`);
+      note(`failover ${switched.demoted} → ${switched.promoted}`);
+      await sleep(BETWEEN_FAILOVERS_MS);
+      const { killed, promoted } = await cluster.sentinel.killPrimary();
+      cluster.redisEvent(`redis primary ${killed} SIGKILL; ${promoted} promoted`);
+      note(`primary ${killed} killed, ${promoted} promoted`);
+      await sleep(REDIS_SERVER_DOWN_MS);
+      await cluster.sentinel.restart(killed);
+      cluster.redisEvent(`redis ${killed} restarted as a replica`);
     },
   },
   {

@@ -102,7 +102,7 @@ export async function runOnce(scenario: Scenario, run: number, settings: RunSett
   };
   activeCleanups.add(teardown);
   try {
-    cluster = await Cluster.start({ dir, beatMs: settings.beatMs, timeoutMs: settings.timeoutMs, nodeEnv: scenario.nodeEnv ?? {} });
+    cluster = await Cluster.start({ dir, beatMs: settings.beatMs, timeoutMs: settings.timeoutMs, nodeEnv: scenario.nodeEnv ?? {}, redis: scenario.redis ?? 'single' });
     load = buildLoad(scenario, cluster, settings);
     if (scenario.kind === 'live') await runLive(scenario, cluster, load, settings, note);
     else if (scenario.kind === 'inbox-full') await runInboxFull(load, settings, note);

@@ -47,7 +47,7 @@ function parse(): { scenarios: Scenario[]; runs: number; quick: boolean; rate: n
     usage(error instanceof Error ? error.message : String(error));
   }
   if (values.list) {
-    for (const scenario of SCENARIOS) process.stdout.write(`${scenario.name.padEnd(16)} ${scenario.quick ? 'quick ' : '      '}${scenario.summary}\n`);
+    for (const scenario of SCENARIOS) process.stdout.write(`${scenario.name.padEnd(20)} ${scenario.quick ? 'quick ' : '      '}${scenario.summary}\n`);
     process.exit(0);
   }
   const names = (values.scenario ?? []).flatMap((name) => name.split(',')).filter((name) => name !== '');

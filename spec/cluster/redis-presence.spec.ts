@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { BrokerError } from '../../lib/core/errors.js';
 import { RedisKeys } from '../../lib/cluster/redis-keys.js';
 import { RedisPresence, type RedisPresenceOptions } from '../../lib/cluster/redis-presence.js';
+import { forEachRedisBackend } from '../helpers/redis-backends.js';
 import { uniquePrefix, useRedisServer } from '../helpers/redis-server.js';
 import { presenceContract } from './presence.contract.js';
 import { deferred, eventually, recordingLogger } from './support.js';
@@ -15,21 +16,23 @@ describe('RedisPresence', () => {
     return { keyPrefix, beatIntervalMs: BEAT_MS, logger: recordingLogger(), reconnectMaxDelayMs: 100, ...extra };
   }
 
-  presenceContract('RedisPresence', async () => {
-    const keyPrefix = uniquePrefix('presence');
-    const nodes: RedisPresence[] = [];
-    return {
-      async node(id) {
-        const node = new RedisPresence(id, redis.server.url, options(keyPrefix));
-        await node.start();
-        nodes.push(node);
-        return node;
-      },
-      async close() {
-        await Promise.all(nodes.map((node) => node.close()));
-      },
-    };
-  });
+  forEachRedisBackend((backend) =>
+    presenceContract('RedisPresence', async () => {
+      const keyPrefix = uniquePrefix('presence');
+      const nodes: RedisPresence[] = [];
+      return {
+        async node(id) {
+          const node = new RedisPresence(id, backend.target, options(keyPrefix));
+          await node.start();
+          nodes.push(node);
+          return node;
+        },
+        async close() {
+          await Promise.all(nodes.map((node) => node.close()));
+        },
+      };
+    }),
+  );
 
   describe('with a killed node', () => {
     let keyPrefix: string;

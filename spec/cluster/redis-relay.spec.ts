@@ -7,6 +7,8 @@ import { RedisPresence } from '../../lib/cluster/redis-presence.js';
 import { encodeEnvelope, encodeEnvelopeBatch } from '../../lib/cluster/envelope-codec.js';
 import { BATCH_FIELD, nextStreamId, RedisRelay, type RedisRelayOptions } from '../../lib/cluster/redis-relay.js';
 import { RedisUserRouter } from '../../lib/cluster/redis-user-router.js';
+import type { RedisTarget } from '../../lib/cluster/redis-target.js';
+import { forEachRedisBackend } from '../helpers/redis-backends.js';
 import { startRedisServer, uniquePrefix, type RedisServer } from '../helpers/redis-server.js';
 import { message, recordingNode, relayContract, userEnvelope, type RelayNode } from './relay.contract.js';
 import { deferred, eventually, recordingLogger } from './support.js';
@@ -67,7 +69,7 @@ describe('RedisRelay', () => {
   }
 
   /** Nodes with presence and relay on one key prefix; `handlers` may wrap a node's recording handler. */
-  function cluster(relayOptions: Partial<RedisRelayOptions> = {}) {
+  function cluster(relayOptions: Partial<RedisRelayOptions> = {}, target: RedisTarget = server.url) {
     const keyPrefix = uniquePrefix('relay');
     const members = new Map<string, Member>();
     const common = { keyPrefix, logger: recordingLogger(), reconnectMinDelayMs: 20, reconnectMaxDelayMs: 100 };
@@ -75,9 +77,9 @@ describe('RedisRelay', () => {
       keys: new RedisKeys(keyPrefix),
       members,
       async node(id: string, wrap?: (record: (e: RelayEnvelope) => void) => RelayHandler): Promise<Member> {
-        const presence = new RedisPresence(id, server.url, { ...common, beatIntervalMs: 100 });
-        const relay = new RedisRelay(id, server.url, { ...common, ...relayOptions });
-        const router = new RedisUserRouter(id, server.url, { ...common, inboxMaxMessages: 1000, inboxTtlSeconds: 60 });
+        const presence = new RedisPresence(id, target, { ...common, beatIntervalMs: 100 });
+        const relay = new RedisRelay(id, target, { ...common, ...relayOptions });
+        const router = new RedisUserRouter(id, target, { ...common, inboxMaxMessages: 1000, inboxTtlSeconds: 60 });
         const recording = recordingNode(relay, (targets, envelope) => sendVia(router, members, targets, envelope));
         const handler = wrap ? wrap(recording.handler) : recording.handler;
         await presence.start();
@@ -100,7 +102,7 @@ describe('RedisRelay', () => {
   }
 
   // The contract's exactly-once recovery holds with no replay window; the window is tested below.
-  relayContract('RedisRelay', async () => cluster({ replayWindowMs: 0 }));
+  forEachRedisBackend((backend) => relayContract('RedisRelay', async () => cluster({ replayWindowMs: 0 }, backend.target)));
 
   describe('streams', () => {
     let c: ReturnType<typeof cluster>;

@@ -8,6 +8,8 @@ import { BATCH_FIELD, ENTRY_FIELD, RedisRelay } from '../../lib/cluster/redis-re
 import { MAX_ENTRY_BYTES, RedisUserRouter } from '../../lib/cluster/redis-user-router.js';
 import type { InboxLimits } from '../../lib/inbox/inbox-store.js';
 import { RedisInboxStore } from '../../lib/inbox/redis-inbox-store.js';
+import type { RedisTarget } from '../../lib/cluster/redis-target.js';
+import { forEachRedisBackend } from '../helpers/redis-backends.js';
 import { startRedisServer, uniquePrefix, type RedisServer } from '../helpers/redis-server.js';
 import { message, recordingNode } from './relay.contract.js';
 import { eventually, recordingLogger } from './support.js';
@@ -18,18 +20,18 @@ describe('RedisUserRouter', () => {
   before(async () => (server = await startRedisServer()));
   after(async () => server.stop());
 
-  async function setup(limits: Partial<InboxLimits> = {}) {
+  async function setup(limits: Partial<InboxLimits> = {}, target: RedisTarget = server.url) {
     const common = { keyPrefix: uniquePrefix('router'), logger: recordingLogger() };
     // Quick beats: a crashed node drops out within a few hundred ms.
-    const presenceA = new RedisPresence('a', server.url, { ...common, beatIntervalMs: 100 });
-    const presenceB = new RedisPresence('b', server.url, { ...common, beatIntervalMs: 100 });
+    const presenceA = new RedisPresence('a', target, { ...common, beatIntervalMs: 100 });
+    const presenceB = new RedisPresence('b', target, { ...common, beatIntervalMs: 100 });
     await presenceA.start();
     await presenceB.start();
-    const relayB = new RedisRelay('b', server.url, common);
+    const relayB = new RedisRelay('b', target, common);
     const b = recordingNode(relayB);
     await relayB.start(b.handler);
-    const inbox = new RedisInboxStore(server.url, { ...common, maxMessages: 100, ttlSeconds: 60, ...limits });
-    const router = new RedisUserRouter('a', server.url, { ...common, inboxMaxMessages: 100, inboxTtlSeconds: 60, ...(limits.maxBytes ? { inboxMaxBytes: limits.maxBytes } : {}) });
+    const inbox = new RedisInboxStore(target, { ...common, maxMessages: 100, ttlSeconds: 60, ...limits });
+    const router = new RedisUserRouter('a', target, { ...common, inboxMaxMessages: 100, inboxTtlSeconds: 60, ...(limits.maxBytes ? { inboxMaxBytes: limits.maxBytes } : {}) });
     return {
       router,
       presenceA,
@@ -45,7 +47,7 @@ describe('RedisUserRouter', () => {
     };
   }
 
-  userRouterContract('RedisUserRouter (one script call per tick)', setup);
+  forEachRedisBackend((backend) => userRouterContract('RedisUserRouter (one script call per tick)', (limits) => setup(limits, backend.target)));
 
   /**
    * Routes `messages` to bob at `destination` (subscribed on node b) in one

@@ -3,6 +3,7 @@
  * with its configuration in the environment, on a port the OS picks. Ready
  * when the node logs that it listens (an event, not a delay).
  */
+import { redisTargetEnv, type RedisTarget } from '../../lib/cluster/redis-target.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { createInterface } from 'node:readline';
@@ -34,6 +35,8 @@ const running = new Set<NodeProcess>();
 export interface SpawnNodeOptions {
   id: string;
   redisUrl?: string;
+  /** Any Redis target (a Redis Cluster, Sentinel): sets REDIS_URL, REDIS_CLUSTER_NODES or REDIS_SENTINELS(+_NAME). */
+  redis?: RedisTarget;
   env?: Record<string, string>;
   /** Also append the node's stdout and stderr to this file (every start), for diagnosing a run. */
   logFile?: string;
@@ -51,6 +54,7 @@ export async function spawnNode(options: SpawnNodeOptions): Promise<NodeProcess>
     // One secret for every node, so a session token from one is good on all (as behind a load balancer).
     SESSION_SECRET: 'spec-cluster-secret-0123456789abcdef',
     ...(options.redisUrl ? { REDIS_URL: options.redisUrl } : {}),
+    ...(options.redis !== undefined ? redisTargetEnv(options.redis) : {}),
     ...options.env,
   };
   const child = spawn(process.execPath, ['--import', 'tsx', 'lib/main.ts'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });

@@ -24,10 +24,14 @@ export interface RedisServerOptions {
   startTimeoutMs: number;
   /** Append the server's output here (every start), for diagnosing a run. @default none */
   logFile?: string;
+  /** More command-line options, after the ones above (e.g. `--cluster-enabled yes`, `--replicaof h p`). @default none */
+  args?: readonly string[];
 }
 
 export interface RedisServer {
   readonly port: number;
+  /** The running process's pid (undefined while stopped). */
+  readonly pid: number | undefined;
   /** `redis://127.0.0.1:<port>` */
   readonly url: string;
   /** SIGTERM; resolves once the process exited. The dir stays for `restart()`. */
@@ -86,6 +90,9 @@ export async function startRedisServer(options: Partial<RedisServerOptions> = {}
 
   return {
     port,
+    get pid() {
+      return entry.child?.exitCode === null ? entry.child.pid : undefined;
+    },
     url: `redis://127.0.0.1:${port}`,
     stop: () => stopWith('SIGTERM'),
     kill: () => stopWith('SIGKILL'),
@@ -123,6 +130,7 @@ async function freePort(): Promise<number> {
 async function launch(port: number, dir: string, opts: RedisServerOptions): Promise<ChildProcess> {
   const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--daemonize', 'no'];
   args.push(...(opts.appendonly ? ['--appendonly', 'yes', '--appendfsync', opts.appendfsync] : ['--appendonly', 'no']));
+  args.push(...(opts.args ?? []));
   const child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
   if (opts.logFile !== undefined) {
     const log = createWriteStream(opts.logFile, { flags: 'a' });
@@ -163,7 +171,7 @@ async function launch(port: number, dir: string, opts: RedisServerOptions): Prom
 }
 
 /** Resolves once the server answers PING with +PONG; retries until `deadline`. */
-async function ping(port: number, deadline: number): Promise<void> {
+export async function ping(port: number, deadline: number): Promise<void> {
   for (;;) {
     const ok = await new Promise<boolean>((resolve) => {
       const socket = createConnection({ port, host: '127.0.0.1' });

@@ -4,25 +4,27 @@ import { RedisPresence } from '../../lib/cluster/redis-presence.js';
 import type { InboxLimits } from '../../lib/inbox/inbox-store.js';
 import { RedisInboxStore } from '../../lib/inbox/redis-inbox-store.js';
 import { eventually, expectEachUnavailable, recordingLogger } from '../cluster/support.js';
+import type { RedisTarget } from '../../lib/cluster/redis-target.js';
+import { forEachRedisBackend } from '../helpers/redis-backends.js';
 import { uniquePrefix, useRedisServer } from '../helpers/redis-server.js';
 import { inboxContract, inboxMessage } from './inbox.contract.js';
 
 describe('RedisInboxStore', () => {
   const redis = useRedisServer();
 
-  function cluster(limits: Partial<InboxLimits> = {}, keyPrefix = uniquePrefix('inbox')) {
+  function cluster(limits: Partial<InboxLimits> = {}, keyPrefix = uniquePrefix('inbox'), target: RedisTarget = redis.server.url) {
     const stores: RedisInboxStore[] = [];
     const nodes: RedisPresence[] = [];
     const common = { keyPrefix, logger: recordingLogger(), reconnectMaxDelayMs: 100, claimSweepMs: 50 };
     return {
       keys: new RedisKeys(keyPrefix),
       store(extra: { nodeId?: string } = {}) {
-        const store = new RedisInboxStore(redis.server.url, { ...common, ...limits, ...extra });
+        const store = new RedisInboxStore(target, { ...common, ...limits, ...extra });
         stores.push(store);
         return store;
       },
       async node(id: string) {
-        const node = new RedisPresence(id, redis.server.url, { ...common, beatIntervalMs: 100 });
+        const node = new RedisPresence(id, target, { ...common, beatIntervalMs: 100 });
         await node.start();
         nodes.push(node);
         return node;
@@ -34,7 +36,7 @@ describe('RedisInboxStore', () => {
     };
   }
 
-  inboxContract('RedisInboxStore', async (limits) => cluster(limits));
+  forEachRedisBackend((backend) => inboxContract('RedisInboxStore', async (limits) => cluster(limits, undefined, backend.target)));
 
   describe('beyond the contract', () => {
     let c: ReturnType<typeof cluster>;

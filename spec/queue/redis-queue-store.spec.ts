@@ -4,13 +4,15 @@ import { RedisKeys } from '../../lib/cluster/redis-keys.js';
 import type { QueueLimits } from '../../lib/queue/queue-store.js';
 import { RedisQueueStore } from '../../lib/queue/redis-queue-store.js';
 import { eventually, expectEachUnavailable, recordingLogger } from '../cluster/support.js';
+import type { RedisTarget } from '../../lib/cluster/redis-target.js';
+import { forEachRedisBackend } from '../helpers/redis-backends.js';
 import { uniquePrefix, useRedisServer } from '../helpers/redis-server.js';
 import { announcements, queueContract, queueMessage, texts } from './queue.contract.js';
 
 describe('RedisQueueStore', () => {
   const redis = useRedisServer();
 
-  function cluster(limits: Partial<QueueLimits> = {}) {
+  function cluster(limits: Partial<QueueLimits> = {}, target: RedisTarget = redis.server.url) {
     const keyPrefix = uniquePrefix('queue');
     const stores = new Map<string, RedisQueueStore>();
     return {
@@ -18,7 +20,7 @@ describe('RedisQueueStore', () => {
       node(id: string): RedisQueueStore {
         let store = stores.get(id);
         if (!store) {
-          store = new RedisQueueStore(id, redis.server.url, { keyPrefix, logger: recordingLogger(), reconnectMaxDelayMs: 100, ...limits });
+          store = new RedisQueueStore(id, target, { keyPrefix, logger: recordingLogger(), reconnectMaxDelayMs: 100, ...limits });
           stores.set(id, store);
         }
         return store;
@@ -29,7 +31,7 @@ describe('RedisQueueStore', () => {
     };
   }
 
-  queueContract('RedisQueueStore', async (limits) => cluster(limits));
+  forEachRedisBackend((backend) => queueContract('RedisQueueStore', async (limits) => cluster(limits, backend.target)));
 
   describe('beyond the contract', () => {
     let c: ReturnType<typeof cluster>;

@@ -173,12 +173,21 @@ interface Node {
   process: SpawnedProcess;
 }
 
-export function createStompboxTarget(nodes: 1 | 2, p2p: StompboxP2p = 'user'): BenchTarget {
-  let processes: SpawnedProcess[] = [];
+/** The Redis of a two-node target other than the default private one (e.g. a Redis Cluster: scripts/bench/redis-shards.ts). */
+export interface StompboxRedis {
+  /** The nodes' Redis options, e.g. ['--redis-cluster-nodes', '127.0.0.1:7000,...']. */
+  args: string[];
+  /** Its processes: sampled with the nodes, stopped after them. */
+  processes: Array<Pick<SpawnedProcess, 'pid' | 'stop'>>;
+  notes: string[];
+}
+
+export function createStompboxTarget(nodes: 1 | 2, p2p: StompboxP2p = 'user', redis?: { name: string; start(): Promise<StompboxRedis> }): BenchTarget {
+  let processes: Array<Pick<SpawnedProcess, 'pid' | 'stop'>> = [];
   let running: Node[] = [];
   let before: Array<Map<string, number>> = [];
   const target: BenchTarget = {
-    name: stompboxTargetName(nodes, p2p),
+    name: redis?.name ?? stompboxTargetName(nodes, p2p),
     protocol: 'stomp',
     url: `ws://127.0.0.1:0${WS_PATH}`,
     // The user variant's single template is its send form; receivers subscribe to the subscribe form.
@@ -196,7 +205,12 @@ export function createStompboxTarget(nodes: 1 | 2, p2p: StompboxP2p = 'user'): B
       const source = await sourceNote();
       if (source !== null) notes.push(source);
       const cluster: string[] = [];
-      if (nodes === 2) {
+      if (nodes === 2 && redis !== undefined) {
+        const started = await redis.start();
+        processes.push(...started.processes);
+        cluster.push(...started.args, '--redis-prefix', 'sb-bench:');
+        notes.push(...started.notes);
+      } else if (nodes === 2) {
         const redis = await startPrivateRedis();
         processes.push(redis);
         cluster.push('--redis-url', redis.url, '--redis-prefix', `sb-bench-${redis.port}:`);
