@@ -55,7 +55,8 @@ export function forEachRedisBackend(body: (backend: RedisBackend) => void): void
   }
 }
 
-async function startBackend(name: RedisBackendName): Promise<{ target: RedisTarget; flushAll(): Promise<void>; stop(): Promise<void> }> {
+/** One backend, started: what the multi-process specs run their nodes on (no flushing: the nodes hold state). */
+export async function startBackend(name: RedisBackendName): Promise<{ target: RedisTarget; flushAll(): Promise<void>; stop(): Promise<void> }> {
   if (name === 'cluster') return startRedisCluster();
   if (name === 'sentinel') return startRedisSentinel();
   const server = await startRedisServer();
