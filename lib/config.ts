@@ -36,6 +36,14 @@ export interface Config {
   redisSentinelName: string | undefined;
   /** Prefix of every Redis key and channel. @default sb: */
   redisPrefix: string;
+  /**
+   * Replicas that must have every write a RECEIPT answers for before it is sent (Redis WAIT):
+   * with replication and failover (Redis Cluster, Sentinel), 1 makes a RECEIPT survive the loss
+   * of a master. 0: the master's word. @default 0
+   */
+  redisWaitReplicas: number;
+  /** How long such a write waits for its replicas before the send is refused (ERR_CLUSTER_UNAVAILABLE), ms. @default 1000 */
+  redisWaitTimeoutMs: number;
   /** This node's id in the cluster. @default random */
   nodeId: string | undefined;
   /** Presence beat interval. @default 2000 */
@@ -181,6 +189,8 @@ export const DEFAULT_CONFIG: Readonly<Config> = Object.freeze({
   redisSentinels: undefined,
   redisSentinelName: undefined,
   redisPrefix: 'sb:',
+  redisWaitReplicas: 0,
+  redisWaitTimeoutMs: 1000,
   nodeId: undefined,
   nodeBeatMs: 2000,
   nodeTimeoutMs: 6000,
@@ -257,6 +267,13 @@ export const OPTIONS: Readonly<Record<keyof Config, OptionSpec>> = {
   redisSentinels: { env: 'REDIS_SENTINELS', flag: 'redis-sentinels', kind: 'optional', help: 'Redis Sentinels, host:port,...: set (with REDIS_SENTINEL_NAME), this node joins a cluster on the primary they name' },
   redisSentinelName: { env: 'REDIS_SENTINEL_NAME', flag: 'redis-sentinel-name', kind: 'optional', help: 'name of the primary the sentinels monitor' },
   redisPrefix: { env: 'REDIS_PREFIX', flag: 'redis-prefix', kind: 'string', help: 'prefix of Redis keys and channels' },
+  redisWaitReplicas: {
+    env: 'REDIS_WAIT_REPLICAS',
+    flag: 'redis-wait-replicas',
+    kind: 'int',
+    help: 'replicas that must hold a write before its RECEIPT (Redis WAIT): 1 makes a RECEIPT survive a failover',
+  },
+  redisWaitTimeoutMs: { env: 'REDIS_WAIT_TIMEOUT_MS', flag: 'redis-wait-timeout-ms', kind: 'int', help: 'how long a write waits for its replicas before the send is refused, ms' },
   nodeId: { env: 'NODE_ID', flag: 'node-id', kind: 'optional', help: 'node id in the cluster (default: random)' },
   nodeBeatMs: { env: 'NODE_BEAT_MS', flag: 'node-beat-ms', kind: 'int', help: 'presence beat interval, ms' },
   nodeTimeoutMs: { env: 'NODE_TIMEOUT_MS', flag: 'node-timeout-ms', kind: 'int', help: 'a node silent this long leaves presence, ms' },

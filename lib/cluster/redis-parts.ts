@@ -34,11 +34,14 @@ export async function createRedisParts(config: Config, log: Logger, nodeId: stri
   const presence = new RedisPresence(nodeId, target, { ...connection, beatIntervalMs: config.nodeBeatMs, nodeTimeoutMs: config.nodeTimeoutMs });
   const relay = new RedisRelay(nodeId, target, { ...connection, maxStreamBytes: config.relayMaxStreamBytes });
   relay.setLease(presence);
+  // Writes a RECEIPT answers for wait for this many replicas (redis-durability.ts).
+  const durability = { waitReplicas: config.redisWaitReplicas, waitTimeoutMs: config.redisWaitTimeoutMs };
   const limits = { maxMessages: config.inboxMaxMessages, maxBytes: config.inboxMaxBytes, ttlSeconds: config.inboxTtlSeconds, overflow: config.inboxOverflow };
-  const inbox = new RedisInboxStore(target, { ...connection, nodeId, ...limits });
-  const queues = new RedisQueueStore(nodeId, target, { ...connection, maxMessages: config.queueMaxMessages, maxBytes: config.queueMaxBytes });
+  const inbox = new RedisInboxStore(target, { ...connection, ...durability, nodeId, ...limits });
+  const queues = new RedisQueueStore(nodeId, target, { ...connection, ...durability, maxMessages: config.queueMaxMessages, maxBytes: config.queueMaxBytes });
   const router = new RedisUserRouter(nodeId, target, {
     ...connection,
+    ...durability,
     maxStreamBytes: config.relayMaxStreamBytes,
     inboxMaxMessages: config.inboxMaxMessages,
     inboxTtlSeconds: config.inboxTtlSeconds,

@@ -38,13 +38,14 @@ import calculateSlot from 'cluster-key-slot';
 import { DEFAULT_INBOX_LIMITS, inboxBytesFullError, inboxFullError, type InboxOverflow } from '../inbox/inbox-store.js';
 import { INBOX_REFUSED, INBOX_REFUSED_BYTES } from '../inbox/redis-inbox-store.js';
 import { encodeEnvelope } from './envelope-codec.js';
-import { createRedisClient, closeClient, redisCall, resolveConnectionOptions, type RedisClient, type RedisConnectionOptions, type RedisTarget } from './redis-connection.js';
+import { createRedisClient, closeClient, resolveConnectionOptions, type RedisClient, type RedisConnectionOptions, type RedisTarget } from './redis-connection.js';
 import { RedisKeys } from './redis-keys.js';
 import { BATCH_FIELD, DEFAULT_RELAY_OPTIONS, ENTRY_FIELD, isClusterClient, relayFull } from './redis-relay.js';
+import { durableWrite, NO_WAIT, type Durability } from './redis-durability.js';
 import { defineScripts } from './redis-scripts.js';
 import type { UserRoute, UserRouter, UserRouteResult } from './user-router.js';
 
-export interface RedisUserRouterOptions extends RedisConnectionOptions {
+export interface RedisUserRouterOptions extends RedisConnectionOptions, Durability {
   /** As RedisRelayOptions.maxStreamBytes. @default 64 MiB */
   maxStreamBytes: number;
   /** As InboxLimits. */
@@ -117,6 +118,7 @@ export class RedisUserRouter implements UserRouter {
       maxBatch: 256,
       inboxOverflow: DEFAULT_INBOX_LIMITS.overflow,
       inboxMaxBytes: DEFAULT_INBOX_LIMITS.maxBytes,
+      ...NO_WAIT,
       ...options,
       ...resolveConnectionOptions(options),
     };
@@ -171,7 +173,13 @@ export class RedisUserRouter implements UserRouter {
     }
     let results: Array<Array<string | number>>;
     try {
-      results = await redisCall(this.redis, 'route user messages', () => this.redis.sbRoute(keys.length, ...keys, ...args));
+      results = await durableWrite(
+        this.redis,
+        this.opts,
+        'route user messages',
+        () => this.redis.sbRoute(keys.length, ...keys, ...args),
+        (pipeline) => pipeline.sbRoute(keys.length, ...keys, ...args),
+      );
     } catch (error) {
       for (const pending of batch) pending.reject(error);
       return;
@@ -217,8 +225,13 @@ export class RedisUserRouter implements UserRouter {
       for (const entry of entries(part)) {
         const isKept = entry[0]!.pending.route.kept === true;
         const packed = pack(entry.map((o) => o.pending.envelope));
-        redisCall(this.redis, 'hand off user messages', () =>
-          this.redis.sbRelayHandoff(this.keys.stream(node), this.keys.streamBytes(node), this.opts.maxStreamBytes, isKept ? '1' : '0', packed.field, packed.value),
+        const handoff = [this.keys.stream(node), this.keys.streamBytes(node), this.opts.maxStreamBytes, isKept ? '1' : '0', packed.field, packed.value] as const;
+        durableWrite(
+          this.redis,
+          this.opts,
+          'hand off user messages',
+          () => this.redis.sbRelayHandoff(...handoff),
+          (pipeline) => pipeline.sbRelayHandoff(...handoff),
         ).then(
           (result) => {
             for (const outcome of entry) {

@@ -66,6 +66,7 @@ import {
   type RedisTarget,
 } from '../cluster/redis-connection.js';
 import { claimUser, RedisKeys } from '../cluster/redis-keys.js';
+import { durableWrite, NO_WAIT, type Durability } from '../cluster/redis-durability.js';
 import { defineScripts } from '../cluster/redis-scripts.js';
 import { randomUUID } from 'node:crypto';
 import {
@@ -81,7 +82,7 @@ import {
   type TimedClaimAck,
 } from './inbox-store.js';
 
-export interface RedisInboxOptions extends RedisConnectionOptions, InboxLimits {
+export interface RedisInboxOptions extends RedisConnectionOptions, InboxLimits, Durability {
   /** This node's id, when `close()` should release the claims the node still holds. */
   nodeId: string | undefined;
   /** How often this store returns expired timed claims to their inboxes, ms (0: never). @default 1000 */
@@ -177,6 +178,7 @@ export class RedisInboxStore implements InboxStore {
   constructor(target: RedisTarget, options: Partial<RedisInboxOptions> = {}) {
     this.opts = {
       ...DEFAULT_INBOX_LIMITS,
+      ...NO_WAIT,
       nodeId: undefined,
       claimSweepMs: 1000,
       ...options,
@@ -192,17 +194,23 @@ export class RedisInboxStore implements InboxStore {
   }
 
   async append(user: string, destination: string, message: BrokerMessage, options: StoreOptions = {}): Promise<void> {
-    const result = await this.call('inbox append', () =>
-      this.redis.sbInboxAppend(
-        ...this.inboxKeys(user, destination),
-        encodeMessage(message),
-        this.opts.maxMessages,
-        this.opts.ttlSeconds,
-        destination,
-        this.opts.overflow,
-        options.accepted ? 1 : 0,
-        this.opts.maxBytes,
-      ),
+    const args = [
+      ...this.inboxKeys(user, destination),
+      encodeMessage(message),
+      this.opts.maxMessages,
+      this.opts.ttlSeconds,
+      destination,
+      this.opts.overflow,
+      options.accepted ? 1 : 0,
+      this.opts.maxBytes,
+    ] as const;
+    // A RECEIPT (or an HTTP 2xx) answers for it: durable across a failover when replicas are asked for.
+    const result = await durableWrite(
+      this.redis,
+      this.opts,
+      'inbox append',
+      () => this.redis.sbInboxAppend(...args),
+      (pipeline) => pipeline.sbInboxAppend(...args),
     );
     this.stored(result, user, destination);
   }

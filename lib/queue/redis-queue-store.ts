@@ -54,10 +54,11 @@ import {
 } from '../cluster/redis-connection.js';
 import { RedisKeys } from '../cluster/redis-keys.js';
 import { isClusterClient } from '../cluster/redis-relay.js';
+import { durableWrite, NO_WAIT, type Durability } from '../cluster/redis-durability.js';
 import { defineScripts } from '../cluster/redis-scripts.js';
 import { DEFAULT_QUEUE_LIMITS, queueFullError, type QueueLimits, type QueueStore } from './queue-store.js';
 
-export type RedisQueueOptions = RedisConnectionOptions & QueueLimits;
+export type RedisQueueOptions = RedisConnectionOptions & QueueLimits & Durability;
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
@@ -100,7 +101,7 @@ export class RedisQueueStore implements QueueStore {
     target: RedisTarget,
     options: Partial<RedisQueueOptions> = {},
   ) {
-    this.opts = { ...DEFAULT_QUEUE_LIMITS, ...options, ...resolveConnectionOptions(options) };
+    this.opts = { ...DEFAULT_QUEUE_LIMITS, ...NO_WAIT, ...options, ...resolveConnectionOptions(options) };
     this.keys = new RedisKeys(this.opts.keyPrefix);
     this.redis = createRedisClient(target, 'command', { ...this.opts, name: 'queue' });
     this.subscriber = createRedisClient(target, 'subscriber', { ...this.opts, name: 'queue' });
@@ -116,16 +117,14 @@ export class RedisQueueStore implements QueueStore {
   }
 
   async push(queue: string, message: BrokerMessage): Promise<void> {
-    const pushed = await this.call(this.redis, 'queue push', () =>
-      this.redis.sbQueuePush(
-        this.keys.queue(queue),
-        this.keys.queueBytes(queue),
-        encodeMessage(message),
-        this.opts.maxMessages,
-        this.keys.queueReady(queue),
-        this.flag,
-        this.opts.maxBytes,
-      ),
+    const args = [this.keys.queue(queue), this.keys.queueBytes(queue), encodeMessage(message), this.opts.maxMessages, this.keys.queueReady(queue), this.flag, this.opts.maxBytes] as const;
+    // A RECEIPT answers for it: durable across a failover when replicas are asked for.
+    const pushed = await durableWrite(
+      this.redis,
+      this.opts,
+      'queue push',
+      () => this.redis.sbQueuePush(...args),
+      (pipeline) => pipeline.sbQueuePush(...args),
     );
     if (pushed !== 1) throw queueFullError(queue, this.opts, pushed === -1);
   }

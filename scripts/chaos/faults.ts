@@ -121,6 +121,8 @@ export const SCENARIOS: readonly Scenario[] = [
     summary: `Redis Cluster (3 masters, 3 replicas): SIGKILL to the master holding the receivers' node stream; its replica is promoted; the killed server restarts ${REDIS_SERVER_DOWN_MS / 1000} s later and rejoins as a replica`,
     kind: 'live',
     quick: false,
+    // As ARCHITECTURE.md says a RECEIPT survives a failover: every receipted write held by a replica.
+    nodeEnv: { REDIS_WAIT_REPLICAS: '1' },
     redis: 'cluster',
     async fault({ cluster, note }) {
       const { killed, promoted } = await cluster.redisCluster.killMaster(RECEIVERS_STREAM);
@@ -136,6 +138,8 @@ export const SCENARIOS: readonly Scenario[] = [
     summary: "Redis Cluster (3 masters, 3 replicas): CLUSTER FAILOVER on the replica of the master holding the receivers' node stream (a planned switch-over)",
     kind: 'live',
     quick: false,
+    // As ARCHITECTURE.md says a RECEIPT survives a failover: every receipted write held by a replica.
+    nodeEnv: { REDIS_WAIT_REPLICAS: '1' },
     redis: 'cluster',
     async fault({ cluster, note }) {
       const master = await cluster.redisCluster.masterOf(RECEIVERS_STREAM);
@@ -151,6 +155,8 @@ export const SCENARIOS: readonly Scenario[] = [
     summary: `Sentinel (primary, replica, 3 sentinels): SENTINEL FAILOVER; ${BETWEEN_FAILOVERS_MS / 1000} s later SIGKILL to the new primary (the sentinels promote the other); the killed server restarts ${REDIS_SERVER_DOWN_MS / 1000} s later as a replica`,
     kind: 'live',
     quick: false,
+    // As ARCHITECTURE.md says a RECEIPT survives a failover: every receipted write held by a replica.
+    nodeEnv: { REDIS_WAIT_REPLICAS: '1' },
     redis: 'sentinel',
     async fault({ cluster, note }) {
       const switched = await cluster.sentinel.failover();

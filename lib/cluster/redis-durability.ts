@@ -1,0 +1,50 @@
+/*
+ * Writes a RECEIPT answers for, made durable across a failover: Redis
+ * replicates asynchronously, so a master that dies right after answering can
+ * take the write with it when its replica is promoted. With `waitReplicas`
+ * > 0 such a write leaves in one pipeline with `WAIT <replicas> <timeout>`:
+ * on a cluster the pipeline goes to the write's own master (WAIT has no key;
+ * it follows the pipeline's slot), so WAIT counts the replicas that hold it.
+ * Fewer than asked within the timeout → the send is refused
+ * (ERR_CLUSTER_UNAVAILABLE): the write may survive anyway, and a resend may
+ * then duplicate it (same message-id), never lose it.
+ */
+import type { ChainableCommander } from 'ioredis';
+import { BrokerError } from '../core/errors.js';
+import { redisCall, type RedisClient } from './redis-connection.js';
+
+export interface Durability {
+  /** Replicas that must hold the write (REDIS_WAIT_REPLICAS); 0: the master's word. */
+  waitReplicas: number;
+  /** REDIS_WAIT_TIMEOUT_MS. */
+  waitTimeoutMs: number;
+}
+
+export const NO_WAIT: Durability = Object.freeze({ waitReplicas: 0, waitTimeoutMs: 1000 });
+
+/**
+ * Runs `write` (one command queued on the pipeline it is given, or called
+ * directly without replicas to wait for) and resolves with its reply once
+ * the replicas hold it.
+ */
+export async function durableWrite<T>(
+  client: RedisClient,
+  durability: Durability,
+  what: string,
+  direct: () => Promise<T>,
+  queued: (pipeline: ChainableCommander) => ChainableCommander,
+): Promise<T> {
+  if (durability.waitReplicas <= 0) return redisCall(client, what, direct);
+  const replies = await redisCall(client, what, () => queued(client.pipeline()).wait(durability.waitReplicas, durability.waitTimeoutMs).exec());
+  if (replies === null || replies.length !== 2) throw new BrokerError('ERR_CLUSTER_UNAVAILABLE', `${what}: no reply from Redis`);
+  const [[writeError, reply], [waitError, replicas]] = replies as [[Error | null, unknown], [Error | null, unknown]];
+  // Mapped as any failed call is (ERR_CLUSTER_UNAVAILABLE for a connection lost, else as it came).
+  if (writeError) await redisCall(client, what, () => Promise.reject(writeError));
+  if (waitError || Number(replicas) < durability.waitReplicas) {
+    throw new BrokerError(
+      'ERR_CLUSTER_UNAVAILABLE',
+      `${what}: written, but ${waitError ? 'WAIT failed' : `held by ${Number(replicas)} of ${durability.waitReplicas} replicas`} within ${durability.waitTimeoutMs} ms (REDIS_WAIT_REPLICAS); send again`,
+    );
+  }
+  return reply as T;
+}
