@@ -34,7 +34,7 @@ export async function durableWrite<T>(
   direct: () => Promise<T>,
   queued: (pipeline: ChainableCommander) => ChainableCommander,
 ): Promise<T> {
-  if (durability.waitReplicas <= 0) return redisCall(client, what, direct);
+  if (!(durability.waitReplicas > 0)) return redisCall(client, what, direct);
   const replies = await redisCall(client, what, () => queued(client.pipeline()).wait(durability.waitReplicas, durability.waitTimeoutMs).exec());
   if (replies === null || replies.length !== 2) throw new BrokerError('ERR_CLUSTER_UNAVAILABLE', `${what}: no reply from Redis`);
   const [[writeError, reply], [waitError, replicas]] = replies as [[Error | null, unknown], [Error | null, unknown]];
