@@ -29,9 +29,11 @@
  * is refused to the sender all the same, and a resend may duplicate it there
  * (same message-id).
  *
- * Order: one sender's batches are decided on one connection in call order,
- * and each batch's hand-offs are issued as its decision returns, in order; a
- * user's messages share a slot, so they keep their order per target node.
+ * Order: one sender's batches are decided in call order (a user's messages
+ * share a slot, so one connection), and each tick's hand-offs are issued
+ * once all its decisions are back and after the previous tick's: one entry
+ * per target node per tick, whatever number of slots the tick's users are
+ * in, and a user's messages keep their order per target node.
  */
 import type { Result } from 'ioredis';
 import calculateSlot from 'cluster-key-slot';
@@ -86,6 +88,9 @@ interface Pending {
   round: number;
 }
 
+/** The hand-offs a decision needs: per target node, the messages in order. */
+type HandOffPlan = Map<string, Outcome[]>;
+
 /** One message's outcome while its hand-offs are under way. */
 interface Outcome {
   pending: Pending;
@@ -107,6 +112,8 @@ export class RedisUserRouter implements UserRouter {
   dropped = 0;
   private pending: Pending[] = [];
   private scheduled = false;
+  /** The last tick's hand-offs, issued (see `issue`). */
+  private issued: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly nodeId: string,
@@ -158,13 +165,43 @@ export class RedisUserRouter implements UserRouter {
     this.pending = [];
     // On a cluster a script call stays in one slot: one call per users' slot.
     const groups = this.cluster ? groupBy(batch, (p) => calculateSlot(this.keys.inbox(p.route.user, ''))) : [batch];
+    const plans: Array<Promise<HandOffPlan>> = [];
     for (const group of groups) {
-      for (let i = 0; i < group.length; i += this.opts.maxBatch) void this.decide(group.slice(i, i + this.opts.maxBatch));
+      for (let i = 0; i < group.length; i += this.opts.maxBatch) plans.push(this.decide(group.slice(i, i + this.opts.maxBatch)));
     }
+    this.issue(plans);
   }
 
-  /** `extraGone`: nodes to leave out for every message of this call (a retry's, found gone at hand-off). */
-  private async decide(batch: Pending[], extraGone: readonly string[] = []): Promise<void> {
+  /**
+   * Issues the hand-offs of one tick's decisions — one stream entry per
+   * target node for the whole tick, whatever number of slots its users are
+   * in — once every decision of the tick is back, and after the previous
+   * tick's hand-offs were issued: a user's messages keep their order.
+   */
+  private issue(plans: Array<Promise<HandOffPlan>>): void {
+    const decided = Promise.all(plans);
+    this.issued = this.issued.then(async () => {
+      const byNode: HandOffPlan = new Map();
+      for (const plan of await decided) {
+        for (const [node, outcomes] of plan) {
+          const list = byNode.get(node);
+          if (list) list.push(...outcomes);
+          else byNode.set(node, [...outcomes]);
+        }
+      }
+      for (const [node, outcomes] of byNode) this.handOff(node, outcomes);
+    });
+    // Nothing above throws (each decision settles its own failures); were it to, later ticks must still go out.
+    this.issued = this.issued.catch((error: unknown) => this.opts.logger.error({ module: 'router', error: String(error) }, 'issuing hand-offs failed'));
+  }
+
+  /**
+   * Decides `batch` (one slot's messages on a cluster): settles those that
+   * need no hand-off and returns the hand-offs the rest need. `extraGone`:
+   * nodes to leave out for every message of this call (a retry's, found gone
+   * at hand-off). Never rejects: a failed call rejects its messages.
+   */
+  private async decide(batch: Pending[], extraGone: readonly string[] = []): Promise<HandOffPlan> {
     const keys: string[] = [];
     const args: Array<string | number | Buffer> = [this.nodeId, this.opts.inboxMaxMessages, this.opts.inboxTtlSeconds, this.opts.inboxOverflow, this.opts.inboxMaxBytes, extraGone.length, ...extraGone];
     for (const { route, message } of batch) {
@@ -182,10 +219,10 @@ export class RedisUserRouter implements UserRouter {
       );
     } catch (error) {
       for (const pending of batch) pending.reject(error);
-      return;
+      return new Map();
     }
-    // Hand-offs grouped per target node, issued now, in batch order (see header: order).
-    const byNode = new Map<string, Outcome[]>();
+    // Hand-offs grouped per target node, in batch order (see header: order).
+    const byNode: HandOffPlan = new Map();
     for (let i = 0; i < batch.length; i++) {
       const pending = batch[i]!;
       const r = results[i]!;
@@ -214,7 +251,7 @@ export class RedisUserRouter implements UserRouter {
         else byNode.set(id, [outcome]);
       }
     }
-    for (const [node, outcomes] of byNode) this.handOff(node, outcomes);
+    return byNode;
   }
 
   /** Writes the envelopes for `node` to its stream: kept ones (never refused) apart from new ones. */
@@ -269,7 +306,7 @@ export class RedisUserRouter implements UserRouter {
       pending.reject(new Error(`no live target for a message to ${pending.route.user} after ${MAX_ROUNDS} rounds`));
       return;
     }
-    void this.decide([pending], [...pending.gone]);
+    this.issue([this.decide([pending], [...pending.gone])]);
   }
 }
 

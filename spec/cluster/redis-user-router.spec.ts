@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { Redis } from 'ioredis';
 import type { BrokerMessage } from '../../lib/core/message.js';
 import { decodeEnvelope, decodeEnvelopeBatch } from '../../lib/cluster/envelope-codec.js';
+import { closeClient, createRedisClient } from '../../lib/cluster/redis-connection.js';
 import { RedisKeys } from '../../lib/cluster/redis-keys.js';
 import { RedisPresence } from '../../lib/cluster/redis-presence.js';
 import { BATCH_FIELD, ENTRY_FIELD, RedisRelay } from '../../lib/cluster/redis-relay.js';
@@ -47,7 +48,34 @@ describe('RedisUserRouter', () => {
     };
   }
 
-  forEachRedisBackend((backend) => userRouterContract('RedisUserRouter (one script call per tick)', (limits) => setup(limits, backend.target)));
+  forEachRedisBackend((backend) => {
+    userRouterContract('RedisUserRouter (one script call per tick)', (limits) => setup(limits, backend.target));
+
+    it(`hands one tick's messages to a node as one stream entry, whatever slots their users are in (${backend.label})`, async () => {
+      const c = await setup({}, backend.target);
+      const watcher = createRedisClient(backend.target, 'blocking', { logger: recordingLogger(), name: 'watcher' });
+      try {
+        const users = Array.from({ length: 8 }, (_, i) => `tick-user-${i}`);
+        for (const user of users) await c.presenceB.subscribed(user, '/queue/r');
+        const stream = c.keys.stream('b');
+        const info = (await watcher.xinfo('STREAM', stream)) as unknown[];
+        const last = String(info[info.indexOf('last-generated-id') + 1]);
+        // A blocked reader of its own sees the entry as it is written (b's reader trims it once handled).
+        const watching = watcher.xreadBuffer('BLOCK', 5000, 'STREAMS', stream, last);
+        const sent = users.map((user) => message(`/user/${user}/queue/r`, user));
+        await Promise.all(sent.map((m, i) => c.router.route({ user: users[i]!, destination: '/queue/r', message: m })));
+        const reply = await watching;
+        const entries = reply![0]![1];
+        expect(entries).to.have.length(1);
+        expect(entries[0]![1][0]!.toString()).to.equal(BATCH_FIELD);
+        expect(decodeEnvelopeBatch(entries[0]![1][1]!).map((e) => e.message.id)).to.deep.equal(sent.map((m) => m.id));
+        await c.b.waitFor(users.length);
+      } finally {
+        await closeClient(watcher);
+        await c.close();
+      }
+    });
+  });
 
   /**
    * Routes `messages` to bob at `destination` (subscribed on node b) in one
