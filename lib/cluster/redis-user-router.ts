@@ -9,11 +9,20 @@
  *    inbox (capped per inbox, and per user in bytes) in the same step, so a subscription registered before it is never
  *    missed. One call per slot per batch (on one Redis: one call per batch).
  * 2. The hand-off (lua/relay-handoff.lua), in each target node's slot: one
- *    stream entry per target node per batch (a lone envelope as the field
+ *    stream entry per target node per tick (a lone envelope as the field
  *    `e`, several packed as `b`: envelope-codec.ts), written only while that
  *    node's stream exists and within its byte bound. A node whose stream is
  *    gone (reaped, departed since the decision) is left out and the decision
  *    taken again without it — it may store the message after all.
+ *
+ * On one Redis the two are one call whenever they can be: every key is in
+ * reach, so the decision is given, as declared keys, the streams of the
+ * nodes recent messages went to (candidates) and hands a message off itself
+ * when all its targets are among them — one script call per message at low
+ * rates, where nothing batches. The candidates change only while no call is
+ * in flight, so a message handed off in a script never overtakes an earlier
+ * one handed off after its reply. On a cluster those streams are in other
+ * slots: always two steps.
  *
  * No liveness is read on this path: a node that died but is not reaped yet
  * still has its stream, and what lands there is recovered with it; a view
@@ -73,14 +82,17 @@ export const MAX_ENTRY_BYTES = 1024 * 1024;
 
 /** What a hand-off returns when the target's stream is full (lua/lib.lua RELAY_FULL). */
 export const REFUSED_RELAY_FULL = -2;
+/** Streams a decision may hand off to itself at most (one Redis only). */
+const MAX_CANDIDATES = 16;
+/** A node no message went to for this long stops being a candidate, ms. */
+const CANDIDATE_IDLE_MS = 10_000;
 /** Decisions taken again for one message at most, when its targets turn out gone. */
 const MAX_ROUNDS = 3;
 
 interface Pending {
   route: UserRoute;
-  /** The user envelope (kind, user, destination, message) and, inside it, the message alone. */
+  /** The user envelope (kind, user, destination, message): the stream's entry, and the inbox's item after its head. */
   envelope: Buffer;
-  message: Buffer;
   resolve: (result: UserRouteResult) => void;
   reject: (error: unknown) => void;
   /** Nodes left out of its decision: excluded, or found gone at hand-off. */
@@ -110,10 +122,19 @@ export class RedisUserRouter implements UserRouter {
   private readonly cluster: boolean;
   /** Messages this router's script dropped from full inboxes (drop-oldest), for stompbox_inbox_dropped_total. */
   dropped = 0;
+  /** Messages handed off by the decision itself (one call), and by a hand-off call of their own. */
+  handedInDecision = 0;
+  handedApart = 0;
   private pending: Pending[] = [];
   private scheduled = false;
   /** The last tick's hand-offs, issued (see `issue`). */
   private issued: Promise<void> = Promise.resolve();
+  /** Decision calls not answered, or answered with hand-offs not yet issued. */
+  private inFlight = 0;
+  /** Nodes recent messages went to, and when (ms). */
+  private readonly seen = new Map<string, number>();
+  /** The streams a decision may hand off to itself (one Redis only; see lua/route.lua), fixed while calls are in flight. */
+  private candidateSet: string[] = [];
 
   constructor(
     private readonly nodeId: string,
@@ -140,10 +161,8 @@ export class RedisUserRouter implements UserRouter {
     return new Promise<UserRouteResult>((resolve, reject) => {
       const { user, destination, message } = route;
       const envelope = encodeEnvelope({ kind: 'user', user, destination, message });
-      // The envelope is kind (1 byte), user and destination (u16 length + bytes each), then the message.
-      const messageAt = 1 + 2 + Buffer.byteLength(user) + 2 + Buffer.byteLength(destination);
       const gone = new Set<string>(route.exclude === undefined ? [] : [route.exclude]);
-      this.enqueue({ route, envelope, message: envelope.subarray(messageAt), resolve, reject, gone, round: 0 });
+      this.enqueue({ route, envelope, resolve, reject, gone, round: 0 });
     });
   }
 
@@ -181,6 +200,8 @@ export class RedisUserRouter implements UserRouter {
   private issue(plans: Array<Promise<HandOffPlan>>): void {
     const decided = Promise.all(plans);
     this.issued = this.issued.then(async () => {
+      // Issued below, in this turn: none of these calls can order anything after a later call's own hand-offs.
+      const done = plans.length;
       const byNode: HandOffPlan = new Map();
       for (const plan of await decided) {
         for (const [node, outcomes] of plan) {
@@ -190,9 +211,29 @@ export class RedisUserRouter implements UserRouter {
         }
       }
       for (const [node, outcomes] of byNode) this.handOff(node, outcomes);
+      this.inFlight -= done;
     });
     // Nothing above throws (each decision settles its own failures); were it to, later ticks must still go out.
     this.issued = this.issued.catch((error: unknown) => this.opts.logger.error({ module: 'router', error: String(error) }, 'issuing hand-offs failed'));
+  }
+
+  /**
+   * The candidates for the next call. They change only while no call is in
+   * flight: a node that became a candidate while an earlier call could still
+   * return a hand-off to it for the caller would see a later message written
+   * (in the script) before that earlier one (after the reply).
+   */
+  private get candidates(): string[] {
+    if (this.cluster) return [];
+    if (this.inFlight === 0) {
+      const now = Date.now();
+      for (const [node, at] of this.seen) if (now - at > CANDIDATE_IDLE_MS) this.seen.delete(node);
+      this.candidateSet = [...this.seen.entries()]
+        .sort((a, b) => b[1] - a[1])
+        .slice(0, MAX_CANDIDATES)
+        .map(([node]) => node);
+    }
+    return this.candidateSet;
   }
 
   /**
@@ -203,11 +244,26 @@ export class RedisUserRouter implements UserRouter {
    */
   private async decide(batch: Pending[], extraGone: readonly string[] = []): Promise<HandOffPlan> {
     const keys: string[] = [];
-    const args: Array<string | number | Buffer> = [this.nodeId, this.opts.inboxMaxMessages, this.opts.inboxTtlSeconds, this.opts.inboxOverflow, this.opts.inboxMaxBytes, extraGone.length, ...extraGone];
-    for (const { route, message } of batch) {
+    const candidates = this.candidates;
+    const args: Array<string | number | Buffer> = [
+      this.nodeId,
+      this.opts.inboxMaxMessages,
+      this.opts.inboxTtlSeconds,
+      this.opts.inboxOverflow,
+      this.opts.inboxMaxBytes,
+      this.opts.maxStreamBytes,
+      MAX_ENTRY_BYTES,
+      extraGone.length,
+      ...extraGone,
+      candidates.length,
+      ...candidates,
+    ];
+    for (const { route, envelope } of batch) {
       keys.push(this.keys.subs(route.user, route.destination), this.keys.inbox(route.user, route.destination), this.keys.inboxes(route.user), this.keys.inboxBytes(route.user));
-      args.push(route.exclude ?? '', route.kept ? '1' : '0', route.destination, message);
+      args.push(route.exclude ?? '', route.kept ? '1' : '0', envelope);
     }
+    for (const node of candidates) keys.push(this.keys.stream(node), this.keys.streamBytes(node));
+    this.inFlight++;
     let results: Array<Array<string | number>>;
     try {
       results = await durableWrite(
@@ -221,6 +277,7 @@ export class RedisUserRouter implements UserRouter {
       for (const pending of batch) pending.reject(error);
       return new Map();
     }
+    const now = Date.now();
     // Hand-offs grouped per target node, in batch order (see header: order).
     const byNode: HandOffPlan = new Map();
     for (let i = 0; i < batch.length; i++) {
@@ -233,7 +290,20 @@ export class RedisUserRouter implements UserRouter {
         pending.reject(stored === INBOX_REFUSED ? inboxFullError(user, destination, this.opts.inboxMaxMessages) : inboxBytesFullError(user, this.opts.inboxMaxBytes));
         continue;
       }
-      const targets = r.slice(2).map(String).filter((id) => !pending.gone.has(id));
+      if (stored === REFUSED_RELAY_FULL) {
+        pending.reject(relayFull(this.opts.maxStreamBytes));
+        continue;
+      }
+      const handed = Number(r[2]);
+      const ids = r.slice(3).map(String);
+      for (const id of ids) this.seen.set(id, now);
+      if (handed > 0) {
+        // Every target was a candidate: handed off in the decision itself.
+        this.handedInDecision++;
+        pending.resolve({ local, stored: false, remote: ids.sort() });
+        continue;
+      }
+      const targets = ids.filter((id) => !pending.gone.has(id));
       if (stored > 0) this.dropped += stored - 1;
       if (targets.length === 0) {
         if (stored === 0 && !local) {
@@ -244,6 +314,7 @@ export class RedisUserRouter implements UserRouter {
         pending.resolve({ local, stored: stored > 0, remote: [] });
         continue;
       }
+      this.handedApart++;
       const outcome: Outcome = { pending, local, remote: [], waiting: targets.length, missed: [], full: false };
       for (const id of targets) {
         const list = byNode.get(id);

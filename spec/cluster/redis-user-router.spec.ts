@@ -125,6 +125,26 @@ describe('RedisUserRouter', () => {
     expect(decodeEnvelopeBatch(packed[1]!).map((e) => e.message.id)).to.deep.equal(sent.map((m) => m.id));
   });
 
+  it('on one Redis, hands a message to a node its recent messages went to in the decision itself (one call), in order', async () => {
+    const c = await setup();
+    try {
+      await c.presenceB.subscribed('bob', '/queue/one');
+      const sent = Array.from({ length: 5 }, (_, i) => message('/user/bob/queue/one', `m${i}`));
+      // The first finds b by the decision and hands off apart; b is a candidate from then on.
+      await c.router.route({ user: 'bob', destination: '/queue/one', message: sent[0]! });
+      expect([c.router.handedApart, c.router.handedInDecision]).to.deep.equal([1, 0]);
+      for (const m of sent.slice(1)) expect((await c.router.route({ user: 'bob', destination: '/queue/one', message: m })).remote).to.deep.equal(['b']);
+      expect([c.router.handedApart, c.router.handedInDecision]).to.deep.equal([1, 4]);
+      await c.b.waitFor(5);
+      expect(c.b.received.map((e) => e.message.id)).to.deep.equal(sent.map((m) => m.id));
+      // Nobody subscribed any more: stored, whatever the candidates.
+      await c.presenceB.unsubscribed('bob', '/queue/one');
+      expect((await c.router.route({ user: 'bob', destination: '/queue/one', message: message('/user/bob/queue/one', 'late') })).stored).to.equal(true);
+    } finally {
+      await c.close();
+    }
+  });
+
   it('writes a message routed alone as a plain entry', async () => {
     const { entries } = await routeToB('/queue/r', [message('/user/bob/queue/r', 'alone')]);
     expect(entries).to.have.length(1);

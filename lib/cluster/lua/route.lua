@@ -2,40 +2,110 @@
 -- Route-or-store's decision, atomically in the users' slots (one slot per call on a cluster;
 -- any number of users on one Redis). For each message, in order: the nodes holding a
 -- subscription of its user to its destination, less `exclude` and the nodes found gone at an
--- earlier hand-off; this node → `local`; other nodes → returned, for the caller to hand the
--- envelope to each one's stream (relay-handoff.lua); none → the message is appended to the
--- inbox here (capped, expiring), so that a subscription registered before it is never missed.
--- KEYS per message: subs, inbox, inboxes, inbox-bytes
--- ARGV self, max messages, ttl, overflow, max bytes (the user's), n, n gone node ids, then per message: exclude,
---      kept (1: accepted already, never refused), destination, payload
--- → per message { local (0|1), stored (0 | 1 + dropped | INBOX_REFUSED | INBOX_REFUSED_BYTES), node ids... }
-local self, max, ttl, overflow, maxBytes = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5])
-local n = tonumber(ARGV[6])
+-- earlier hand-off; this node → `local`; other nodes → handed off, or returned for the caller to
+-- hand off (relay-handoff.lua); none → the message is appended to the inbox here (capped,
+-- expiring), so that a subscription registered before it is never missed.
+--
+-- Candidates: on one Redis every key is in reach, so the caller names, as KEYS, the streams of
+-- the nodes its recent messages went to; a message whose targets are all candidates with a
+-- stream is handed off here, in the same step (one call per message at low rates, as the
+-- bare relay), by the rules of relay-handoff.lua. On a cluster there are none (other slots).
+--
+-- KEYS per message: subs, inbox, inboxes, inbox-bytes; then per candidate: stream, stream-bytes
+-- ARGV self, max messages, ttl, overflow, max bytes (the user's), max stream bytes, max entry
+--      bytes, n, n gone node ids, c, c candidate node ids, then per message: exclude, kept (1:
+--      accepted already, never refused), envelope (kind, str16 user, str16 destination, message)
+-- → per message { local (0|1), stored (0 | 1 + dropped | INBOX_REFUSED | INBOX_REFUSED_BYTES |
+--   RELAY_FULL), h, h node ids handed off here, node ids left to the caller... }
+local self, max, ttl, overflow = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
+local maxBytes, maxStream, maxEntry = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
+local n = tonumber(ARGV[8])
 local gone = {}
-for i = 7, 6 + n do gone[ARGV[i]] = true end
+for i = 9, 8 + n do gone[ARGV[i]] = true end
+local c = tonumber(ARGV[9 + n])
+local first = 10 + n + c
+local messages = (#ARGV - first + 1) / 3
+-- Candidate id → { stream key, bytes key, bytes queued (read once), envelopes waiting, their bytes }.
+local candidates = {}
+for j = 1, c do
+  local stream, bytes = KEYS[messages * 4 + 2 * j - 1], KEYS[messages * 4 + 2 * j]
+  candidates[ARGV[9 + n + j]] = { stream = stream, bytes = bytes }
+end
+local function open(id)
+  local cand = candidates[id]
+  if cand == nil then return nil end
+  if cand.exists == nil then
+    cand.exists = redis.call('EXISTS', cand.stream) == 1
+    if cand.exists then cand.queued, cand.list, cand.size = tonumber(redis.call('GET', cand.bytes) or '0'), {}, 0 end
+  end
+  if cand.exists then return cand end
+  return nil
+end
+-- One stream entry of a candidate's waiting envelopes: a lone one as field 'e', several packed as 'b'.
+local function write(cand)
+  local list = cand.list
+  if #list == 0 then return end
+  local field, value = 'e', list[1]
+  if #list > 1 then
+    for j = 1, #list do list[j] = struct.pack('>I4', #list[j]) .. list[j] end
+    field, value = 'b', table.concat(list)
+  end
+  -- Never MAXLEN: a stream is trimmed only by its reader, past what it handled.
+  redis.call('XADD', cand.stream, '*', field, value)
+  redis.call('INCRBY', cand.bytes, cand.size)
+  cand.list, cand.size = {}, 0
+end
 -- A batch holds many messages for few subscriptions: read each hash once (nothing here changes it).
 local holders = {}
+local used = {}
 local out = {}
-local k = 0
-for i = 7 + n, #ARGV, 4 do
-  local exclude, kept, destination, payload = ARGV[i], ARGV[i + 1] == '1', ARGV[i + 2], ARGV[i + 3]
-  local subs, inbox, inboxes, bytes = KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], KEYS[k + 4]
-  k = k + 4
+for m = 0, messages - 1 do
+  local i = first + 3 * m
+  local exclude, kept, envelope = ARGV[i], ARGV[i + 1] == '1', ARGV[i + 2]
+  local user, destination, messageAt = struct.unpack('>Hc0Hc0', envelope, 2)
+  local subs, inbox, inboxes, bytes = KEYS[4 * m + 1], KEYS[4 * m + 2], KEYS[4 * m + 3], KEYS[4 * m + 4]
   local members = holders[subs]
   if members == nil then
     members = redis.call('HKEYS', subs)
     holders[subs] = members
   end
-  local r = { 0, 0 }
+  local isLocal, targets = 0, {}
   for _, id in ipairs(members) do
     if id ~= exclude and not gone[id] then
-      if id == self then r[1] = 1 else r[#r + 1] = id end
+      if id == self then isLocal = 1 else targets[#targets + 1] = id end
     end
   end
-  if r[1] == 0 and #r == 2 then
-    local appended = append(inbox, inboxes, bytes, destination, payload, max, maxBytes, ttl, overflow, kept)
+  local r = { isLocal, 0, 0 }
+  if isLocal == 0 and #targets == 0 then
+    local appended = append(inbox, inboxes, bytes, destination, string.sub(envelope, messageAt), max, maxBytes, ttl, overflow, kept)
     r[2] = appended < 0 and appended or 1 + appended
+  elseif #targets > 0 then
+    -- Here only if every target is a candidate with a stream, and none is full (a message is refused whole).
+    local inline, full = true, false
+    for _, id in ipairs(targets) do
+      local cand = open(id)
+      if cand == nil then inline = false
+      elseif maxStream > 0 and not kept and cand.queued + #envelope > maxStream then full = true end
+    end
+    if inline and full then
+      r[2] = RELAY_FULL
+    elseif inline then
+      for _, id in ipairs(targets) do
+        local cand = candidates[id]
+        -- Large messages gain nothing from packing: an entry stays bounded.
+        if #cand.list > 0 and cand.size + #envelope > maxEntry then write(cand) end
+        cand.list[#cand.list + 1] = envelope
+        cand.size = cand.size + #envelope
+        cand.queued = cand.queued + #envelope
+        if not used[id] then used[id], used[#used + 1] = true, id end
+        r[#r + 1] = id
+      end
+      r[3] = #targets
+    else
+      for _, id in ipairs(targets) do r[#r + 1] = id end
+    end
   end
   out[#out + 1] = r
 end
+for _, id in ipairs(used) do write(candidates[id]) end
 return out
