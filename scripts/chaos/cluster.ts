@@ -9,14 +9,14 @@
  * across restarts (as scripts/local-cluster.sh runs them), so a client's
  * usual URL stays valid. Every process logs to a file in the run's dir.
  */
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RedisTarget } from '../../lib/cluster/redis-target.js';
 import { spawnNode, type NodeProcess } from '../../spec/helpers/node-process.js';
 import { startRedisCluster, type RedisCluster } from '../../spec/helpers/redis-cluster.js';
 import { startRedisSentinel, type RedisSentinelSetup } from '../../spec/helpers/redis-sentinel.js';
 import { startRedisServer, type RedisServer } from '../../spec/helpers/redis-server.js';
-import { freePort } from '../bench/lib/system.js';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 
 export type NodeName = 'A' | 'B';
 export const NODE_NAMES: readonly NodeName[] = ['A', 'B'];
@@ -82,7 +82,7 @@ export class Cluster {
     const cluster = new Cluster(await startRedis(options.redis ?? 'single', options.dir), options);
     try {
       for (const name of NODE_NAMES) {
-        const port = await freePort();
+        const port = await restartablePort();
         cluster.slots.set(name, { name, id: `chaos-${name.toLowerCase()}`, port, logFile: join(options.dir, `node-${name}.log`), process: undefined, paused: false, starts: [] });
       }
       await Promise.all(NODE_NAMES.map((name) => cluster.startNode(name)));
@@ -256,4 +256,25 @@ function order(first: NodeName): NodeName[] {
 
 function sleepValue<T>(ms: number, value: T): Promise<T> {
   return new Promise((resolve) => setTimeout(() => resolve(value), ms).unref());
+}
+
+/**
+ * A free loopback port below the kernel's ephemeral range: a node keeps its
+ * port across restarts, and a port from the ephemeral range can be taken
+ * meanwhile as the local end of any outgoing connection (a load test with
+ * thousands of them took one between a stop and a start: EADDRINUSE).
+ */
+async function restartablePort(): Promise<number> {
+  const [low] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+  const top = Math.min(low ?? 32768, 32768);
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const port = 20000 + Math.floor(Math.random() * (top - 20000));
+    const free = await new Promise<boolean>((resolve) => {
+      const server = createServer();
+      server.once('error', () => resolve(false));
+      server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+    });
+    if (free) return port;
+  }
+  throw new Error('no free port below the ephemeral range');
 }
