@@ -63,6 +63,10 @@ export type ApplicationHandler = (message: BrokerMessage, sender: string) => Pro
 
 const QUEUE_BATCH = 64;
 
+
+/** After rejoining, the inboxes of local subscriptions are taken back once more this much later, ms. */
+const REJOIN_RETAKE_AGAIN_MS = 1000;
+
 export class Broker {
   readonly config: Config;
   readonly log: Logger;
@@ -677,13 +681,26 @@ export class Broker {
         await new Promise<void>((resolve) => setTimeout(resolve, delay).unref());
       }
     }
+    const drained = this.retakeInboxes();
+    this.log.warn({ cause, subscriptions: drained }, 'rejoined the cluster; took back the inboxes of local subscriptions');
+    // Once more a little later: a sender that found this node's stream gone just before it
+    // reopened decides again without this node, and may store after the take-back above
+    // (on a cluster, where that decision and the stream are in different slots).
+    const again = setTimeout(() => {
+      if (!this.closing) this.retakeInboxes();
+    }, REJOIN_RETAKE_AGAIN_MS);
+    again.unref();
+  }
+
+  /** Every live user subscription drains its inbox again (one drain at a time each). Returns how many. */
+  private retakeInboxes(): number {
     let drained = 0;
     for (const sub of this.registry.allUserSubscriptions()) {
       if (sub.target.kind !== 'user' || sub.backlog !== null || sub.session.state !== 'connected') continue;
       drained++;
       this.track(this.retakeInbox(sub));
     }
-    this.log.warn({ cause, subscriptions: drained }, 'rejoined the cluster; took back the inboxes of local subscriptions');
+    return drained;
   }
 
   /** Drains a live subscription's inbox again, retrying while the store is not back yet (each part reconnects on its own). */

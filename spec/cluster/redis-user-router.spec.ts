@@ -145,6 +145,27 @@ describe('RedisUserRouter', () => {
     }
   });
 
+  it("on one Redis, stores in the decision itself a message whose only target is a candidate without a stream (reaped, or rejoining before it reopens)", async () => {
+    const c = await setup();
+    const admin = new Redis(server.url, { maxRetriesPerRequest: 0 });
+    try {
+      await c.presenceB.subscribed('bob', '/queue/two');
+      await c.router.route({ user: 'bob', destination: '/queue/two', message: message('/user/bob/queue/two', 'first') });
+      await c.b.waitFor(1);
+      // b's stream moves away (as a reap moves it) while its subscription is still recorded.
+      await admin.rename(c.keys.stream('b'), `${c.keys.stream('b')}!moved`);
+      const before = [c.router.handedApart, c.router.handedInDecision];
+      const result = await c.router.route({ user: 'bob', destination: '/queue/two', message: message('/user/bob/queue/two', 'second') });
+      expect(result).to.deep.equal({ local: false, stored: true, remote: [] });
+      // Decided in one call: no hand-off tried, no second decision.
+      expect([c.router.handedApart, c.router.handedInDecision]).to.deep.equal(before);
+      expect(await c.inbox.depth('bob', '/queue/two')).to.equal(1);
+    } finally {
+      admin.disconnect();
+      await c.close();
+    }
+  });
+
   it('writes a message routed alone as a plain entry', async () => {
     const { entries } = await routeToB('/queue/r', [message('/user/bob/queue/r', 'alone')]);
     expect(entries).to.have.length(1);

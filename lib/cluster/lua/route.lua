@@ -72,7 +72,14 @@ for m = 0, messages - 1 do
   local isLocal, targets = 0, {}
   for _, id in ipairs(members) do
     if id ~= exclude and not gone[id] then
-      if id == self then isLocal = 1 else targets[#targets + 1] = id end
+      if id == self then
+        isLocal = 1
+      elseif candidates[id] == nil or open(id) ~= nil then
+        -- A candidate without a stream (reaped, departed, or rejoining and not reopened yet) is
+        -- gone for this message, decided here, atomically: a rejoining node takes its inbox
+        -- back only once its stream is open again, so what is stored now is taken back then.
+        targets[#targets + 1] = id
+      end
     end
   end
   local r = { isLocal, 0, 0 }
@@ -80,7 +87,8 @@ for m = 0, messages - 1 do
     local appended = append(inbox, inboxes, bytes, destination, string.sub(envelope, messageAt), max, maxBytes, ttl, overflow, kept)
     r[2] = appended < 0 and appended or 1 + appended
   elseif #targets > 0 then
-    -- Here only if every target is a candidate with a stream, and none is full (a message is refused whole).
+    -- Here only if every target is a candidate (with a stream: see above), and none is full (a
+    -- message is refused whole).
     local inline, full = true, false
     for _, id in ipairs(targets) do
       local cand = open(id)
