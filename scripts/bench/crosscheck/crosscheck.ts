@@ -19,7 +19,7 @@
  * warm-up + duration + 60 s (idle: + 300 s for connecting).
  */
 import { readFileSync } from 'node:fs';
-import { performance } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { Client, type IFrame, type IMessage } from '@stomp/stompjs';
 import { io, type Socket } from 'socket.io-client';
 import WebSocket from 'ws';
@@ -64,6 +64,9 @@ export interface CrosscheckResult {
   p999Ms: number;
   maxMs: number;
   sendLagP99Ms: number;
+  /** This process's event-loop delay over the window (perf_hooks, 1 ms resolution), p99 and max, ms: beside the latency. */
+  loopDelayP99Ms: number;
+  loopDelayMaxMs: number;
   /** Server CPU over the window per pid (in the order of the spec's pids), % of one core. */
   cpuPercentPerPid: number[];
   cpuPercent: number;
@@ -304,6 +307,8 @@ async function runLoad(spec: CrosscheckSpec, result: CrosscheckResult): Promise<
   await sleep(spec.warmupS * 1000);
   const cpuStart = spec.pids.map(cpuSeconds);
   const ownStart = process.cpuUsage();
+  const loopDelay = monitorEventLoopDelay({ resolution: 1 });
+  loopDelay.enable();
   windowStart = performance.now();
   measuring = true;
   await sleep(spec.durationS * 1000);
@@ -311,6 +316,9 @@ async function runLoad(spec: CrosscheckSpec, result: CrosscheckResult): Promise<
   windowEnd = performance.now();
   const cpuEnd = spec.pids.map(cpuSeconds);
   const own = process.cpuUsage(ownStart);
+  loopDelay.disable();
+  result.loopDelayP99Ms = loopDelay.percentile(99) / 1e6;
+  result.loopDelayMaxMs = loopDelay.max / 1e6;
   publishing = false;
   if (timer !== null) clearTimeout(timer);
   // Drain: until every pair has what it was sent, or 5 s without progress.
@@ -370,6 +378,8 @@ async function main(): Promise<void> {
     p999Ms: Number.NaN,
     maxMs: Number.NaN,
     sendLagP99Ms: Number.NaN,
+    loopDelayP99Ms: Number.NaN,
+    loopDelayMaxMs: Number.NaN,
     cpuPercentPerPid: [],
     cpuPercent: Number.NaN,
     cpuMicrosPerMessage: Number.NaN,
