@@ -21,6 +21,8 @@ export interface Figures {
   /** Server CPU % per role (sender node, receiver node, redis, beam, node). */
   cpuByRole: Record<string, number>;
   idleKiBPerConnection: number;
+  /** The generator's own event-loop delay p99 over the window, ms: beside the latency, not in it. */
+  generatorLoopDelayP99Ms: number;
   runs: number;
 }
 
@@ -55,6 +57,7 @@ export function figuresOf(result: ShapeResult): Omit<Figures, 'runs'> | null {
       cpuMicrosPerMessage: c.cpuMicrosPerMessage,
       cpuByRole: byRole(result.roles, c.cpuPercentPerPid),
       idleKiBPerConnection: c.idle === undefined ? nan : c.idle.bytesPerConnection / 1024,
+      generatorLoopDelayP99Ms: c.loopDelayP99Ms,
     };
   }
   const broker = result.broker ?? null;
@@ -70,10 +73,11 @@ export function figuresOf(result: ShapeResult): Omit<Figures, 'runs'> | null {
       cpuMicrosPerMessage: load.deliveredInWindow > 0 ? (cpuSeconds * 1e6) / load.deliveredInWindow : nan,
       cpuByRole: byRole(result.roles, broker?.pids.map((pid) => pid.cpuPercent) ?? []),
       idleKiBPerConnection: nan,
+      generatorLoopDelayP99Ms: load.generatorLag.loopDelayP99Ms,
     };
   }
   if (result.idle !== undefined) {
-    return { msgPerSecond: nan, p50Ms: nan, p99Ms: nan, p999Ms: nan, cpuPercent: nan, cpuMicrosPerMessage: nan, cpuByRole: {}, idleKiBPerConnection: result.idle.rssPerConnectionBytes / 1024 };
+    return { msgPerSecond: nan, p50Ms: nan, p99Ms: nan, p999Ms: nan, cpuPercent: nan, cpuMicrosPerMessage: nan, cpuByRole: {}, idleKiBPerConnection: result.idle.rssPerConnectionBytes / 1024, generatorLoopDelayP99Ms: nan };
   }
   return null;
 }
@@ -92,6 +96,7 @@ export function medianFigures(runs: ShapeResult[]): Figures | null {
     cpuMicrosPerMessage: median(all.map((f) => f.cpuMicrosPerMessage)),
     cpuByRole: Object.fromEntries(roles.map((role) => [role, median(all.map((f) => f.cpuByRole[role] ?? Number.NaN))])),
     idleKiBPerConnection: median(all.map((f) => f.idleKiBPerConnection)),
+    generatorLoopDelayP99Ms: median(all.map((f) => f.generatorLoopDelayP99Ms)),
     runs: all.length,
   };
 }
@@ -104,7 +109,7 @@ export function agree(a: number, b: number): boolean | null {
   return high <= low * (1 + AGREEMENT) || high - low < 1e-9;
 }
 
-const FIGURES: Array<{ key: keyof Omit<Figures, 'cpuByRole' | 'runs'>; label: string; format(value: number): string }> = [
+const FIGURES: Array<{ key: keyof Omit<Figures, 'cpuByRole' | 'runs' | 'generatorLoopDelayP99Ms'>; label: string; format(value: number): string }> = [
   { key: 'msgPerSecond', label: 'msg/s', format: (v) => v.toFixed(0) },
   { key: 'p50Ms', label: 'p50 ms', format: formatMs },
   { key: 'p99Ms', label: 'p99 ms', format: formatMs },
@@ -143,6 +148,11 @@ export function formatCrossTable(record: RunRecord): string {
       cells.push(`${figure.label} ${show(va)} / ${show(vb)} ${verdict === null ? '' : verdict ? '=' : '≠'}`.trimEnd());
     }
     lines.push(`${group.target.padEnd(22)} ${group.shape.padEnd(16)} [${a?.runs ?? 0}+${b?.runs ?? 0} runs] ${cells.join(' | ')}`);
+    const lagA = a?.generatorLoopDelayP99Ms ?? Number.NaN;
+    const lagB = b?.generatorLoopDelayP99Ms ?? Number.NaN;
+    if (Number.isFinite(lagA) || Number.isFinite(lagB)) {
+      lines.push(`${''.padEnd(40)} generator event-loop delay p99 (beside the latency, not in it): ${formatMs(lagA)} / ${formatMs(lagB)} ms`);
+    }
     const roles = a !== null ? Object.keys(a.cpuByRole) : [];
     if (roles.length > 1) {
       const share = (f: Figures | null, role: string): string => (f !== null && Number.isFinite(f.cpuByRole[role] ?? Number.NaN) ? f.cpuByRole[role]!.toFixed(0) : '-');
