@@ -53,6 +53,7 @@ import type { Connection, TransportContext } from '../broker/connection.js';
 import type { Session } from '../broker/session.js';
 import type { Logger } from '../log.js';
 import type { UpgradeDecision, UpgradeGate } from './websocket-server.js';
+import { destroyOnError } from './upgrade-socket.js';
 
 export interface SockJsTransportOptions {
   /** Endpoint path, e.g. `/chat-websocket`. */
@@ -221,7 +222,7 @@ export class SockJsTransport {
 
   private readonly onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     if (!this.owns(req.url)) return;
-    socket.on('error', () => socket.destroy());
+    destroyOnError(socket);
     void this.admit(req).then(
       (admitted) => {
         if (!admitted.ok) return refuseUpgrade(socket, admitted.status, admitted.code, admitted.message);

@@ -12,6 +12,7 @@ import type { Connection, TransportContext } from '../broker/connection.js';
 import type { Session } from '../broker/session.js';
 import type { Logger } from '../log.js';
 import { OpenSockets } from './open-sockets.js';
+import { destroyOnError } from './upgrade-socket.js';
 import { WriteCoalescer } from './write-coalescer.js';
 
 export const STOMP_SUBPROTOCOLS = ['v12.stomp', 'v11.stomp', 'v10.stomp'] as const;
@@ -108,7 +109,7 @@ export class WebSocketTransport {
   private readonly onUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer): void => {
     const path = (request.url ?? '/').split('?')[0];
     if (path !== this.options.path) return; // another transport's path (SockJS)
-    socket.on('error', () => socket.destroy());
+    destroyOnError(socket);
     if (!this.accepting) return refuse(socket, 503, 'ERR_SHUTTING_DOWN', 'shutting down');
     const gate: UpgradeGate = this.options.gate ?? (async () => ({ accept: true }));
     gate(request).then(

@@ -76,6 +76,12 @@ export interface LoadReport extends DeliveryChecks {
   /** Load generator CPU during the window, % of one core summed over its processes. */
   clientCpuPercent: number;
   latency: LatencySummary;
+  /**
+   * The generator's own pauses over the window, beside the latency (not in
+   * it): the worst worker's event-loop delay p99 / max, and at a fixed rate
+   * how late SENDs left against their schedule (p99 / max over all).
+   */
+  generatorLag: { loopDelayP99Ms: number; loopDelayMaxMs: number; sendLagP99Ms: number; sendLagMaxMs: number };
   rateSkipped: number;
   heartbeatsReceived: number;
   openAtEnd: number;
@@ -205,6 +211,12 @@ function aggregate(options: LoadOptions, setups: SetupReport[], results: WorkerR
   for (const result of results) latency.merge(result.latency);
   const handshake = new LatencyHistogram();
   for (const setup of setups) handshake.merge(setup.handshake);
+  const sendLag = new LatencyHistogram();
+  for (const result of results) sendLag.merge(result.lag.sendLag);
+  const worst = (pick: (result: WorkerResult) => number): number => {
+    const values = results.map(pick).filter(Number.isFinite);
+    return values.length > 0 ? Math.max(...values) : Number.NaN;
+  };
   const setupSeconds = Math.max(...setups.map((setup) => setup.connectSeconds));
   const opened = setups.reduce((total, setup) => total + setup.connections, 0);
   const windowSeconds = Math.max(...results.map((result) => result.windowMs)) / 1000;
@@ -248,6 +260,12 @@ function aggregate(options: LoadOptions, setups: SetupReport[], results: WorkerR
     deliveredPerSecond: perSecond((result) => result.deliveredInWindow),
     clientCpuPercent: perSecond((result) => result.clientCpuMs) / 10,
     latency: latency.summary(),
+    generatorLag: {
+      loopDelayP99Ms: worst((result) => result.lag.loopDelayP99Ms),
+      loopDelayMaxMs: worst((result) => result.lag.loopDelayMaxMs),
+      sendLagP99Ms: sendLag.count > 0 ? sendLag.quantile(0.99) : Number.NaN,
+      sendLagMaxMs: sendLag.count > 0 ? sendLag.summary().maxMs : Number.NaN,
+    },
     expected: sum((result) => result.expected),
     lost: sum((result) => result.lost),
     duplicates: sum((result) => result.duplicates),
@@ -281,6 +299,8 @@ export function formatReport(report: LoadReport): string {
       `window: ${report.windowSeconds.toFixed(2)} s; sent ${report.sent} (${report.sentPerSecond.toFixed(0)} msg/s), delivered ${report.delivered}` +
         ` (${report.deliveredPerSecond.toFixed(0)} msg/s in window); client cpu ${report.clientCpuPercent.toFixed(0)} %; drained in ${report.drainSeconds.toFixed(1)} s`,
       `latency ms: p50 ${formatMs(l.p50Ms)}  p90 ${formatMs(l.p90Ms)}  p99 ${formatMs(l.p99Ms)}  p99.9 ${formatMs(l.p999Ms)}  max ${formatMs(l.maxMs)}  (${l.count} samples)`,
+      `generator lag (beside, not in, the latency): event-loop delay p99 ${formatMs(report.generatorLag.loopDelayP99Ms)} / max ${formatMs(report.generatorLag.loopDelayMaxMs)} ms` +
+        (report.rate > 0 ? `; SENDs late against schedule p99 ${formatMs(report.generatorLag.sendLagP99Ms)} / max ${formatMs(report.generatorLag.sendLagMaxMs)} ms` : ''),
       `checks: expected ${report.expected}, lost ${report.lost}, reordered ${report.reordered}, duplicates ${report.duplicates}` +
         `, misrouted ${report.misrouted}, stale ${report.stale}, foreign ${report.foreign}, header mismatches ${report.headerMismatches}${report.rateSkipped ? `, rate-skipped ${report.rateSkipped}` : ''}`,
     );
@@ -293,7 +313,7 @@ export function formatReport(report: LoadReport): string {
 const USAGE = `Usage: npx tsx scripts/bench/loadgen.ts --url ws://127.0.0.1:15674/ws [options]
 
   --url URL[,URL]        broker WebSocket URL(s), loopback only; with two, pairs cross nodes
-  --protocol P           stomp (default) | socketio
+  --protocol P           stomp (default) | socketio | raw (the bare relay peer)
   --mode M               p2p (default) | fanout | idle
   --pairs N              p2p publisher/receiver pairs (default 10)
   --subscribers M        fanout subscribers (default 100)
@@ -396,7 +416,7 @@ async function main(argv: string[]): Promise<void> {
   const mode = (values.mode ?? 'p2p') as LoadMode;
   if (!['p2p', 'fanout', 'idle'].includes(mode)) throw new Error(`--mode must be p2p, fanout or idle`);
   const protocol = (values.protocol ?? 'stomp') as Protocol;
-  if (!['stomp', 'socketio'].includes(protocol)) throw new Error(`--protocol must be stomp or socketio`);
+  if (!['stomp', 'socketio', 'raw'].includes(protocol)) throw new Error(`--protocol must be stomp, socketio or raw`);
   const partial: Partial<LoadOptions> & { urls: string[] } = {
     urls: values.url.flatMap((url) => url.split(',')).filter((url) => url.length > 0),
     mode,

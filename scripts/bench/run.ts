@@ -10,23 +10,41 @@
  * p50/p99/p99.9 in ms, lost/reordered/duplicates, broker CPU (% of one core,
  * summed over its processes, averaged over the window), broker peak RSS,
  * the load generator's own CPU, and connection setup rate.
+ *
+ * Two generators measure every figure: the project's (loadgen.ts, idle.ts)
+ * and an independent cross-check on @stomp/stompjs (crosscheck/), each in a
+ * run of its own against a freshly started target (as a user would measure
+ * it: no shape runs on nodes an earlier shape warmed up). Systems are
+ * interleaved — repeat → shape → target → generator, the generator order
+ * alternating per repeat — so that a disturbance of the shared machine
+ * falls on all of them. The last table puts both generators' medians side
+ * by side and says where they agree within 20 %.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, release, totalmem, type } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { writeChart } from './chart.js';
+import { runCrosscheck, type CrosscheckResult, type CrosscheckSpec } from './crosscheck/run-crosscheck.js';
+import { formatCrossTable } from './cross-table.js';
 import { formatIdle, runIdle, type IdleReport } from './idle.js';
-import { formatMs, formatReport, resolveOptions, runLoad, type LoadReport } from './loadgen.js';
+import { DEFAULT_LOAD_OPTIONS, formatMs, formatReport, resolveOptions, runLoad, type LoadOptions, type LoadReport } from './loadgen.js';
 import { INSTRUMENT_FLAGS, rerunAsQuietInstrument } from './lib/instrument.js';
 import { TargetUnavailable, type BenchTarget, type StartedTarget } from './lib/target.js';
 import { ProcSampler, formatBytes, type ProcStats } from './proc-stats.js';
 import { SHAPES, findShapes, shapeConnections, type IdleShape, type LoadShape } from './shapes.js';
 import { REFERENCE_TARGET, TARGET_FACTORIES, createTargets } from './targets.js';
 
+/** `loadgen`: the project's generator; `crosscheck`: the independent one on @stomp/stompjs. */
+export type GeneratorName = 'loadgen' | 'crosscheck';
+
 export interface ShapeResult {
   target: string;
   shape: string;
+  generator?: GeneratorName;
+  /** Per sampled pid, what it is (StartedTarget.roles), in the order of broker.pids. */
+  roles?: string[];
+  crosscheck?: CrosscheckResult;
   /** 1-based repetition (--repeat). */
   repeat: number;
   description: string;
@@ -74,6 +92,7 @@ interface RunSettings {
   durationS?: number;
   procs?: number;
   coalesce: boolean;
+  generators: GeneratorName[];
 }
 
 async function runLoadShape(target: BenchTarget, started: StartedTarget, shape: LoadShape, settings: RunSettings): Promise<ShapeResult> {
@@ -91,10 +110,8 @@ async function runLoadShape(target: BenchTarget, started: StartedTarget, shape: 
     placement: target.placement,
     sendHeaders: target.sendHeaders ?? {},
     subscribeHeaders: target.subscribeHeaders ?? {},
-    ...shape.options,
-    ...(settings.quick ? shape.quick : {}),
+    ...loadOptionsFor(shape, settings),
     ...(settings.procs !== undefined ? { procs: settings.procs } : {}),
-    ...(settings.durationS !== undefined ? { durationS: settings.durationS } : {}),
     ...(settings.coalesce ? { coalesce: true } : {}),
   });
   let sampler: ProcSampler | null = null;
@@ -137,61 +154,128 @@ async function runIdleShape(target: BenchTarget, started: StartedTarget, shape: 
   return { target: target.name, shape: shape.name, repeat: 1, description: shape.description, status: 'ok', notes, idle, broker: idle.broker };
 }
 
-async function runTarget(target: BenchTarget, shapes: readonly (LoadShape | IdleShape)[], settings: RunSettings, record: RunRecord): Promise<void> {
-  const needed = Math.max(...shapes.map((shape) => shapeConnections(shape, settings.quick)));
+/** Load options of a shape against a target, as the project's generator takes them. */
+function loadOptionsFor(shape: LoadShape, settings: RunSettings): Partial<LoadOptions> {
+  return {
+    ...shape.options,
+    ...(settings.quick ? shape.quick : {}),
+    ...(settings.durationS !== undefined ? { durationS: settings.durationS } : {}),
+  };
+}
+
+async function runCrosscheckShape(target: BenchTarget, started: StartedTarget, shape: LoadShape | IdleShape, settings: RunSettings): Promise<ShapeResult> {
+  const urls = target.urls ?? [target.url];
+  const base = {
+    protocol: target.protocol,
+    senderUrl: urls[0]!,
+    receiverUrl: urls[urls.length - 1]!,
+    senderLogin: target.senderLoginTemplate ?? target.login,
+    receiverLogin: target.receiverLoginTemplate ?? target.login,
+    passcode: target.passcode,
+    pids: started.pids,
+    // Its own source address: the project's generator's closed connections may hold ports of 127.0.0.1 in TIME_WAIT.
+    localAddress: '127.0.0.2',
+  };
+  let spec: CrosscheckSpec;
+  const notes: string[] = [];
+  if (shape.kind === 'idle') {
+    let connections = settings.quick ? shape.quick.connections : shape.connections;
+    if (started.maxConnections !== undefined && connections > started.maxConnections) {
+      notes.push(`capped at ${started.maxConnections} connections by the target's open-file limit (wanted ${connections})`);
+      connections = started.maxConnections;
+    }
+    spec = { ...base, mode: 'idle', pairs: 0, connections, sendDestination: target.idleDestination, subscribeDestination: target.idleDestination, payload: 100, rate: 0, window: 0, warmupS: 0, durationS: 0 };
+  } else {
+    const options = { ...DEFAULT_LOAD_OPTIONS, ...loadOptionsFor(shape, settings) };
+    spec = {
+      ...base,
+      mode: 'load',
+      pairs: options.pairs,
+      connections: 0,
+      sendDestination: target.sendDestinationTemplate ?? target.destinationTemplate,
+      subscribeDestination: target.subscribeDestinationTemplate ?? target.destinationTemplate,
+      payload: options.payload,
+      rate: options.rate,
+      window: options.window,
+      warmupS: options.warmupS,
+      durationS: options.durationS,
+    };
+  }
+  const result = await runCrosscheck(spec);
+  for (const error of result.errors) notes.push(`cross-check: ${error}`);
+  const line =
+    shape.kind === 'idle'
+      ? `cross-check: ${result.idle?.opened ?? 0} idle connections, ${((result.idle?.bytesPerConnection ?? Number.NaN) / 1024).toFixed(1)} KiB per connection`
+      : `cross-check: ${result.deliveredPerSecond.toFixed(0)} msg/s, p50 ${formatMs(result.p50Ms)} p99 ${formatMs(result.p99Ms)} p99.9 ${formatMs(result.p999Ms)} ms` +
+        ` (${result.samples} samples, lost ${result.lost}); server cpu ${result.cpuPercent.toFixed(0)} %, ${result.cpuMicrosPerMessage.toFixed(1)} µs/msg; sends late p99 ${formatMs(result.sendLagP99Ms)} ms, event-loop delay p99 ${formatMs(result.loopDelayP99Ms)} / max ${formatMs(result.loopDelayMaxMs)} ms`;
+  log(line);
+  return { target: target.name, shape: shape.name, repeat: 1, description: shape.description, status: 'ok', notes, crosscheck: result };
+}
+
+/** Starts `target` afresh, measures `shape` with one generator, stops it. */
+async function runOnce(
+  target: BenchTarget,
+  shape: LoadShape | IdleShape,
+  generator: GeneratorName,
+  repeat: number,
+  settings: RunSettings,
+  record: RunRecord,
+): Promise<void> {
+  const connections = shapeConnections(shape, settings.quick);
+  const label = `${target.name} / ${shape.name} / ${generator}${settings.repeat > 1 ? ` [run ${repeat}/${settings.repeat}]` : ''}`;
+  const failed = (status: 'skipped' | 'error', reason: string): void => {
+    log(`-- ${label}: ${status}: ${reason}`);
+    record.results.push({ target: target.name, shape: shape.name, generator, repeat, description: shape.description, status, reason, notes: [] });
+  };
   let started: StartedTarget;
   try {
-    log(`== target ${target.name}: starting`);
-    started = await target.start({ connections: needed, log });
+    started = await target.start({ connections, log });
   } catch (error) {
-    const unavailable = error instanceof TargetUnavailable;
-    const reason = error instanceof Error ? error.message : String(error);
-    log(`== target ${target.name}: ${unavailable ? 'skipped' : 'failed to start'}: ${reason}`);
-    record.targets.push({ name: target.name, notes: [], status: unavailable ? 'skipped' : 'error', reason });
-    for (const shape of shapes) {
-      record.results.push({
-        target: target.name,
-        shape: shape.name,
-        repeat: 1,
-        description: shape.description,
-        status: unavailable ? 'skipped' : 'error',
-        reason,
-        notes: [],
-      });
-    }
     await target.stop().catch(() => undefined);
-    return;
+    return failed(error instanceof TargetUnavailable ? 'skipped' : 'error', error instanceof Error ? error.message : String(error));
   }
-  const notes = started.notes ?? [];
-  for (const note of notes) log(`   ${note}`);
-  record.targets.push({ name: target.name, notes, status: 'ok' });
+  if (!record.targets.some((known) => known.name === target.name)) {
+    const notes = started.notes ?? [];
+    for (const note of notes) log(`   ${note}`);
+    record.targets.push({ name: target.name, notes, status: 'ok' });
+  }
   try {
-    for (const shape of shapes) {
-      const connections = shapeConnections(shape, settings.quick);
-      if (shape.kind === 'load' && started.maxConnections !== undefined && connections > started.maxConnections) {
-        const reason = `needs ${connections} connections; ${target.name} holds ~${started.maxConnections} (open-file limit)`;
-        log(`-- ${target.name} / ${shape.name}: skipped: ${reason}`);
-        record.results.push({ target: target.name, shape: shape.name, repeat: 1, description: shape.description, status: 'skipped', reason, notes: [] });
-        continue;
-      }
-      for (let repeat = 1; repeat <= settings.repeat; repeat++) {
-        log(`-- ${target.name} / ${shape.name}: ${shape.description}${settings.quick ? ' (quick)' : ''}${settings.repeat > 1 ? ` [run ${repeat}/${settings.repeat}]` : ''}`);
-        try {
-          await target.prepare?.();
-          const result = shape.kind === 'load' ? await runLoadShape(target, started, shape, settings) : await runIdleShape(target, started, shape, settings);
-          const seen = (await target.afterShape?.().catch((error: unknown) => [`afterShape failed: ${error instanceof Error ? error.message : String(error)}`])) ?? [];
-          for (const note of seen) log(`   ${note}`);
-          record.results.push({ ...result, notes: [...result.notes, ...seen], repeat });
-        } catch (error) {
-          const reason = error instanceof Error ? error.message : String(error);
-          log(`-- ${target.name} / ${shape.name}: error: ${reason}`);
-          record.results.push({ target: target.name, shape: shape.name, repeat, description: shape.description, status: 'error', reason, notes: [] });
-        }
-        await new Promise((resolve) => setTimeout(resolve, PAUSE_BETWEEN_SHAPES_MS));
-      }
+    if (shape.kind === 'load' && started.maxConnections !== undefined && connections > started.maxConnections) {
+      return failed('skipped', `needs ${connections} connections; ${target.name} holds ~${started.maxConnections} (open-file limit)`);
     }
+    log(`-- ${label}: ${shape.description}${settings.quick ? ' (quick)' : ''}`);
+    await target.prepare?.();
+    const result =
+      generator === 'crosscheck'
+        ? await runCrosscheckShape(target, started, shape, settings)
+        : shape.kind === 'load'
+          ? await runLoadShape(target, started, shape, settings)
+          : await runIdleShape(target, started, shape, settings);
+    const seen = (await target.afterShape?.().catch((error: unknown) => [`afterShape failed: ${error instanceof Error ? error.message : String(error)}`])) ?? [];
+    for (const note of seen) log(`   ${note}`);
+    record.results.push({ ...result, generator, roles: started.roles, notes: [...result.notes, ...seen], repeat });
+  } catch (error) {
+    failed('error', error instanceof Error ? error.message : String(error));
   } finally {
     await target.stop();
+    await new Promise((resolve) => setTimeout(resolve, PAUSE_BETWEEN_SHAPES_MS));
+  }
+}
+
+/** Repeat → shape → target → generator (order alternating per repeat): every system sees the same machine. */
+async function runInterleaved(targets: readonly BenchTarget[], shapes: readonly (LoadShape | IdleShape)[], settings: RunSettings, record: RunRecord): Promise<void> {
+  for (let repeat = 1; repeat <= settings.repeat; repeat++) {
+    const generators = repeat % 2 === 1 ? settings.generators : settings.generators.slice().reverse();
+    for (const shape of shapes) {
+      // The cross-check has no fan-out or binary mode: those shapes are the project's generator's alone.
+      const supported = shape.kind === 'idle' || (shape.options.mode !== 'fanout' && shape.options.binary !== true);
+      for (const target of targets) {
+        for (const generator of generators) {
+          if (generator === 'crosscheck' && !supported) continue;
+          await runOnce(target, shape, generator, repeat, settings, record);
+        }
+      }
+    }
   }
 }
 
@@ -302,6 +386,7 @@ const USAGE = `Usage: npx tsx scripts/bench/run.ts [options]
   --duration S            measured seconds for every load shape (overrides the shape and --quick)
   --repeat N              run each shape N times (default 1); x rmq divides by RabbitMQ's median run
   --procs K               load generator worker processes for every load shape (default 1)
+  --no-crosscheck         only the project's generator (default: it and the @stomp/stompjs cross-check, each on a fresh target)
   --coalesce              several STOMP frames per WebSocket message (default: one frame per message)
   --rabbit-restart-for-fds  restart RabbitMQ with a higher per-process open-file limit when a shape needs
                           more connections than it holds (otherwise those shapes are skipped for it)
@@ -321,6 +406,7 @@ async function main(argv: string[]): Promise<void> {
       duration: { type: 'string' },
       repeat: { type: 'string' },
       coalesce: { type: 'boolean' },
+      'no-crosscheck': { type: 'boolean' },
       'rabbit-restart-for-fds': { type: 'boolean' },
       out: { type: 'string' },
       'no-write': { type: 'boolean' },
@@ -343,6 +429,7 @@ async function main(argv: string[]): Promise<void> {
     procs: values.procs === undefined ? undefined : Number(values.procs),
     durationS: values.duration === undefined ? undefined : Number(values.duration),
     coalesce: values.coalesce ?? false,
+    generators: values['no-crosscheck'] ? ['loadgen'] : ['loadgen', 'crosscheck'],
   };
   const shapes = findShapes(values.shape ?? 'all');
   const targets = createTargets(values.targets ?? REFERENCE_TARGET, {
@@ -351,10 +438,11 @@ async function main(argv: string[]): Promise<void> {
   const now = new Date();
   const record: RunRecord = { date: now.toISOString(), machine: machineInfo(), quick: settings.quick, targets: [], results: [] };
   log(`bench: ${record.machine.cpuCount} × ${record.machine.cpuModel}, ${formatBytes(record.machine.totalMemBytes)}, node ${record.machine.node}; load generator ${INSTRUMENT_FLAGS.join(' ')}`);
-  for (const target of targets) await runTarget(target, shapes, settings, record);
+  await runInterleaved(targets, shapes, settings, record);
   record.machine.loadAverageEnd = loadavg()[0]!;
 
   process.stdout.write(`\n${formatTable(record)}\n`);
+  process.stdout.write(`\n${formatCrossTable(record)}\n`);
   process.stdout.write(
     `(msg/s delivered in the window; x rmq = ratio to RabbitMQ for the shape; cpu % of one core over the window, ${record.machine.cpuCount} cores;` +
       ` othr% = machine CPU used by neither broker nor load generator: high values mean a shared, noisy run; load average ${record.machine.loadAverageStart.toFixed(2)} → ${record.machine.loadAverageEnd.toFixed(2)})\n`,
@@ -381,7 +469,8 @@ async function main(argv: string[]): Promise<void> {
     await writeFile(file, JSON.stringify(record, null, 2) + '\n');
     process.stdout.write(`wrote ${file}\n`);
     // The chart next to it (results-<stamp>.svg); a chart failure does not fail the run.
-    await writeChart(record, file).then(
+    // The chart draws the project's generator's runs; the cross-check's figures are in the JSON and the table.
+    await writeChart({ ...record, results: record.results.filter((result) => result.generator !== 'crosscheck') }, file).then(
       (svg) => process.stdout.write(`wrote ${svg}\n`),
       (error: unknown) => log(`chart: not written: ${error instanceof Error ? error.message : String(error)}`),
     );

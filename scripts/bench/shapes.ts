@@ -41,6 +41,8 @@ export const SHAPES: readonly Shape[] = [
   // Steady-state latency: 2000 connections have just opened, and for the first
   // seconds both cores also compile and grow heaps (two-node p99 1.8-2.3 ms
   // after 2 s of warm-up, 0.7-1.05 ms after 10 s, same build, same machine).
+  // Issue 13's cross-check shape: 10 pairs at a fixed 1000 msg/s in total, 3 s warm-up, 10 s measured.
+  p2p('p2p-10-r1000', 'p2p, 10 pairs, 100 B, 1000 msg/s in total, 3 s warm-up, 10 s measured', { pairs: 10, rate: 1000, warmupS: 3, durationS: 10 }),
   p2p('p2p-1000-r1000', 'p2p, 1000 pairs, 100 B, 1000 msg/s in total, 10 s warm-up', { pairs: 1000, rate: 1000, warmupS: 10 }),
   {
     kind: 'load',
@@ -48,6 +50,15 @@ export const SHAPES: readonly Shape[] = [
     description: 'fanout, 1 publisher → 1000 subscribers of one topic, 100 B, unlimited (window 10)',
     options: { mode: 'fanout', subscribers: 1000, payload: 100, window: 10, ...FULL },
     quick: QUICK,
+  },
+  {
+    kind: 'idle',
+    name: 'idle-15000',
+    description: '15000 idle subscribed connections, heart-beats 10000,10000: server RSS per connection (issue 13)',
+    connections: 15000,
+    holdS: 5,
+    heartbeat: [10000, 10000],
+    quick: { connections: 2000, holdS: 2 },
   },
   {
     kind: 'idle',

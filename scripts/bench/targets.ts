@@ -12,8 +12,11 @@
  *                            command shares and Redis CPU per message   (redis-shards.ts)
  *   socketio-1               socket.io, one node                                   (peers/socketio.ts)
  *   socketio-2-redis         socket.io, two nodes, redis-adapter
+ *   bare-ws-redis-2          plain ws + ioredis, two nodes, a Redis stream per node (peers/bare-relay.ts):
+ *                            the ceiling of stompbox's two-node design
  */
 import type { BenchTarget } from './lib/target.js';
+import { createBareRelayTarget } from './peers/bare-relay.js';
 import { createRabbitMqTarget, type RabbitMqPeerOptions } from './peers/rabbitmq.js';
 import { createSocketIoTarget } from './peers/socketio.js';
 import { createStompboxTarget } from './peers/stompbox.js';
@@ -34,6 +37,7 @@ export const TARGET_FACTORIES: Readonly<Record<string, (settings: TargetSettings
   [REDIS_CLUSTER_TARGET]: () => createRedisClusterTarget(),
   'socketio-1': () => createSocketIoTarget(1),
   'socketio-2-redis': () => createSocketIoTarget(2),
+  'bare-ws-redis-2': () => createBareRelayTarget(),
 };
 
 export function createTargets(names: string, settings: TargetSettings): BenchTarget[] {

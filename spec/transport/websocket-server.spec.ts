@@ -3,8 +3,10 @@
  * merged into WebSocket messages, text versus binary messages both ways,
  * and graceful shutdown.
  */
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { expect } from 'chai';
 import { pino } from 'pino';
 import { serializeFrame } from '../../lib/stomp/index.js';
@@ -203,6 +205,24 @@ describe('WebSocket transport', () => {
     });
   });
 
+  describe('what an open connection keeps', () => {
+    it('an open WebSocket does not keep its HTTP upgrade request alive (headers, stream state: idle memory per connection)', async () => {
+      node = await startTestNode();
+      let request: WeakRef<IncomingMessage> | undefined;
+      node.server.prependListener('upgrade', (req: IncomingMessage) => {
+        request = new WeakRef(req);
+      });
+      const client = await RawStompClient.open(node.wsUrl);
+      await client.stompConnect({ 'accept-version': '1.2' });
+      expect(request, 'the upgrade was seen').to.not.equal(undefined);
+      // A WeakRef read in this job keeps its target until the job ends: collect in a later one.
+      await new Promise((resolve) => setImmediate(resolve));
+      collectGarbage();
+      expect(request!.deref(), 'the upgrade request, after a full collection').to.equal(undefined);
+      await client.request({ command: 'SUBSCRIBE', headers: { id: 's', destination: '/topic/kept' } });
+    });
+  });
+
   describe('graceful shutdown', () => {
     it('sends every connected client ERROR ERR_SHUTTING_DOWN with the reason, then closes', async () => {
       node = await startTestNode();
@@ -288,3 +308,9 @@ describe('WebSocket transport', () => {
     });
   });
 });
+
+/** A full garbage collection, whatever flags mocha runs with. */
+function collectGarbage(): void {
+  setFlagsFromString('--expose-gc');
+  (runInNewContext('gc') as () => void)();
+}

@@ -20,6 +20,14 @@ export interface ConnectionOptions {
    * frame per message, so it is off by default. @default false
    */
   coalesce: boolean;
+  /**
+   * Hold the TCP socket corked for the rest of the event-loop turn, so the
+   * frames of one turn leave in one syscall (the unlimited mode sends one
+   * frame per message received). Off at a fixed rate: a client writes each
+   * frame as it sends it, and the send time in the body must be the time the
+   * frame went to the socket. @default true
+   */
+  corkTurn: boolean;
   /** Extra headers added to every SEND frame (e.g. RabbitMQ queue properties). */
   sendHeaders: Record<string, string>;
   /** Extra headers added to every SUBSCRIBE frame. */
@@ -37,8 +45,11 @@ export interface BenchConnection {
   subscribe(destination: string): Promise<void>;
   /** Fire-and-forget publish; bytes are batched per event-loop turn where the transport allows. */
   publish(destination: string, body: Buffer): void;
-  /** Every delivered message body. */
-  onMessage: (body: Buffer) => void;
+  /**
+   * Every delivered message body, with the time (body.ts nowMs) its
+   * WebSocket message was handed up by the socket, before any parsing.
+   */
+  onMessage: (body: Buffer, receivedMs: number) => void;
   /** A failure after the handshake (ERROR frame, unexpected close). */
   onFailure: (error: Error) => void;
   readonly heartbeatsReceived: number;
@@ -55,4 +66,5 @@ export interface BenchConnection {
   close(): Promise<void>;
 }
 
-export type Protocol = 'stomp' | 'socketio';
+/** STOMP over WebSocket, socket.io, or the bare relay's plain WebSocket protocol (raw-connection.ts). */
+export type Protocol = 'stomp' | 'socketio' | 'raw';

@@ -6,12 +6,26 @@
  *
  *   setup → startPublishing → (warm-up) → beginMeasure → (duration)
  *         → endMeasure → drain → result → close
+ *
+ * What the latency is (what any client would see): the send time is taken
+ * just before the SEND frame is serialized and written to the socket (at a
+ * fixed rate each frame is written at once, not corked for the turn), the
+ * receive time when the socket hands up the WebSocket message that holds
+ * the MESSAGE, before parsing. The generator's own pauses are not hidden in
+ * it, but not added either: a message due while this process was paused (a
+ * GC, a late timer) leaves late and is timed from when it left. How late is
+ * reported beside the figure: the send lag (actual − scheduled send time,
+ * per message) and the event-loop delay of this process over the window.
+ * A pause on the receiving side lands in the latency of what arrives
+ * meanwhile, as it would in a client.
  */
+import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import { nowMs, createBodyTemplate, readStamp, stampBody } from './body.js';
 import type { BenchConnection, ConnectionOptions } from './connection.js';
 import { LatencyHistogram, type HistogramSnapshot } from './histogram.js';
 import { destinationFor, receiverUrl, senderUrl, type LoadOptions, type WorkerPlan } from './options.js';
 import { SocketIoConnection } from './socketio-connection.js';
+import { RawConnection } from './raw-connection.js';
 import { StompConnection } from './stomp-connection.js';
 
 export interface SetupReport {
@@ -45,7 +59,17 @@ export interface DeliveryChecks {
   headerMismatches: number;
 }
 
+/** This process's own pauses over the window, reported beside the latency (not in it). */
+export interface GeneratorLag {
+  /** Event-loop delay (perf_hooks, 1 ms resolution), p99 and max, ms. */
+  loopDelayP99Ms: number;
+  loopDelayMaxMs: number;
+  /** Fixed rate: how late each SEND left against its schedule. */
+  sendLag: HistogramSnapshot;
+}
+
 export interface WorkerResult extends DeliveryChecks {
+  lag: GeneratorLag;
   worker: number;
   connections: number;
   openAtEnd: number;
@@ -123,12 +147,15 @@ export function createConnection(options: LoadOptions, index: number, url: strin
     heartbeat: options.heartbeat,
     binaryFrames: options.binary,
     coalesce: options.coalesce,
+    corkTurn: options.rate === 0,
     sendHeaders: options.sendHeaders,
     subscribeHeaders: options.subscribeHeaders,
     localAddress: options.localAddresses[index % options.localAddresses.length],
     timeoutMs: options.timeoutMs,
   };
-  return options.protocol === 'socketio' ? new SocketIoConnection(connectionOptions) : new StompConnection(connectionOptions);
+  if (options.protocol === 'socketio') return new SocketIoConnection(connectionOptions);
+  if (options.protocol === 'raw') return new RawConnection(connectionOptions);
+  return new StompConnection(connectionOptions);
 }
 
 export class LoadWorker implements WorkerApi {
@@ -137,6 +164,10 @@ export class LoadWorker implements WorkerApi {
   private readonly subscribers: Subscriber[] = [];
   private readonly connections: BenchConnection[] = [];
   private readonly latency = new LatencyHistogram();
+  private readonly sendLag = new LatencyHistogram();
+  private loopDelay: IntervalHistogram | null = null;
+  private loopDelayP99Ms = Number.NaN;
+  private loopDelayMaxMs = Number.NaN;
   private readonly errors: string[] = [];
   private errorCount = 0;
   private publishing = false;
@@ -172,7 +203,7 @@ export class LoadWorker implements WorkerApi {
     const addSubscriber = (stream: number, index: number, url: string, destination: string, user: string | undefined): void => {
       const connection = createConnection(options, index, url, user);
       const subscriber: Subscriber = { stream, connection, destination, seen: new Uint8Array(1024), maxSeq: -1, unique: 0 };
-      connection.onMessage = (body) => this.receive(subscriber, body);
+      connection.onMessage = (body, receivedMs) => this.receive(subscriber, body, receivedMs);
       this.subscribers.push(subscriber);
       this.connections.push(connection);
     };
@@ -275,12 +306,21 @@ export class LoadWorker implements WorkerApi {
     this.measureEnd = Number.POSITIVE_INFINITY;
     this.measuring = true;
     this.cpuAtStart = process.cpuUsage();
+    this.loopDelay = monitorEventLoopDelay({ resolution: 1 });
+    this.loopDelay.enable();
   }
 
   async endMeasure(): Promise<StopReport> {
     this.measuring = false;
     this.measureEnd = nowMs();
     this.publishing = false;
+    if (this.loopDelay !== null) {
+      this.loopDelay.disable();
+      // perf_hooks reports ns; with 1 ms resolution a turn that was not late reads ~1 ms.
+      this.loopDelayP99Ms = this.loopDelay.percentile(99) / 1e6;
+      this.loopDelayMaxMs = this.loopDelay.max / 1e6;
+      this.loopDelay = null;
+    }
     if (this.cpuAtStart !== null) {
       const used = process.cpuUsage(this.cpuAtStart);
       this.clientCpuMs = (used.user + used.system) / 1000;
@@ -363,6 +403,7 @@ export class LoadWorker implements WorkerApi {
       errorCount: this.errorCount,
       errors,
       latency: this.latency.snapshot(),
+      lag: { loopDelayP99Ms: this.loopDelayP99Ms, loopDelayMaxMs: this.loopDelayMaxMs, sendLag: this.sendLag.snapshot() },
     };
   }
 
@@ -380,16 +421,19 @@ export class LoadWorker implements WorkerApi {
     if (this.errors.length < MAX_KEPT_ERRORS) this.errors.push(error instanceof Error ? error.message : String(error));
   }
 
-  private send(publisher: Publisher): void {
+  /** Stamps the body with the time now and writes the frame: nothing runs between the two but serializing it. */
+  private send(publisher: Publisher): number {
+    const sentMs = nowMs();
     stampBody(publisher.body, this.options.binary, {
       run: this.options.run,
       stream: publisher.stream,
       seq: publisher.sent,
-      sentMs: nowMs(),
+      sentMs,
     });
     publisher.connection.publish(publisher.destination, publisher.body);
     publisher.sent++;
     if (this.measuring) this.sentInWindow++;
+    return sentMs;
   }
 
   /** Messages of `publisher` not yet seen by (the average of) its local subscribers. */
@@ -418,15 +462,19 @@ export class LoadWorker implements WorkerApi {
       const due = Math.floor((nowMs() - start) * perMs);
       while (issued < due && this.publishing) {
         const publisher = this.publishers[issued % count]!;
+        // Message `issued` was due at start + (issued + 1) / perMs: how late it leaves is this process's lag.
+        const scheduledMs = start + (issued + 1) / perMs;
         issued++;
-        if (publisher.connection.open && this.inFlight(publisher) < this.options.window) this.send(publisher);
-        else this.rateSkipped++;
+        if (publisher.connection.open && this.inFlight(publisher) < this.options.window) {
+          const sentMs = this.send(publisher);
+          if (this.measuring) this.sendLag.record(sentMs - scheduledMs);
+        } else this.rateSkipped++;
       }
     }, 1);
   }
 
-  private receive(subscriber: Subscriber, body: Buffer): void {
-    const now = nowMs();
+  private receive(subscriber: Subscriber, body: Buffer, receivedMs: number): void {
+    const now = receivedMs;
     const stamp = readStamp(body);
     if (stamp === null) {
       this.foreign++;

@@ -10,6 +10,7 @@
  * socket.io's own ping/pong replaces STOMP heart-beats; `heartbeat` options are ignored.
  */
 import { io, type Socket } from 'socket.io-client';
+import { nowMs } from './body.js';
 import type { BenchConnection, ConnectionOptions } from './connection.js';
 
 interface ServerToClient {
@@ -22,7 +23,7 @@ interface ClientToServer {
 }
 
 export class SocketIoConnection implements BenchConnection {
-  onMessage: (body: Buffer) => void = () => {};
+  onMessage: (body: Buffer, receivedMs: number) => void = () => {};
   onFailure: (error: Error) => void = () => {};
   readonly heartbeatsReceived = 0;
   headerMismatches = 0;
@@ -54,11 +55,13 @@ export class SocketIoConnection implements BenchConnection {
       const socket: Socket<ServerToClient, ClientToServer> = io(this.options.url, ioOptions);
       this.socket = socket;
       socket.on('message', (destination: string, body: Buffer) => {
+        // socket.io decodes the packet (and its binary attachment) before this event: the earliest hook it offers.
+        const receivedMs = nowMs();
         if (!this.rooms.has(destination)) {
           this.headerMismatches++;
           this.firstHeaderMismatch ??= `message for room "${destination}", not joined (${[...this.rooms].join(', ')})`;
         }
-        this.onMessage(body);
+        this.onMessage(body, receivedMs);
       });
       socket.once('connect', () => resolve());
       socket.once('connect_error', (error: Error) => reject(new Error(`socket.io connect to ${this.options.url} failed: ${error.message}`)));

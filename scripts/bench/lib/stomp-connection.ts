@@ -3,13 +3,17 @@
  * `v12.stomp`), framed with the project's own codec (lib/stomp): no second
  * STOMP implementation here.
  *
- * Writes are batched cheaply: the first write of an event-loop turn corks
- * the TCP socket and a nextTick uncorks it, so the frames a turn produces
- * (one per message received, in the unlimited mode) leave in one syscall.
+ * Writes are batched cheaply when `corkTurn` is set (the unlimited mode):
+ * the first write of an event-loop turn corks the TCP socket and a nextTick
+ * uncorks it, so the frames a turn produces (one per message received) leave
+ * in one syscall. At a fixed rate each frame is written as it is sent, as a
+ * client writes it.
  */
 import type { Socket } from 'node:net';
 import WebSocket from 'ws';
 import { HEARTBEAT_EOL, StompParser, serializeFrame, type StompFrame } from '../../../lib/stomp/index.js';
+import { nowMs } from './body.js';
+import { closeWebSocket } from './close-websocket.js';
 import type { BenchConnection, ConnectionOptions } from './connection.js';
 
 /** Client-side bounds are generous: the broker under test sets the real ones. */
@@ -62,7 +66,7 @@ function isHeartbeat(data: Buffer): boolean {
 }
 
 export class StompConnection implements BenchConnection {
-  onMessage: (body: Buffer) => void = () => {};
+  onMessage: (body: Buffer, receivedMs: number) => void = () => {};
   onFailure: (error: Error) => void = () => {};
   heartbeatsReceived = 0;
   headerMismatches = 0;
@@ -84,6 +88,8 @@ export class StompConnection implements BenchConnection {
   private nextSubscription = 0;
   private sendEveryMs = 0;
   private lastWriteAt = 0;
+  /** When the WebSocket message being parsed arrived: the receive time of every frame in it. */
+  private arrivedMs = 0;
   private readonly parser: StompParser;
 
   constructor(private readonly options: ConnectionOptions) {
@@ -139,6 +145,7 @@ export class StompConnection implements BenchConnection {
         );
       });
       ws.on('message', (data: WebSocket.RawData) => {
+        this.arrivedMs = nowMs();
         if (Buffer.isBuffer(data)) {
           if (isHeartbeat(data)) this.heartbeatsReceived++;
           this.parser.push(data);
@@ -197,20 +204,7 @@ export class StompConnection implements BenchConnection {
   close(): Promise<void> {
     heartbeats.remove(this);
     this.closing = true;
-    const ws = this.ws;
-    if (ws === null || ws.readyState === WebSocket.CLOSED) return Promise.resolve();
-    return new Promise<void>((resolve) => {
-      const timer = setTimeout(() => {
-        ws.terminate();
-        resolve();
-      }, 2000);
-      ws.once('close', () => {
-        clearTimeout(timer);
-        resolve();
-      });
-      if (ws.readyState === WebSocket.CONNECTING) ws.terminate();
-      else ws.close(1000);
-    });
+    return closeWebSocket(this.ws);
   }
 
   private write(data: Buffer, binary: boolean): void {
@@ -224,7 +218,7 @@ export class StompConnection implements BenchConnection {
       return;
     }
     const socket = this.socket;
-    if (socket !== null && !this.corked) {
+    if (this.options.corkTurn && socket !== null && !this.corked) {
       this.corked = true;
       socket.cork();
       process.nextTick(() => {
@@ -268,7 +262,7 @@ export class StompConnection implements BenchConnection {
               ? `MESSAGE subscription "${subscription ?? '(none)'}" is not one of this connection's (${[...this.subscriptions.keys()].join(', ')})`
               : `MESSAGE destination "${destination ?? '(none)'}" on subscription ${subscription}, which subscribed to "${expected}"`;
         }
-        this.onMessage(frame.body);
+        this.onMessage(frame.body, this.arrivedMs);
         return;
       }
       case 'RECEIPT': {

@@ -14,6 +14,8 @@ export interface TargetNeeds {
 export interface StartedTarget {
   /** Broker processes whose CPU and RSS are reported. */
   pids: number[];
+  /** What each pid is, in order ('sender node', 'receiver node', 'redis', 'beam'): CPU is reported per role. */
+  roles?: string[];
   /** Facts worth printing next to the figures (limits, versions). */
   notes?: string[];
   /** Connections the target can hold, when known (an fd limit); shapes above it are skipped. */

@@ -156,6 +156,7 @@ async function probeWebStomp(url: string): Promise<void> {
     heartbeat: [0, 0],
     binaryFrames: false,
     coalesce: false,
+    corkTurn: false,
     sendHeaders: {},
     subscribeHeaders: {},
     timeoutMs: 10_000,
@@ -266,7 +267,7 @@ export function createRabbitMqTarget(partial: Partial<RabbitMqPeerOptions> = {})
     passcode: 'guest',
     async start(needs: TargetNeeds): Promise<StartedTarget> {
       status = await ensureRabbitMqWebStomp({ ...options, log: needs.log }, needs.connections);
-      return { pids: status.pids, notes: status.notes, maxConnections: status.maxConnections };
+      return { pids: status.pids, roles: status.pids.map(() => 'beam'), notes: status.notes, maxConnections: status.maxConnections };
     },
     async prepare(): Promise<void> {
       await deleteBenchQueues();

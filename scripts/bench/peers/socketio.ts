@@ -2,7 +2,7 @@
  * socket.io peers: one node, or two nodes sharing rooms through
  * @socket.io/redis-adapter and a private Redis (redis-server on a free port,
  * --save '' --appendonly no). With two nodes, every p2p pair publishes on
- * one node and receives on the other. Sampled pids: the nodes and Redis.
+ * the first node and receives on the second. Sampled pids: the nodes and Redis.
  */
 import { fileURLToPath } from 'node:url';
 import { freePort, ownOpenFileLimit } from '../lib/system.js';
@@ -20,6 +20,8 @@ export function createSocketIoTarget(nodes: 1 | 2): BenchTarget {
     destinationTemplate: 'bench-{i}',
     fanoutDestination: 'bench-fanout',
     idleDestination: 'bench-idle',
+    // Two nodes: every publisher on the first, every receiver on the second, as for stompbox.
+    ...(nodes === 2 ? { placement: 'split' as const } : {}),
     async start(): Promise<StartedTarget> {
       const notes: string[] = [];
       const args: string[] = [];
@@ -40,7 +42,8 @@ export function createSocketIoTarget(nodes: 1 | 2): BenchTarget {
       target.urls = urls;
       notes.push(`socket.io nodes ${urls.join(', ')}`);
       // Each node inherits this process's open-file limit.
-      return { pids: processes.map((process) => process.pid), notes, maxConnections: nodes * (ownOpenFileLimit() - 200) };
+      const roles = nodes === 2 ? ['redis', 'sender node', 'receiver node'] : ['node'];
+      return { pids: processes.map((process) => process.pid), roles, notes, maxConnections: nodes * (ownOpenFileLimit() - 200) };
     },
     async stop(): Promise<void> {
       // Nodes first, then Redis.

@@ -249,7 +249,8 @@ export function createStompboxTarget(nodes: 1 | 2, p2p: StompboxP2p = 'user', re
       );
       if (nodes === 2) notes.push(`placement split: publishers on ${running[0]!.id}, receivers and fanout subscribers on ${running[1]!.id}; idle connections on both`);
       // Each node inherits this process's open-file limit.
-      return { pids: processes.map((process) => process.pid), notes, maxConnections: nodes * (ownOpenFileLimit() - 200) };
+      const roles = nodes === 2 ? ['redis', 'sender node', 'receiver node'] : ['node'];
+      return { pids: processes.map((process) => process.pid), roles, notes, maxConnections: nodes * (ownOpenFileLimit() - 200) };
     },
     async prepare(): Promise<void> {
       before = await Promise.all(running.map((node) => readCounters(node.port).catch(() => new Map<string, number>())));

@@ -1,0 +1,180 @@
+/*
+ * The bare ceiling of stompbox's two-node design, for the benchmark: plain
+ * `ws` clients, no STOMP, and node A relaying to node B through a Redis
+ * stream per node, as stompbox does (XADD to the target node's stream, the
+ * target reading it with XREAD BLOCK). Nothing else: no presence beats, no
+ * receipts, no inbox, no de-duplication, no trimming by the reader (XADD's
+ * approximate MAXLEN bounds the stream), no checks of the input.
+ *
+ * A stream, not pub/sub: pub/sub would be cheaper (Redis pushes, the reader
+ * issues no request per wake-up), but it is not the design being measured —
+ * stompbox reads a stream so that a node that is paused or reconnecting
+ * loses nothing. The fair ceiling keeps that cost: one XADD per tick per
+ * target node on the sending side, one XREAD round trip per wake-up on the
+ * receiving side.
+ *
+ * Protocol (text WebSocket messages; scripts/bench/lib/raw-connection.ts):
+ *   client → server  `S<dest>`           subscribe; the server answers `A<dest>` once the route is in Redis
+ *   client → server  `P<dest>\n<body>`   publish to whoever subscribed `dest`
+ *   server → client  `M<dest>\n<body>`   a delivery
+ * Routes: `HSET <prefix>route <dest> <node>` on subscribe; a sending node
+ * reads a destination's node once (HGET) and caches it — the bench never
+ * moves a subscription.
+ *
+ * Usage: npx tsx scripts/bench/peers/bare-relay-server.ts --port P --redis redis://127.0.0.1:R --node-id a
+ * Binds 127.0.0.1 only. Stops on SIGTERM/SIGINT.
+ */
+import { createServer } from 'node:http';
+import { parseArgs } from 'node:util';
+import { Redis } from 'ioredis';
+import { WebSocketServer, type WebSocket } from 'ws';
+
+const { values } = parseArgs({
+  options: {
+    port: { type: 'string' },
+    redis: { type: 'string' },
+    'node-id': { type: 'string' },
+    prefix: { type: 'string' },
+  },
+});
+if (values.redis === undefined || values['node-id'] === undefined) {
+  console.error('usage: bare-relay-server.ts --port P --redis URL --node-id ID [--prefix bare:]');
+  process.exit(2);
+}
+const nodeId = values['node-id'];
+const prefix = values.prefix ?? 'bare:';
+const streamOf = (node: string): string => `${prefix}stream:${node}`;
+const ROUTES = `${prefix}route`;
+/** Stream length bound (approximate, cheap): the reader keeps up, this only caps memory. */
+const MAX_STREAM_LENGTH = 100_000;
+const READ_COUNT = 1000;
+
+const command = new Redis(values.redis, { maxRetriesPerRequest: 3 });
+const reader = command.duplicate();
+for (const client of [command, reader]) client.on('error', (error: Error) => console.error(`bare-relay ${nodeId} redis: ${error.message}`));
+
+/** Local subscribers by destination. */
+const subscribers = new Map<string, Set<WebSocket>>();
+/** Destination → node holding its subscriber (read once from Redis). */
+const routes = new Map<string, string>();
+/** Deliveries for other nodes gathered in this tick: node → [dest, body, dest, body, ...]. */
+let outgoing = new Map<string, Buffer[]>();
+let flushScheduled = false;
+
+function deliverLocal(destination: string, frame: Buffer): void {
+  const sockets = subscribers.get(destination);
+  if (sockets === undefined) return;
+  for (const socket of sockets) socket.send(frame, { binary: false });
+}
+
+function deliveryFrame(destination: Buffer, body: Buffer): Buffer {
+  return Buffer.concat([Buffer.from('M'), destination, Buffer.from('\n'), body]);
+}
+
+function flush(): void {
+  flushScheduled = false;
+  const batches = outgoing;
+  outgoing = new Map();
+  // One stream entry per target node per tick, as stompbox packs a script call's envelopes.
+  for (const [node, fields] of batches) {
+    command.xadd(streamOf(node), 'MAXLEN', '~', MAX_STREAM_LENGTH, '*', ...fields).catch((error: unknown) => {
+      console.error(`bare-relay ${nodeId}: XADD failed: ${error instanceof Error ? error.message : String(error)}`);
+    });
+  }
+}
+
+async function routeOf(destination: string): Promise<string | null> {
+  const known = routes.get(destination);
+  if (known !== undefined) return known;
+  const node = await command.hget(ROUTES, destination);
+  if (node !== null) routes.set(destination, node);
+  return node;
+}
+
+function publish(destination: string, body: Buffer): void {
+  const known = routes.get(destination);
+  const relay = (node: string | null): void => {
+    if (node === null) return;
+    if (node === nodeId) {
+      deliverLocal(destination, deliveryFrame(Buffer.from(destination), body));
+      return;
+    }
+    let fields = outgoing.get(node);
+    if (fields === undefined) outgoing.set(node, (fields = []));
+    fields.push(Buffer.from(destination), body);
+    if (!flushScheduled) {
+      flushScheduled = true;
+      process.nextTick(flush);
+    }
+  };
+  if (known !== undefined) relay(known);
+  else void routeOf(destination).then(relay, (error: unknown) => console.error(`bare-relay ${nodeId}: HGET failed: ${String(error)}`));
+}
+
+async function readLoop(): Promise<void> {
+  let lastId = '$';
+  for (;;) {
+    const reply = await reader.xreadBuffer('COUNT', READ_COUNT, 'BLOCK', 0, 'STREAMS', streamOf(nodeId), lastId);
+    if (reply === null) continue;
+    for (const [, entries] of reply) {
+      for (const [id, fields] of entries) {
+        lastId = id.toString();
+        for (let i = 0; i + 1 < fields.length; i += 2) deliverLocal(fields[i]!.toString(), deliveryFrame(fields[i]!, fields[i + 1]!));
+      }
+    }
+  }
+}
+
+const http = createServer();
+const wss = new WebSocketServer({ server: http, perMessageDeflate: false });
+wss.on('connection', (socket) => {
+  const mine = new Set<string>();
+  socket.on('message', (data: Buffer, isBinary: boolean) => {
+    void isBinary;
+    const kind = data[0];
+    if (kind === 0x50 /* P */) {
+      const newline = data.indexOf(0x0a);
+      if (newline < 0) return;
+      publish(data.toString('latin1', 1, newline), data.subarray(newline + 1));
+    } else if (kind === 0x53 /* S */) {
+      const destination = data.toString('utf8', 1);
+      mine.add(destination);
+      let sockets = subscribers.get(destination);
+      if (sockets === undefined) subscribers.set(destination, (sockets = new Set()));
+      sockets.add(socket);
+      command.hset(ROUTES, destination, nodeId).then(
+        () => socket.send(`A${destination}`),
+        (error: unknown) => socket.close(1011, `route not stored: ${String(error)}`.slice(0, 120)),
+      );
+    }
+  });
+  socket.on('close', () => {
+    for (const destination of mine) subscribers.get(destination)?.delete(socket);
+  });
+  socket.on('error', () => socket.terminate());
+});
+
+http.listen(Number(values.port ?? '0'), '127.0.0.1', () => {
+  const address = http.address();
+  console.log(`bare-relay ${nodeId} listening on 127.0.0.1:${typeof address === 'object' && address !== null ? address.port : values.port}`);
+});
+readLoop().catch((error: unknown) => {
+  console.error(`bare-relay ${nodeId}: reader stopped: ${String(error)}`);
+  process.exit(1);
+});
+
+let stopping = false;
+function stop(): void {
+  if (stopping) return;
+  stopping = true;
+  setTimeout(() => process.exit(1), 3000).unref();
+  wss.close();
+  http.close(() => {
+    reader.disconnect();
+    command.disconnect();
+    process.exit(0);
+  });
+  for (const client of wss.clients) client.terminate();
+}
+process.on('SIGTERM', stop);
+process.on('SIGINT', stop);
