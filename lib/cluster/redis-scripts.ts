@@ -17,7 +17,7 @@
  * master after a failover, a restarted Redis) does not have the script yet,
  * so nothing needs loading ahead on each shard.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -28,8 +28,13 @@ export interface ScriptDefinition {
   readonly readOnly?: boolean;
 }
 
-/** The directory of the `.lua` files, beside this module (copied next to the built one by `npm run build`). */
-export const LUA_DIR = fileURLToPath(new URL('./lua/', import.meta.url));
+/**
+ * The directory of the `.lua` files: beside this module (in the sources, and in `dist/` where
+ * `npm run build` copies them), else the sources' beside a build made by `tsc` alone.
+ */
+export const LUA_DIR = [new URL('./lua/', import.meta.url), new URL('../../../lib/cluster/lua/', import.meta.url)]
+  .map((url) => fileURLToPath(url))
+  .find((dir) => existsSync(join(dir, 'lib.lua'))) ?? fileURLToPath(new URL('./lua/', import.meta.url));
 
 const HEADER = /^--!\s*(\w+)(?::\s*(\S+))?\s*$/;
 
