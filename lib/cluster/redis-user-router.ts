@@ -19,10 +19,11 @@
  * reach, so the decision is given, as declared keys, the streams of the
  * nodes recent messages went to (candidates) and hands a message off itself
  * when all its targets are among them — one script call per message at low
- * rates, where nothing batches. The candidates change only while no call is
- * in flight, so a message handed off in a script never overtakes an earlier
- * one handed off after its reply. On a cluster those streams are in other
- * slots: always two steps.
+ * rates, where nothing batches. A node joins the candidates only once every
+ * call made before it was seen has had its hand-offs issued, so a message
+ * handed off in a script never overtakes an earlier one handed off after
+ * its reply. On a cluster those streams are in other slots: always two
+ * steps.
  *
  * No liveness is read on this path: a node that died but is not reaped yet
  * still has its stream, and what lands there is recovered with it; a view
@@ -103,6 +104,12 @@ interface Pending {
 /** The hand-offs a decision needs: per target node, the messages in order. */
 type HandOffPlan = Map<string, Outcome[]>;
 
+/** A decision call's number (in call order) and the hand-offs it needs. */
+interface Decided {
+  call: number;
+  plan: HandOffPlan;
+}
+
 /** One message's outcome while its hand-offs are under way. */
 interface Outcome {
   pending: Pending;
@@ -129,12 +136,15 @@ export class RedisUserRouter implements UserRouter {
   private scheduled = false;
   /** The last tick's hand-offs, issued (see `issue`). */
   private issued: Promise<void> = Promise.resolve();
-  /** Decision calls not answered, or answered with hand-offs not yet issued. */
-  private inFlight = 0;
+  /** Decision calls made so far, and the last of them whose hand-offs were issued (calls are issued in order). */
+  private calls = 0;
+  private issuedCalls = 0;
   /** Nodes recent messages went to, and when (ms). */
   private readonly seen = new Map<string, number>();
-  /** The streams a decision may hand off to itself (one Redis only; see lua/route.lua), fixed while calls are in flight. */
-  private candidateSet: string[] = [];
+  /** The streams a decision may hand off to itself (one Redis only; see lua/route.lua). */
+  private candidateSet = new Set<string>();
+  /** Nodes to become candidates once every call made before they were seen has had its hand-offs issued. */
+  private readonly joining = new Map<string, number>();
 
   constructor(
     private readonly nodeId: string,
@@ -184,7 +194,7 @@ export class RedisUserRouter implements UserRouter {
     this.pending = [];
     // On a cluster a script call stays in one slot: one call per users' slot.
     const groups = this.cluster ? groupBy(batch, (p) => calculateSlot(this.keys.inbox(p.route.user, ''))) : [batch];
-    const plans: Array<Promise<HandOffPlan>> = [];
+    const plans: Array<Promise<Decided>> = [];
     for (const group of groups) {
       for (let i = 0; i < group.length; i += this.opts.maxBatch) plans.push(this.decide(group.slice(i, i + this.opts.maxBatch)));
     }
@@ -197,13 +207,12 @@ export class RedisUserRouter implements UserRouter {
    * in — once every decision of the tick is back, and after the previous
    * tick's hand-offs were issued: a user's messages keep their order.
    */
-  private issue(plans: Array<Promise<HandOffPlan>>): void {
+  private issue(plans: Array<Promise<Decided>>): void {
     const decided = Promise.all(plans);
     this.issued = this.issued.then(async () => {
-      // Issued below, in this turn: none of these calls can order anything after a later call's own hand-offs.
-      const done = plans.length;
       const byNode: HandOffPlan = new Map();
-      for (const plan of await decided) {
+      const all = await decided;
+      for (const { plan } of all) {
         for (const [node, outcomes] of plan) {
           const list = byNode.get(node);
           if (list) list.push(...outcomes);
@@ -211,29 +220,37 @@ export class RedisUserRouter implements UserRouter {
         }
       }
       for (const [node, outcomes] of byNode) this.handOff(node, outcomes);
-      this.inFlight -= done;
+      for (const { call } of all) this.issuedCalls = Math.max(this.issuedCalls, call);
     });
     // Nothing above throws (each decision settles its own failures); were it to, later ticks must still go out.
     this.issued = this.issued.catch((error: unknown) => this.opts.logger.error({ module: 'router', error: String(error) }, 'issuing hand-offs failed'));
   }
 
   /**
-   * The candidates for the next call. They change only while no call is in
-   * flight: a node that became a candidate while an earlier call could still
-   * return a hand-off to it for the caller would see a later message written
-   * (in the script) before that earlier one (after the reply).
+   * The candidates for the next call. A node joins them only once every call
+   * made before it was seen has had its hand-offs issued: such a call may
+   * return a hand-off to it for the caller, which a later message written in
+   * a script must not overtake. (A call never returns a hand-off to one of its
+   * own candidates: a candidate without a stream is gone for it.) Leaving is
+   * safe at any time.
    */
   private get candidates(): string[] {
     if (this.cluster) return [];
-    if (this.inFlight === 0) {
-      const now = Date.now();
-      for (const [node, at] of this.seen) if (now - at > CANDIDATE_IDLE_MS) this.seen.delete(node);
-      this.candidateSet = [...this.seen.entries()]
-        .sort((a, b) => b[1] - a[1])
-        .slice(0, MAX_CANDIDATES)
-        .map(([node]) => node);
+    const now = Date.now();
+    for (const [node, at] of this.seen) {
+      if (now - at > CANDIDATE_IDLE_MS) {
+        this.seen.delete(node);
+        this.candidateSet.delete(node);
+        this.joining.delete(node);
+      }
     }
-    return this.candidateSet;
+    for (const [node, after] of this.joining) {
+      if (after <= this.issuedCalls && this.candidateSet.size < MAX_CANDIDATES) {
+        this.candidateSet.add(node);
+        this.joining.delete(node);
+      }
+    }
+    return [...this.candidateSet];
   }
 
   /**
@@ -242,7 +259,7 @@ export class RedisUserRouter implements UserRouter {
    * nodes to leave out for every message of this call (a retry's, found gone
    * at hand-off). Never rejects: a failed call rejects its messages.
    */
-  private async decide(batch: Pending[], extraGone: readonly string[] = []): Promise<HandOffPlan> {
+  private async decide(batch: Pending[], extraGone: readonly string[] = []): Promise<Decided> {
     const keys: string[] = [];
     const candidates = this.candidates;
     const args: Array<string | number | Buffer> = [
@@ -263,7 +280,7 @@ export class RedisUserRouter implements UserRouter {
       args.push(route.exclude ?? '', route.kept ? '1' : '0', envelope);
     }
     for (const node of candidates) keys.push(this.keys.stream(node), this.keys.streamBytes(node));
-    this.inFlight++;
+    const call = ++this.calls;
     let results: Array<Array<string | number>>;
     try {
       results = await durableWrite(
@@ -275,7 +292,7 @@ export class RedisUserRouter implements UserRouter {
       );
     } catch (error) {
       for (const pending of batch) pending.reject(error);
-      return new Map();
+      return { call, plan: new Map() };
     }
     const now = Date.now();
     // Hand-offs grouped per target node, in batch order (see header: order).
@@ -296,7 +313,11 @@ export class RedisUserRouter implements UserRouter {
       }
       const handed = Number(r[2]);
       const ids = r.slice(3).map(String);
-      for (const id of ids) this.seen.set(id, now);
+      for (const id of ids) {
+        this.seen.set(id, now);
+        // A candidate once every call made so far is issued (see `candidates`).
+        if (!this.candidateSet.has(id) && !this.joining.has(id)) this.joining.set(id, this.calls);
+      }
       if (handed > 0) {
         // Every target was a candidate: handed off in the decision itself.
         this.handedInDecision++;
@@ -322,7 +343,7 @@ export class RedisUserRouter implements UserRouter {
         else byNode.set(id, [outcome]);
       }
     }
-    return byNode;
+    return { call, plan: byNode };
   }
 
   /** Writes the envelopes for `node` to its stream: kept ones (never refused) apart from new ones. */
