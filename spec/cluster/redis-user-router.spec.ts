@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { Redis } from 'ioredis';
 import type { BrokerMessage } from '../../lib/core/message.js';
 import { decodeEnvelope, decodeEnvelopeBatch } from '../../lib/cluster/envelope-codec.js';
-import { closeClient, createRedisClient } from '../../lib/cluster/redis-connection.js';
+import { closeClient, connected, createRedisClient } from '../../lib/cluster/redis-connection.js';
 import { RedisKeys } from '../../lib/cluster/redis-keys.js';
 import { RedisPresence } from '../../lib/cluster/redis-presence.js';
 import { BATCH_FIELD, ENTRY_FIELD, RedisRelay } from '../../lib/cluster/redis-relay.js';
@@ -55,6 +55,8 @@ describe('RedisUserRouter', () => {
       const c = await setup({}, backend.target);
       const admin = createRedisClient(backend.target, 'command', { logger: recordingLogger(), name: 'admin' });
       try {
+        // No offline queue: wait for the connection (on a cluster, to every master) before the first command.
+        await connected(admin, 10_000);
         const users = Array.from({ length: 8 }, (_, i) => `tick-user-${i}`);
         for (const user of users) await c.presenceB.subscribed(user, '/queue/r');
         const stream = c.keys.stream('b');
