@@ -47,6 +47,7 @@
  */
 import type { Result } from 'ioredis';
 import calculateSlot from 'cluster-key-slot';
+import { BrokerError } from '../core/errors.js';
 import { DEFAULT_INBOX_LIMITS, inboxBytesFullError, inboxFullError, type InboxOverflow } from '../inbox/inbox-store.js';
 import { INBOX_REFUSED, INBOX_REFUSED_BYTES } from '../inbox/redis-inbox-store.js';
 import { encodeEnvelope } from './envelope-codec.js';
@@ -395,7 +396,8 @@ export class RedisUserRouter implements UserRouter {
 
   private retry(pending: Pending): void {
     if (++pending.round > MAX_ROUNDS) {
-      pending.reject(new Error(`no live target for a message to ${pending.route.user} after ${MAX_ROUNDS} rounds`));
+      // The cluster is changing under this message (its targets' streams vanished at each try): the sender sends again.
+      pending.reject(new BrokerError('ERR_CLUSTER_UNAVAILABLE', `no target of a message to ${pending.route.user} kept its stream over ${MAX_ROUNDS} decisions; send again`));
       return;
     }
     this.issue([this.decide([pending], [...pending.gone])]);
