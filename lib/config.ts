@@ -52,6 +52,8 @@ export interface Config {
   nodeTimeoutMs: number;
   /** Envelope bytes waiting for one node in its relay stream before sends to it are refused. @default 67108864 */
   relayMaxStreamBytes: number;
+  /** Partitions of a node's relay stream on a Redis Cluster; 0: one per master. Ignored off a cluster. @default 0 */
+  relayPartitions: number;
   /** open | static | jwt. @default open */
   authMode: AuthMode;
   /** For static mode: `user:password,user2:password2`. */
@@ -195,6 +197,7 @@ export const DEFAULT_CONFIG: Readonly<Config> = Object.freeze({
   nodeBeatMs: 2000,
   nodeTimeoutMs: 6000,
   relayMaxStreamBytes: 64 * 1024 * 1024,
+  relayPartitions: 0,
   authMode: 'open',
   authUsers: undefined,
   allowOpenPublic: false,
@@ -281,7 +284,14 @@ export const OPTIONS: Readonly<Record<keyof Config, OptionSpec>> = {
     env: 'RELAY_MAX_STREAM_BYTES',
     flag: 'relay-max-stream-bytes',
     kind: 'int',
-    help: 'bytes waiting for one node in its relay stream; past it sends to that node get ERR_RELAY_FULL',
+    help: 'bytes waiting for one node in its relay stream (in each partition of it); past it sends to that node get ERR_RELAY_FULL',
+  },
+  relayPartitions: {
+    env: 'RELAY_PARTITIONS',
+    flag: 'relay-partitions',
+    kind: 'int',
+    max: 64,
+    help: "partitions of a node's relay stream on a Redis Cluster, spread over the masters (0: one per master); one stream off a cluster",
   },
   authMode: { env: 'AUTH_MODE', flag: 'auth-mode', kind: 'string', choices: ['open', 'static', 'jwt'], help: 'open | static | jwt' },
   authUsers: { env: 'AUTH_USERS', flag: 'auth-users', kind: 'optional', help: 'static mode users: name:password,...' },

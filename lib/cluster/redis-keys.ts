@@ -34,8 +34,28 @@
  * under the suffix `!<k>` (k: the incarnation reaped), and its in-flight
  * queue lists always carry `!<k>`. A recovery tag is `<node>!<k>`; node ids
  * contain neither ':' nor '!'.
+ *
+ * Stream partitions (a Redis Cluster): a node's relay stream is cut into
+ * partitions so that hand-offs, reads and trims spread over the masters as
+ * users do. Partition b holds the users whose slot lies in the b-th of
+ * `count` equal ranges of the slot space (`slotBucket`), and its own tag is
+ * chosen so that it lies in that range too: on the usual even split of
+ * slots over `count` masters, a user's decision and hand-off meet on one
+ * master. The partition of the node's own tag is its `{n:<node>}` stream;
+ * the others are `{n:<node>:p<s>}` (a node id has no ':', so no node's tag
+ * is ever a partition's). A user always maps to one partition: order per
+ * user is kept. The list is the node's to choose and record
+ * (`streamParts`); senders read it there.
  */
 export const DEFAULT_KEY_PREFIX = 'sb:';
+
+/** Hash slots of a Redis Cluster. */
+export const CLUSTER_SLOTS = 16384;
+
+/** Which of `count` equal ranges of the slot space `slot` lies in. */
+export function slotBucket(slot: number, count: number): number {
+  return Math.floor((slot * count) / CLUSTER_SLOTS);
+}
 
 /** Escapes a tag's content: the first '}' after the '{' ends a hash tag. */
 function tagged(kind: string, name: string): string {
@@ -110,7 +130,23 @@ export class RedisKeys {
   reap(id: string): string {
     return this.nodeKey(id, 'reap');
   }
-  /** STREAM of user envelopes not yet delivered by the node (or, under a tag, left by a dead one). */
+  /**
+   * STRING, the stream owners of the node's partitions, space-separated, the
+   * b-th for slot bucket b (absent: one stream, the node's own). Moved under
+   * `!k` with the stream by a reap.
+   */
+  streamParts(nodeOrTag: string): string {
+    return this.nodeKey(nodeOrTag, 'parts');
+  }
+  /** STRING, in a partition's slot: the incarnation that opened it (lua/relay-part-move.lua). */
+  partIncarnation(owner: string): string {
+    return this.nodeKey(owner, 'inc');
+  }
+  /**
+   * STREAM of user envelopes not yet delivered by the node (or, under a tag,
+   * left by a dead one). `nodeOrTag` may name a partition's owner
+   * (`<node>:p<s>`, see `partitionOwners`).
+   */
   stream(nodeOrTag: string): string {
     return this.nodeKey(nodeOrTag, 'stream');
   }
@@ -129,6 +165,31 @@ export class RedisKeys {
   /** SET of queues an incarnation (`<node>!<k>`) has in-flight lists for. */
   nodeQueues(incarnationTag: string): string {
     return this.nodeKey(incarnationTag, 'queues');
+  }
+
+  /**
+   * The owners of a node's `count` stream partitions, the b-th in slot bucket
+   * b: the node itself for the bucket its own tag is in, `<node>:p<s>` with
+   * the least s whose tag falls in the bucket for the others. Deterministic.
+   */
+  partitionOwners(node: string, count: number, slotOf: (key: string) => number): string[] {
+    const owners: string[] = [];
+    const own = slotBucket(slotOf(this.stream(node)), count);
+    let s = 0;
+    for (let bucket = 0; bucket < count; bucket++) {
+      if (bucket === own) {
+        owners.push(node);
+        continue;
+      }
+      for (;;) {
+        const owner = `${node}:p${s++}`;
+        if (slotBucket(slotOf(this.stream(owner)), count) === bucket) {
+          owners.push(owner);
+          break;
+        }
+      }
+    }
+    return owners;
   }
 
   // --- {u:<user>}: one user's

@@ -89,6 +89,7 @@ declare module 'ioredis' {
     sbPresenceRenewLock(lockKey: string, owner: string, ttlMs: number): Result<number, Context>;
     sbPresenceFinishRecovery(lockKey: string, deadNodesKey: string, owner: string, tag: string, done: '0' | '1'): Result<number, Context>;
     sbUnlock(lockKey: string, owner: string): Result<number, Context>;
+    sbRelayPartMove(stream: string, streamK: string, bytes: string, bytesK: string, incarnation: string, k: string): Result<number, Context>;
   }
 }
 
@@ -102,6 +103,7 @@ const SCRIPTS = {
   sbPresenceRenewLock: 'presence-renew-lock',
   sbPresenceFinishRecovery: 'presence-finish-recovery',
   sbUnlock: 'unlock',
+  sbRelayPartMove: 'relay-part-move',
 } as const;
 
 type State = 'new' | 'started' | 'closed';
@@ -514,17 +516,54 @@ export class RedisPresence implements PresenceRegistry {
       this.keys.nodeClaims(id),
       this.keys.nodeClaims(tag),
       this.keys.nodeQueues(tag),
+      this.keys.streamParts(id),
+      this.keys.streamParts(tag),
       expected ?? '',
       force ? '1' : '0',
       handover ? '1' : '0',
     );
+    let stillLeft = left;
     if (status === 1) {
+      // Before the registrations go: a hand-off that lands in a partition after this is refused, as one to the stream is.
+      if (handover && left === 1 && !(await this.movePartitions(tag))) {
+        stillLeft = await this.redis.exists(this.keys.nodeIndex(tag), this.keys.stream(tag), this.keys.nodeClaims(tag), this.keys.nodeQueues(tag));
+      }
       await this.undoRegistrations(tag);
       // Nothing to recover: the listing was for nothing. (Not reaped: the tag stays listed, and
       // the recovery drops it once it sees the incarnation is alive.)
-      if (handover && left === 0) await this.redis.srem(this.keys.deadNodes(), tag);
+      if (handover && stillLeft === 0) await this.redis.srem(this.keys.deadNodes(), tag);
     }
-    return { status, left: status === 1 && left === 1, tag };
+    return { status, left: status === 1 && stillLeft > 0, tag };
+  }
+
+  /**
+   * Ends incarnation `tag`'s hold on each of its other stream partitions
+   * (redis-keys.ts, "Stream partitions"; lua/relay-part-move.lua), whose
+   * list the reap moved under `!k`: what is in them moves under `!k` too.
+   * Idempotent. True when something waits in one of them (and the list is
+   * kept for the recovery); false when none does (and the list is dropped).
+   */
+  private async movePartitions(tag: string): Promise<boolean> {
+    const { node, suffix } = splitNodeTag(tag);
+    const listed = await this.redis.get(this.keys.streamParts(tag));
+    if (listed === null) return false;
+    const k = suffix.slice(1);
+    const owners = listed.split(' ').filter((owner) => owner !== node && owner !== '');
+    const moved = await Promise.all(
+      owners.map((owner) =>
+        this.redis.sbRelayPartMove(
+          this.keys.stream(owner),
+          this.keys.stream(`${owner}${suffix}`),
+          this.keys.streamBytes(owner),
+          this.keys.streamBytes(`${owner}${suffix}`),
+          this.keys.partIncarnation(owner),
+          k,
+        ),
+      ),
+    );
+    if (moved.some((left) => left === 1)) return true;
+    await this.redis.del(this.keys.streamParts(tag));
+    return false;
   }
 
   /** Undoes what incarnation `tag` (`<id>!k`) registered, from its moved index; idempotent. */
@@ -572,10 +611,12 @@ export class RedisPresence implements PresenceRegistry {
           await this.call('presence recover', () => this.redis.sbPresenceFinishRecovery(lock, this.keys.deadNodes(), this.nodeId, tag, '1'));
           continue;
         }
+        // A reaper that died before moving the partitions leaves it here.
+        await this.call('presence recover', () => this.movePartitions(tag));
         await this.call('presence recover', () => this.undoRegistrations(tag));
         for (const handler of this.recoverers) await handler(tag, deadNode);
         const left = await this.call('presence recover', () =>
-          this.redis.exists(this.keys.stream(tag), this.keys.nodeClaims(tag), this.keys.nodeQueues(tag), this.keys.nodeIndex(tag)),
+          this.redis.exists(this.keys.stream(tag), this.keys.nodeClaims(tag), this.keys.nodeQueues(tag), this.keys.nodeIndex(tag), this.keys.streamParts(tag)),
         );
         if (left === 0) await this.call('presence recover', () => this.redis.del(this.keys.streamBytes(tag)));
         const done = await this.call('presence recover', () =>

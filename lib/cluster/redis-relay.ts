@@ -31,7 +31,8 @@
  * by itself (ioredis `autoResubscribe`) and the stream loop resumes from the
  * last id it handled.
  */
-import type { Result } from 'ioredis';
+import type { Cluster, Result } from 'ioredis';
+import calculateSlot from 'cluster-key-slot';
 import { BrokerError } from '../core/errors.js';
 import type { BrokerMessage } from '../core/message.js';
 import { decodeEnvelope, decodeEnvelopeBatch, decodeMessage, encodeEnvelope, encodeMessageAfter } from './envelope-codec.js';
@@ -47,7 +48,7 @@ import {
   type RedisConnectionOptions,
   type RedisTarget,
 } from './redis-connection.js';
-import { RedisKeys } from './redis-keys.js';
+import { RedisKeys, splitNodeTag } from './redis-keys.js';
 import { defineScripts } from './redis-scripts.js';
 
 export interface RedisRelayOptions extends RedisConnectionOptions {
@@ -80,6 +81,13 @@ export interface RedisRelayOptions extends RedisConnectionOptions {
    * a briefly slow one. @default 500
    */
   replayWindowMs: number;
+  /**
+   * Partitions of this node's stream on a Redis Cluster (redis-keys.ts,
+   * "Stream partitions"), each read on a connection of its own; 0: one per
+   * master at start. One Redis (or Sentinel) has one core: always one stream
+   * there. Senders read the node's choice from Redis. @default 0
+   */
+  partitions: number;
 }
 
 export const DEFAULT_RELAY_OPTIONS = Object.freeze({
@@ -88,6 +96,7 @@ export const DEFAULT_RELAY_OPTIONS = Object.freeze({
   maxStreamBytes: 64 * 1024 * 1024,
   maxHandlerAttempts: 5,
   replayWindowMs: 500,
+  partitions: 0,
 });
 
 export const ENTRY_FIELD = 'e';
@@ -97,16 +106,19 @@ const ENTRY_BYTE = ENTRY_FIELD.charCodeAt(0);
 const BATCH_BYTE = BATCH_FIELD.charCodeAt(0);
 const TRIM_EVERY_MS = 100;
 
-/** What the relay needs of presence: whether this node is surely still registered. */
+/** What the relay needs of presence: whether this node is surely still registered, and as which incarnation. */
 export interface RelayLease {
   leaseValid(): boolean;
   awaitLease(): Promise<void>;
+  /** `<node>!<k>`: a partition records the incarnation reading it (lua/relay-part-open.lua). */
+  incarnationTag(): string;
 }
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
     sbRelayDropIfEmpty(streamKey: string, bytesKey: string): Result<number, Context>;
     sbRelayOpen(streamKey: string): Result<number, Context>;
+    sbRelayPartOpen(streamKey: string, incarnationKey: string, k: string): Result<number, Context>;
     sbRelayTrim(streamKey: string, bytesKey: string, minId: string, bytes: number, ...ids: string[]): Result<number, Context>;
   }
 }
@@ -114,10 +126,29 @@ declare module 'ioredis' {
 const SCRIPTS = {
   sbRelayDropIfEmpty: 'relay-drop-if-empty',
   sbRelayOpen: 'relay-open',
+  sbRelayPartOpen: 'relay-part-open',
   sbRelayTrim: 'relay-trim',
 } as const;
 
 type StreamEntry = [id: Buffer, fields: Buffer[]];
+
+/**
+ * One stream this node reads: its own (`owner` = the node id), or one of its
+ * partitions on a cluster (redis-keys.ts), each with its reader connection,
+ * its read position and what it read but has not trimmed yet.
+ */
+interface Partition {
+  readonly owner: string;
+  readonly stream: string;
+  readonly bytesKey: string;
+  readonly reader: RedisClient;
+  lastId: string;
+  /** Read entries not yet trimmed, oldest first (`readHead` is the first live one). */
+  readEntries: ReadEntry[];
+  readHead: number;
+  lastTrimAt: number;
+  trimming: Promise<void> | undefined;
+}
 
 /** An entry of this node's stream that was read: trimmed once past the window and held by nobody. */
 interface ReadEntry {
@@ -135,7 +166,9 @@ export class RedisRelay implements Relay {
   /** Relay entries or envelopes written to the dead-letter stream by this node. */
   deadLettered = 0;
   private readonly command: RedisClient;
-  private readonly reader: RedisClient;
+  private readonly target: RedisTarget;
+  /** The reader of the first partition: made with the others, so that start() waits for it. */
+  private readonly firstReader: RedisClient;
   private readonly subscriber: RedisClient;
   private readonly keys: RedisKeys;
   private readonly opts: RedisRelayOptions;
@@ -148,16 +181,12 @@ export class RedisRelay implements Relay {
   private readonly staleChannels = new Set<string>();
   private readonly abort = new AbortController();
   private handler: RelayHandler | undefined;
-  private loop: Promise<void> | undefined;
+  private loops: Promise<void>[] = [];
   private lease: RelayLease | undefined;
-  private lastId = '0';
+  /** This node's streams: one, or its partitions (set at start). */
+  private parts: Partition[] = [];
   private topicChain: Promise<void> = Promise.resolve();
   private closed = false;
-  /** Read entries not yet trimmed, oldest first (`readHead` is the first live one). */
-  private readEntries: ReadEntry[] = [];
-  private readHead = 0;
-  private lastTrimAt = 0;
-  private trimming: Promise<void> | undefined;
 
   constructor(
     readonly nodeId: string,
@@ -168,8 +197,9 @@ export class RedisRelay implements Relay {
     this.keys = new RedisKeys(this.opts.keyPrefix);
     const idBytes = Buffer.from(nodeId);
     this.origin = Buffer.concat([Buffer.from([idBytes.length >> 8, idBytes.length & 0xff]), idBytes]);
+    this.target = target;
     this.command = createRedisClient(target, 'command', { ...this.opts, name: 'relay' });
-    this.reader = createRedisClient(target, 'blocking', { ...this.opts, name: 'relay' });
+    this.firstReader = createRedisClient(target, 'blocking', { ...this.opts, name: 'relay' });
     this.subscriber = createRedisClient(target, 'subscriber', { ...this.opts, name: 'relay' });
     defineScripts(this.command, SCRIPTS);
     this.sharded = isClusterClient(this.subscriber);
@@ -187,12 +217,37 @@ export class RedisRelay implements Relay {
     if (this.handler) throw new BrokerError('ERR_INTERNAL', `relay of ${this.nodeId} already started`);
     this.handler = handler;
     await redisCall(this.command, 'relay start', () =>
-      Promise.all([this.command, this.reader, this.subscriber].map((client) => connected(client, this.opts.connectTimeoutMs))),
+      Promise.all([this.command, this.firstReader, this.subscriber].map((client) => connected(client, this.opts.connectTimeoutMs))),
     );
-    await this.openStream();
+    const owners = this.partitionOwners();
+    this.parts = owners.map((owner, i) => ({
+      owner,
+      stream: this.keys.stream(owner),
+      bytesKey: this.keys.streamBytes(owner),
+      reader: i === 0 ? this.firstReader : createRedisClient(this.target, 'blocking', { ...this.opts, name: 'relay' }),
+      lastId: '0',
+      readEntries: [],
+      readHead: 0,
+      lastTrimAt: 0,
+      trimming: undefined,
+    }));
+    await redisCall(this.command, 'relay start', () => Promise.all(this.parts.map((part) => connected(part.reader, this.opts.connectTimeoutMs))));
+    await this.openStreams();
     this.subscriber.on(this.sharded ? 'smessageBuffer' : 'messageBuffer', (channel: Buffer, payload: Buffer) => this.onTopicMessage(channel, payload));
     this.subscriber.on('ready', () => this.dropStaleChannels());
-    this.loop = this.readLoop(handler);
+    this.loops = this.parts.map((part) => this.readLoop(handler, part));
+  }
+
+  /** The owners of this node's streams, as redis-keys.ts lays partitions out: the node alone off a cluster. */
+  private partitionOwners(): string[] {
+    if (!isClusterClient(this.command)) return [this.nodeId];
+    const count = this.opts.partitions > 0 ? this.opts.partitions : Math.max(1, (this.command as Cluster).nodes('master').length);
+    return this.keys.partitionOwners(this.nodeId, count, calculateSlot);
+  }
+
+  /** The owners of this node's streams (its partitions), the b-th for slot bucket b. */
+  streamOwners(): string[] {
+    return this.parts.map((part) => part.owner);
   }
 
   async publishTopic(message: BrokerMessage): Promise<void> {
@@ -225,7 +280,27 @@ export class RedisRelay implements Relay {
     }
   }
 
+  /**
+   * Hands what node `tag` (`<node>!<k>` once reaped, or a node id) left in
+   * its stream and in each of its partitions to `handler`, in order per
+   * stream, and drops the list of partitions once none holds anything.
+   */
   async recoverNode(tag: string, handler: RelayHandler): Promise<number> {
+    const { node, suffix } = splitNodeTag(tag);
+    const listed = await redisCall(this.command, 'relay recover', () => this.command.get(this.keys.streamParts(tag)));
+    const others = listed === null ? [] : listed.split(' ').filter((owner) => owner !== node && owner !== '');
+    let count = await this.recoverStream(tag, handler);
+    for (const owner of others) count += await this.recoverStream(`${owner}${suffix}`, handler);
+    if (suffix !== '' && listed !== null) {
+      const left = await Promise.all(others.map((owner) => redisCall(this.command, 'relay recover', () => this.command.exists(this.keys.stream(`${owner}${suffix}`)))));
+      if (left.every((n) => n === 0)) await redisCall(this.command, 'relay recover', () => this.command.del(this.keys.streamParts(tag)));
+    }
+    if (count > 0) this.opts.logger.info({ module: 'relay', node: this.nodeId, tag, count }, 'recovered envelopes of a dead node');
+    return count;
+  }
+
+  /** Recovers one stream of a dead node (`tag`: its owner with the incarnation's suffix). */
+  private async recoverStream(tag: string, handler: RelayHandler): Promise<number> {
     const stream = this.keys.stream(tag);
     let count = 0;
     let after: string | undefined;
@@ -251,7 +326,6 @@ export class RedisRelay implements Relay {
       }
     }
     await redisCall(this.command, 'relay recover', () => this.command.sbRelayDropIfEmpty(stream, this.keys.streamBytes(tag)));
-    if (count > 0) this.opts.logger.info({ module: 'relay', node: this.nodeId, tag, count }, 'recovered envelopes of a dead node');
     return count;
   }
 
@@ -260,16 +334,17 @@ export class RedisRelay implements Relay {
   }
 
   async reopen(): Promise<void> {
-    await this.openStream();
+    await this.openStreams();
   }
 
   async drain(): Promise<void> {
     if (!this.abort.signal.aborted) {
       this.abort.abort();
-      this.reader.disconnect();
-      await this.loop;
+      for (const part of this.parts) part.reader.disconnect();
+      await Promise.all(this.loops);
     }
-    if (this.handler && this.command.status === 'ready') await this.drainStream(this.handler);
+    const handler = this.handler;
+    if (handler && this.command.status === 'ready') await Promise.all(this.parts.map((part) => this.drainStream(handler, part)));
   }
 
   /**
@@ -284,7 +359,7 @@ export class RedisRelay implements Relay {
     try {
       await this.drain();
       if (this.command.status === 'ready') {
-        await redisCall(this.command, 'relay close', () => this.command.sbRelayDropIfEmpty(this.keys.stream(this.nodeId), this.keys.streamBytes(this.nodeId)));
+        for (const part of this.parts) await redisCall(this.command, 'relay close', () => this.command.sbRelayDropIfEmpty(part.stream, part.bytesKey));
       }
     } catch (error) {
       this.opts.logger.warn({ module: 'relay', node: this.nodeId, error: String(error) }, 'could not drain the relay stream on close');
@@ -297,45 +372,46 @@ export class RedisRelay implements Relay {
   crash(): void {
     this.closed = true;
     this.abort.abort();
-    for (const client of [this.reader, this.subscriber, this.command]) client.disconnect();
+    for (const client of [this.firstReader, ...this.parts.map((part) => part.reader), this.subscriber, this.command]) client.disconnect();
   }
 
-  private async readLoop(handler: RelayHandler): Promise<void> {
-    const stream = this.keys.stream(this.nodeId);
+  /** Reads one of this node's streams; the partitions' loops run side by side (a user's messages are in one). */
+  private async readLoop(handler: RelayHandler, part: Partition): Promise<void> {
+    const { stream, reader } = part;
     const signal = this.abort.signal;
     while (!signal.aborted) {
       let reply: Array<[key: Buffer, entries: StreamEntry[]]> | null;
       try {
-        reply = await this.reader.xreadBuffer('COUNT', this.opts.readBatch, 'BLOCK', this.opts.blockMs, 'STREAMS', stream, this.lastId);
+        reply = await reader.xreadBuffer('COUNT', this.opts.readBatch, 'BLOCK', this.opts.blockMs, 'STREAMS', stream, part.lastId);
       } catch (error) {
         if (signal.aborted) break;
-        if (this.reader.status === 'ready') {
+        if (reader.status === 'ready') {
           // Not an outage: a refusal. Log it and do not spin.
           this.opts.logger.error({ module: 'relay', node: this.nodeId, error: String(error) }, 'reading the relay stream failed');
           await pause(this.opts.reconnectMaxDelayMs, signal);
         }
-        await waitReady(this.reader, signal);
+        await waitReady(reader, signal);
         // Redis may have come back without its data: be sendable again.
         await waitReady(this.command, signal);
-        await this.openStream().catch(() => {});
+        await this.openStream(part).catch(() => {});
         continue;
       }
       if (!reply) {
         // Idle: a stream deleted meanwhile (this node was taken for dead while paused) is recreated.
-        await this.openStream().catch(() => {});
-        this.scheduleTrim();
+        await this.openStream(part).catch(() => {});
+        this.scheduleTrim(part);
         continue;
       }
       const entries = reply.flatMap(([, list]) => list);
       if (entries.length === 0) continue;
-      if (!(await this.stillOurs(stream, entries[0]![0].toString(), signal))) continue;
+      if (!(await this.stillOurs(part, entries[0]![0].toString(), signal))) continue;
       for (const [id, fields] of entries) {
         const entry: ReadEntry = { id: id.toString(), ms: streamIdMs(id.toString()), bytes: entryBytes(fields), holds: 0 };
-        if (signal.aborted || !(await this.handleEntry(handler, fields, entry))) break;
-        this.readEntries.push(entry);
-        this.lastId = entry.id;
+        if (signal.aborted || !(await this.handleEntry(handler, fields, entry, part))) break;
+        part.readEntries.push(entry);
+        part.lastId = entry.id;
       }
-      this.scheduleTrim();
+      this.scheduleTrim(part);
     }
   }
 
@@ -345,7 +421,8 @@ export class RedisRelay implements Relay {
    * reaped this one and be recovering them: wait for the next beat, then
    * look whether the stream still holds the first of them.
    */
-  private async stillOurs(stream: string, firstId: string, signal: AbortSignal): Promise<boolean> {
+  private async stillOurs(part: Partition, firstId: string, signal: AbortSignal): Promise<boolean> {
+    const { stream } = part;
     if (!this.lease || this.lease.leaseValid()) return true;
     await this.lease.awaitLease();
     if (signal.aborted) return false;
@@ -362,9 +439,9 @@ export class RedisRelay implements Relay {
     }
     // Reaped: what was read is another node's to recover now, and this stream starts afresh.
     this.opts.logger.warn({ module: 'relay', node: this.nodeId, from: firstId }, 'relay entries were taken over while this node was away; skipping them here');
-    this.readEntries = [];
-    this.readHead = 0;
-    await this.openStream().catch(() => {});
+    part.readEntries = [];
+    part.readHead = 0;
+    await this.openStream(part).catch(() => {});
     return false;
   }
 
@@ -373,7 +450,7 @@ export class RedisRelay implements Relay {
    * were delivered (the entry is read again, and the broker's de-duplication
    * drops the ones already delivered).
    */
-  private async handleEntry(handler: RelayHandler, fields: Buffer[], entry: ReadEntry): Promise<boolean> {
+  private async handleEntry(handler: RelayHandler, fields: Buffer[], entry: ReadEntry, part: Partition): Promise<boolean> {
     const take = (): (() => void) => {
       entry.holds++;
       let released = false;
@@ -381,7 +458,7 @@ export class RedisRelay implements Relay {
         if (released) return;
         released = true;
         entry.holds--;
-        if (entry.holds === 0) this.scheduleTrim();
+        if (entry.holds === 0) this.scheduleTrim(part);
       };
     };
     const hold: RelayHold = Object.assign(take, { unconfirmed: () => void (entry.linger = true) });
@@ -462,15 +539,15 @@ export class RedisRelay implements Relay {
   }
 
   /** At most one trim per TRIM_EVERY_MS; never awaited by the read loop. */
-  private scheduleTrim(): void {
-    if (this.trimming || this.closed) return;
-    const wait = Math.max(0, this.lastTrimAt + TRIM_EVERY_MS - Date.now());
-    this.trimming = pause(wait, this.abort.signal)
-      .then(() => this.trimHandled(this.opts.replayWindowMs))
+  private scheduleTrim(part: Partition): void {
+    if (part.trimming || this.closed) return;
+    const wait = Math.max(0, part.lastTrimAt + TRIM_EVERY_MS - Date.now());
+    part.trimming = pause(wait, this.abort.signal)
+      .then(() => this.trimHandled(part, this.opts.replayWindowMs))
       .catch(() => {})
       .finally(() => {
-        this.trimming = undefined;
-        this.lastTrimAt = Date.now();
+        part.trimming = undefined;
+        part.lastTrimAt = Date.now();
       });
   }
 
@@ -481,16 +558,16 @@ export class RedisRelay implements Relay {
    * never keeps the rest. The stream keeps everything this node may still
    * owe anyone.
    */
-  private async trimHandled(windowMs: number): Promise<void> {
-    const entries = this.readEntries;
-    if (entries.length === this.readHead) return;
+  private async trimHandled(part: Partition, windowMs: number): Promise<void> {
+    const entries = part.readEntries;
+    if (entries.length === part.readHead) return;
     const newest = entries[entries.length - 1]!.ms;
     const floor = windowMs > 0 ? Math.max(newest, Date.now()) - windowMs : Infinity;
     // Done with: held by nobody, and past the window if it was written under ack:auto.
     const done = (entry: ReadEntry): boolean => entry.deleted === true || (entry.holds === 0 && (entry.linger !== true || entry.ms < floor));
     let bytes = 0;
     let head: ReadEntry | undefined;
-    let i = this.readHead;
+    let i = part.readHead;
     for (; i < entries.length && done(entries[i]!); i++) {
       if (!entries[i]!.deleted) bytes += entries[i]!.bytes;
       head = entries[i]!;
@@ -505,19 +582,19 @@ export class RedisRelay implements Relay {
     }
     if (head === undefined && single.length === 0) return;
     await this.trim(
-      this.keys.stream(this.nodeId),
-      this.keys.streamBytes(this.nodeId),
+      part.stream,
+      part.bytesKey,
       head ? nextStreamId(head.id) : '',
       bytes,
       single.map((entry) => entry.id),
     );
-    if (this.readEntries !== entries) return;
+    if (part.readEntries !== entries) return;
     for (const entry of single) entry.deleted = true;
-    this.readHead = i;
+    part.readHead = i;
     // Compact now and then, not per trim.
-    if (this.readHead > 1024 && this.readHead * 2 > entries.length) {
-      this.readEntries = entries.slice(this.readHead);
-      this.readHead = 0;
+    if (part.readHead > 1024 && part.readHead * 2 > entries.length) {
+      part.readEntries = entries.slice(part.readHead);
+      part.readHead = 0;
     }
   }
 
@@ -525,9 +602,30 @@ export class RedisRelay implements Relay {
     await redisCall(this.command, 'relay trim', () => this.command.sbRelayTrim(stream, bytesKey, minId, bytes, ...ids));
   }
 
-  /** Creates this node's stream if missing: senders only append to streams that exist. */
-  private async openStream(): Promise<void> {
-    await redisCall(this.command, 'relay open', () => this.command.sbRelayOpen(this.keys.stream(this.nodeId)));
+  /** Opens every stream of this node: senders only append to streams that exist. */
+  private async openStreams(): Promise<void> {
+    for (const part of this.parts) await this.openStream(part);
+  }
+
+  /**
+   * Creates one of this node's streams if missing. A partition other than the
+   * node's own also records the incarnation reading it (lua/relay-part-open.lua),
+   * after the list of partitions in the node's slot, which a reap moves with
+   * the stream (and which a rejoin after a reap writes again).
+   */
+  private async openStream(part: Partition): Promise<void> {
+    if (this.parts.length === 1 && part.owner === this.nodeId) {
+      await redisCall(this.command, 'relay open', () => this.command.sbRelayOpen(part.stream));
+      return;
+    }
+    const owners = this.parts.map((p) => p.owner).join(' ');
+    await redisCall(this.command, 'relay open', () => this.command.set(this.keys.streamParts(this.nodeId), owners));
+    if (part.owner === this.nodeId) {
+      await redisCall(this.command, 'relay open', () => this.command.sbRelayOpen(part.stream));
+      return;
+    }
+    const k = splitNodeTag(this.lease?.incarnationTag() ?? `${this.nodeId}!0`).suffix.slice(1);
+    await redisCall(this.command, 'relay open', () => this.command.sbRelayPartOpen(part.stream, this.keys.partIncarnation(part.owner), k));
   }
 
   /**
@@ -535,19 +633,19 @@ export class RedisRelay implements Relay {
    * Senders stop once presence has left; a bounded number of rounds catches
    * the ones that decided just before.
    */
-  private async drainStream(handler: RelayHandler): Promise<void> {
-    const stream = this.keys.stream(this.nodeId);
+  private async drainStream(handler: RelayHandler, part: Partition): Promise<void> {
+    const { stream } = part;
     for (let round = 0; round < 3; round++) {
       const entries: StreamEntry[] = await redisCall(this.command, 'relay drain', () =>
-        this.command.xrangeBuffer(stream, `(${this.lastId === '0' ? '0-0' : this.lastId}`, '+', 'COUNT', this.opts.readBatch),
+        this.command.xrangeBuffer(stream, `(${part.lastId === '0' ? '0-0' : part.lastId}`, '+', 'COUNT', this.opts.readBatch),
       );
       for (const [id, fields] of entries) {
         const entry: ReadEntry = { id: id.toString(), ms: streamIdMs(id.toString()), bytes: entryBytes(fields), holds: 0 };
-        if (!(await this.handleEntry(handler, fields, entry))) return;
-        this.readEntries.push(entry);
-        this.lastId = entry.id;
+        if (!(await this.handleEntry(handler, fields, entry, part))) return;
+        part.readEntries.push(entry);
+        part.lastId = entry.id;
       }
-      await this.trimHandled(0);
+      await this.trimHandled(part, 0);
       if (entries.length < this.opts.readBatch) return;
     }
   }

@@ -39,6 +39,17 @@
  * is refused to the sender all the same, and a resend may duplicate it there
  * (same message-id).
  *
+ * Stream partitions (a Redis Cluster, redis-keys.ts): a target node's
+ * stream may be cut into partitions; a message goes to the one of its
+ * user's slot bucket, so a user's messages stay in one stream per node. The
+ * node records its partitions in its slot; this router reads that list the
+ * first time it hands off to the node. A hand-off that finds a partition
+ * gone with a list read earlier reads the list again and hands off once
+ * more, in the next tick's turn (the node may have come back with other
+ * partitions; messages in flight across such a restart may then be
+ * reordered); only a list just read that still misses means the node is
+ * gone.
+ *
  * Order: one sender's batches are decided in call order (a user's messages
  * share a slot, so one connection), and each tick's hand-offs are issued
  * once all its decisions are back and after the previous tick's: one entry
@@ -52,7 +63,7 @@ import { DEFAULT_INBOX_LIMITS, inboxBytesFullError, inboxFullError, type InboxOv
 import { INBOX_REFUSED, INBOX_REFUSED_BYTES } from '../inbox/redis-inbox-store.js';
 import { encodeEnvelope } from './envelope-codec.js';
 import { createRedisClient, closeClient, resolveConnectionOptions, type RedisClient, type RedisConnectionOptions, type RedisTarget } from './redis-connection.js';
-import { RedisKeys } from './redis-keys.js';
+import { RedisKeys, slotBucket } from './redis-keys.js';
 import { BATCH_FIELD, DEFAULT_RELAY_OPTIONS, ENTRY_FIELD, isClusterClient, relayFull } from './redis-relay.js';
 import { durableWrite, NO_WAIT, type Durability } from './redis-durability.js';
 import { defineScripts } from './redis-scripts.js';
@@ -146,6 +157,8 @@ export class RedisUserRouter implements UserRouter {
   private candidateSet = new Set<string>();
   /** Nodes to become candidates once every call made before they were seen has had its hand-offs issued. */
   private readonly joining = new Map<string, number>();
+  /** On a cluster: target nodes' stream owners (their partitions), the b-th for slot bucket b. */
+  private readonly owners = new Map<string, string[]>();
 
   constructor(
     private readonly nodeId: string,
@@ -220,7 +233,8 @@ export class RedisUserRouter implements UserRouter {
           else byNode.set(node, [...outcomes]);
         }
       }
-      for (const [node, outcomes] of byNode) this.handOff(node, outcomes);
+      const fresh = this.cluster ? await this.learnOwners(byNode) : undefined;
+      for (const [node, outcomes] of byNode) this.handOff(node, outcomes, fresh?.has(node) === true);
       for (const { call } of all) this.issuedCalls = Math.max(this.issuedCalls, call);
     });
     // Nothing above throws (each decision settles its own failures); were it to, later ticks must still go out.
@@ -347,15 +361,71 @@ export class RedisUserRouter implements UserRouter {
     return { call, plan: byNode };
   }
 
-  /** Writes the envelopes for `node` to its stream: kept ones (never refused) apart from new ones. */
-  private handOff(node: string, outcomes: Outcome[]): void {
+  /**
+   * Reads the stream partitions of the target nodes not known yet (one GET
+   * each, in the node's slot; absent: the node's own stream alone). A node
+   * whose list cannot be read is left out of `byNode`, its messages refused.
+   * Returns the nodes whose list was read now.
+   */
+  private async learnOwners(byNode: HandOffPlan): Promise<Set<string>> {
+    const unknown = [...byNode.keys()].filter((node) => !this.owners.has(node));
+    await Promise.all(
+      unknown.map(async (node) => {
+        try {
+          const listed = await this.redis.get(this.keys.streamParts(node));
+          this.owners.set(node, listed === null ? [node] : listed.split(' '));
+        } catch (error) {
+          for (const outcome of byNode.get(node)!) {
+            outcome.waiting = -1;
+            outcome.pending.reject(error);
+          }
+          byNode.delete(node);
+        }
+      }),
+    );
+    return new Set(unknown);
+  }
+
+  /** Hands `outcomes` to `node` again with its list of partitions read anew, in the next tick's turn. */
+  private handOffAgain(node: string, outcomes: Outcome[]): void {
+    this.owners.delete(node);
+    this.issued = this.issued
+      .then(async () => {
+        const plan: HandOffPlan = new Map([[node, outcomes]]);
+        await this.learnOwners(plan);
+        if (plan.has(node)) this.handOff(node, outcomes, true);
+      })
+      .catch((error: unknown) => this.opts.logger.error({ module: 'router', error: String(error) }, 'issuing hand-offs failed'));
+  }
+
+  /** Writes the envelopes for `node` to its stream (to each user's partition of it): kept ones (never refused) apart from new ones. */
+  private handOff(node: string, outcomes: Outcome[], freshOwners: boolean): void {
+    const owners = this.cluster ? (this.owners.get(node) ?? [node]) : [node];
+    // Off a cluster a node has one stream: a miss there is final.
+    const fresh = freshOwners || !this.cluster;
+    if (owners.length === 1) {
+      this.handOffTo(node, owners[0]!, outcomes, fresh);
+      return;
+    }
+    const byOwner = new Map<string, Outcome[]>();
+    for (const outcome of outcomes) {
+      const owner = owners[slotBucket(calculateSlot(this.keys.inbox(outcome.pending.route.user, '')), owners.length)]!;
+      const list = byOwner.get(owner);
+      if (list) list.push(outcome);
+      else byOwner.set(owner, [outcome]);
+    }
+    for (const [owner, list] of byOwner) this.handOffTo(node, owner, list, fresh);
+  }
+
+  /** Writes envelopes for `node` to the stream of `owner` (the node itself or one of its partitions). */
+  private handOffTo(node: string, owner: string, outcomes: Outcome[], freshOwners: boolean): void {
     const kept = outcomes.filter((o) => o.pending.route.kept === true);
     const fresh = outcomes.filter((o) => o.pending.route.kept !== true);
     for (const part of [kept, fresh]) {
       for (const entry of entries(part)) {
         const isKept = entry[0]!.pending.route.kept === true;
         const packed = pack(entry.map((o) => o.pending.envelope));
-        const handoff = [this.keys.stream(node), this.keys.streamBytes(node), this.opts.maxStreamBytes, isKept ? '1' : '0', packed.field, packed.value] as const;
+        const handoff = [this.keys.stream(owner), this.keys.streamBytes(owner), this.opts.maxStreamBytes, isKept ? '1' : '0', packed.field, packed.value] as const;
         durableWrite(
           this.redis,
           this.opts,
@@ -364,6 +434,12 @@ export class RedisUserRouter implements UserRouter {
           (pipeline) => pipeline.sbRelayHandoff(...handoff),
         ).then(
           (result) => {
+            if (result === 0 && !freshOwners) {
+              // The node left, was reaped, or came back with other partitions: look again before calling it gone.
+              this.handOffAgain(node, entry);
+              return;
+            }
+            if (result === 0) this.owners.delete(node);
             for (const outcome of entry) {
               if (result === 1) outcome.remote.push(node);
               else if (result === 0) outcome.missed.push(node);

@@ -79,6 +79,7 @@ describe('RedisRelay', () => {
       async node(id: string, wrap?: (record: (e: RelayEnvelope) => void) => RelayHandler): Promise<Member> {
         const presence = new RedisPresence(id, target, { ...common, beatIntervalMs: 100 });
         const relay = new RedisRelay(id, target, { ...common, ...relayOptions });
+        relay.setLease(presence);
         const router = new RedisUserRouter(id, target, { ...common, inboxMaxMessages: 1000, inboxTtlSeconds: 60 });
         const recording = recordingNode(relay, (targets, envelope) => sendVia(router, members, targets, envelope));
         const handler = wrap ? wrap(recording.handler) : recording.handler;
