@@ -2,26 +2,27 @@
  * The relay between nodes, over Redis.
  *
  * User envelopes: targeted and durable (seed 004's "targeted addressing").
- * Each node owns a stream `{p}stream:<nodeId>`; the user router's script
+ * Each node owns a stream `{n:<node>}:stream` (redis-keys.ts) — on a Redis
+ * Cluster, one per partition, `RELAY_PARTITIONS` of them spread over the
+ * masters (redis-keys.ts, "Stream partitions"). The user router's hand-off
  * (redis-user-router.ts) appends each message to the stream of each node
- * holding a subscription — one entry per target node per call — and only
- * those nodes ever see the message. A node reads its own stream on a
+ * holding a subscription — one entry per target stream per tick — and only
+ * those nodes ever see the message. A node reads each of its streams on a
  * dedicated connection (XREAD BLOCK), hands each entry to its handler in
  * order, awaiting each, and trims what it no longer owes anyone (see
- * `trimHandled`). Order is kept per (sender, target): a sender's calls leave
- * on one connection in call order, and the target reads its stream in id
- * order.
+ * `trimHandled`). Order is kept per (sender, user, target): a sender hands
+ * off in call order, a user's messages for a node are in one stream, and
+ * the target reads each stream in id order.
  *
- * When a node dies, its stream moves under a recovery tag (redis-presence.ts)
+ * When a node dies, its streams move under a recovery tag (redis-presence.ts)
  * and `recoverNode` on a live node hands each envelope to a handler that
  * re-routes it. When a node closes, it hands what is left to its own handler
- * and deletes its stream once nothing in it is held. For neither to miss
- * anything, the router appends to a target's stream only while the target is
- * registered in `{p}nodes` and its stream exists (checked in the same
- * script): afterwards nothing more can land there.
+ * and deletes its streams once nothing in them is held. For neither to miss
+ * anything, the router appends to a stream only while it exists (checked in
+ * the same script): once moved or deleted, nothing more can land there.
  *
  * Topics: pub/sub, at most once like every topic broker. Channel
- * `{p}topic:<destination>`; a node SUBSCRIBEs on its first local subscriber
+ * `{t:<destination>}` (sharded on a cluster); a node SUBSCRIBEs on its first local subscriber
  * (`subscribeTopic`) and UNSUBSCRIBEs on its last, on a connection of its
  * own. The payload leads with the origin node id: a node drops its own
  * publications, because the broker has delivered them locally already.

@@ -249,7 +249,9 @@ export function createStompboxTarget(nodes: 1 | 2, p2p: StompboxP2p = 'user', re
       );
       if (nodes === 2) notes.push(`placement split: publishers on ${running[0]!.id}, receivers and fanout subscribers on ${running[1]!.id}; idle connections on both`);
       // Each node inherits this process's open-file limit.
-      const roles = nodes === 2 ? ['redis', 'sender node', 'receiver node'] : ['node'];
+      // Redis first (one server, or every server of a cluster: summed as one role), then the nodes.
+      const redisCount = processes.length - nodes;
+      const roles = nodes === 2 ? processes.map((_, i) => (i < redisCount ? 'redis' : i === redisCount ? 'sender node' : 'receiver node')) : ['node'];
       return { pids: processes.map((process) => process.pid), roles, notes, maxConnections: nodes * (ownOpenFileLimit() - 200) };
     },
     async prepare(): Promise<void> {
