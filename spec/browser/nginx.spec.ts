@@ -16,10 +16,12 @@ import type { Browser } from 'playwright-core';
 import { freePort } from '../helpers/free-port.js';
 import { killAllNodes, spawnNode, type NodeProcess } from '../helpers/node-process.js';
 import { startRedisServer, type RedisServer } from '../helpers/redis-server.js';
+import { ensureDebianPackages } from '../helpers/apt.js';
 import { launchBrowser, INSTALL_TIMEOUT_MS } from './browser.js';
 import { logIn, openPerson, sendTo, waitForIncoming, waitOnline, type Person } from './chat-page.js';
 
-const NGINX = ['/usr/sbin/nginx', ...(process.env.PATH ?? '').split(':').map((dir) => join(dir, 'nginx'))].find((path) => existsSync(path));
+/** nginx's binary, if installed (looked up when the spec starts: the apt helper may have just installed it). */
+const findNginx = (): string | undefined => ['/usr/sbin/nginx', ...(process.env.PATH ?? '').split(':').map((dir) => join(dir, 'nginx'))].find((path) => existsSync(path));
 const CONF = new URL('../../deploy/nginx.conf', import.meta.url);
 
 /** deploy/nginx.conf with its upstream servers and listen port replaced, in a private prefix directory. */
@@ -75,7 +77,9 @@ describe('chat page through nginx (deploy/nginx.conf), two nodes', function () {
 
   before(async function () {
     this.timeout(INSTALL_TIMEOUT_MS);
-    if (!NGINX) throw new Error('this spec needs nginx (Debian: apt-get install -y nginx)');
+    // Like Chromium: installed with apt-get where missing (as root), else the spec says how.
+    await ensureDebianPackages(['nginx'], () => findNginx() !== undefined, 'the nginx spec');
+    const NGINX = findNginx()!;
     redis = await startRedisServer();
     nodePorts = [await freePort(), await freePort()];
     nodes = await Promise.all(['node-a', 'node-b'].map((id, i) => spawnNode({ id, redisUrl: redis.url, env: { PORT: String(nodePorts[i]) } })));
