@@ -117,6 +117,30 @@ export const SCENARIOS: readonly Scenario[] = [
     },
   },
   {
+    name: 'cluster-node-kill',
+    summary: `Redis Cluster (3 masters, 3 replicas; a node's stream in a partition per master): SIGKILL to the receivers' node B; restarted ${NODE_DOWN_MS / 1000} s later (same port and NODE_ID)`,
+    kind: 'live',
+    quick: false,
+    redis: 'cluster',
+    async fault({ cluster }) {
+      await cluster.killNode('B');
+      await sleep(NODE_DOWN_MS);
+      await cluster.startNode('B');
+    },
+  },
+  {
+    name: 'cluster-node-stop',
+    summary: "Redis Cluster (3 masters, 3 replicas; a node's stream in a partition per master): SIGSTOP to the receivers' node B for 2× NODE_TIMEOUT_MS, then SIGCONT",
+    kind: 'live',
+    quick: false,
+    redis: 'cluster',
+    async fault({ cluster, nodeTimeoutMs }) {
+      cluster.pauseNode('B');
+      await sleep(2 * nodeTimeoutMs);
+      cluster.resumeNode('B');
+    },
+  },
+  {
     name: 'cluster-master-kill',
     summary: `Redis Cluster (3 masters, 3 replicas): SIGKILL to the master holding the receivers' node stream; its replica is promoted; the killed server restarts ${REDIS_SERVER_DOWN_MS / 1000} s later and rejoins as a replica`,
     kind: 'live',
