@@ -79,6 +79,9 @@ declare module 'ioredis' {
   }
 }
 
+/** A message's bytes in a decision's packed argument besides its exclude and envelope (lua/route.lua). */
+const MESSAGE_HEAD = 2 + 1 + 2 + 4;
+
 /** Envelope bytes packed into one stream entry at most (unless one envelope alone is larger). */
 export const MAX_ENTRY_BYTES = 1024 * 1024;
 
@@ -276,10 +279,35 @@ export class RedisUserRouter implements UserRouter {
       candidates.length,
       ...candidates,
     ];
+    // Each subscription's keys once, however many messages go to it; the messages in one argument.
+    const subscriptions = new Map<string, Map<string, number>>();
+    const indexes: number[] = [];
+    let size = 0;
     for (const { route, envelope } of batch) {
-      keys.push(this.keys.subs(route.user, route.destination), this.keys.inbox(route.user, route.destination), this.keys.inboxes(route.user), this.keys.inboxBytes(route.user));
-      args.push(route.exclude ?? '', route.kept ? '1' : '0', envelope);
+      let byDestination = subscriptions.get(route.user);
+      if (byDestination === undefined) subscriptions.set(route.user, (byDestination = new Map()));
+      let index = byDestination.get(route.destination);
+      if (index === undefined) {
+        index = keys.length / 4;
+        byDestination.set(route.destination, index);
+        keys.push(this.keys.subs(route.user, route.destination), this.keys.inbox(route.user, route.destination), this.keys.inboxes(route.user), this.keys.inboxBytes(route.user));
+      }
+      indexes.push(index);
+      size += MESSAGE_HEAD + (route.exclude === undefined ? 0 : Buffer.byteLength(route.exclude)) + envelope.length;
     }
+    const packed = Buffer.allocUnsafe(size);
+    let at = 0;
+    for (let i = 0; i < batch.length; i++) {
+      const { route, envelope } = batch[i]!;
+      at = packed.writeUInt16BE(indexes[i]!, at);
+      packed[at++] = route.kept ? 1 : 0;
+      const exclude = route.exclude ?? '';
+      at = packed.writeUInt16BE(Buffer.byteLength(exclude), at);
+      at += packed.write(exclude, at, 'utf8');
+      at = packed.writeUInt32BE(envelope.length, at);
+      at += envelope.copy(packed, at);
+    }
+    args.push(keys.length / 4, packed);
     for (const node of candidates) keys.push(this.keys.stream(node), this.keys.streamBytes(node));
     const call = ++this.calls;
     let results: Array<Array<string | number>>;

@@ -11,10 +11,14 @@
 -- stream is handed off here, in the same step (one call per message at low rates, as the
 -- bare relay), by the rules of relay-handoff.lua. On a cluster there are none (other slots).
 --
--- KEYS per message: subs, inbox, inboxes, inbox-bytes; then per candidate: stream, stream-bytes
+-- KEYS per subscription (a user and destination some of the messages go to, each once): subs,
+--      inbox, inboxes, inbox-bytes; then per candidate: stream, stream-bytes
 -- ARGV self, max messages, ttl, overflow, max bytes (the user's), max stream bytes, max entry
---      bytes, n, n gone node ids, c, c candidate node ids, then per message: exclude, kept (1:
---      accepted already, never refused), envelope (kind, str16 user, str16 destination, message)
+--      bytes, n, n gone node ids, c, c candidate node ids, s (subscriptions), then the messages
+--      packed in one argument (one argument per message cost the sender more than the rest of
+--      its routing): per message u16 subscription (0-based), u8 kept (1: accepted already,
+--      never refused), str16 exclude, u32 length + envelope (kind, str16 user, str16
+--      destination, message)
 -- → per message { local (0|1), stored (0 | 1 + dropped | INBOX_REFUSED | INBOX_REFUSED_BYTES |
 --   RELAY_FULL), h, h node ids handed off here, node ids left to the caller... }
 local self, max, ttl, overflow = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
@@ -23,12 +27,12 @@ local n = tonumber(ARGV[8])
 local gone = {}
 for i = 9, 8 + n do gone[ARGV[i]] = true end
 local c = tonumber(ARGV[9 + n])
-local first = 10 + n + c
-local messages = (#ARGV - first + 1) / 3
+local subscriptions = tonumber(ARGV[10 + n + c])
+local packed = ARGV[11 + n + c]
 -- Candidate id → { stream key, bytes key, bytes queued (read once), envelopes waiting, their bytes }.
 local candidates = {}
 for j = 1, c do
-  local stream, bytes = KEYS[messages * 4 + 2 * j - 1], KEYS[messages * 4 + 2 * j]
+  local stream, bytes = KEYS[subscriptions * 4 + 2 * j - 1], KEYS[subscriptions * 4 + 2 * j]
   candidates[ARGV[9 + n + j]] = { stream = stream, bytes = bytes }
 end
 local function open(id)
@@ -59,11 +63,13 @@ end
 local holders = {}
 local used = {}
 local out = {}
-for m = 0, messages - 1 do
-  local i = first + 3 * m
-  local exclude, kept, envelope = ARGV[i], ARGV[i + 1] == '1', ARGV[i + 2]
+local at, size = 1, #packed
+while at <= size do
+  local s, keptFlag, exclude, envelope
+  s, keptFlag, exclude, envelope, at = struct.unpack('>HBHc0I4c0', packed, at)
+  local kept = keptFlag == 1
   local user, destination, messageAt = struct.unpack('>Hc0Hc0', envelope, 2)
-  local subs, inbox, inboxes, bytes = KEYS[4 * m + 1], KEYS[4 * m + 2], KEYS[4 * m + 3], KEYS[4 * m + 4]
+  local subs, inbox, inboxes, bytes = KEYS[4 * s + 1], KEYS[4 * s + 2], KEYS[4 * s + 3], KEYS[4 * s + 4]
   local members = holders[subs]
   if members == nil then
     members = redis.call('HKEYS', subs)
