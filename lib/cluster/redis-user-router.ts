@@ -74,7 +74,7 @@ export interface RedisUserRouterOptions extends RedisConnectionOptions, Durabili
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    sbRoute(numberOfKeys: number, ...keysThenArgs: Array<string | number | Buffer>): Result<Array<Array<string | number>>, Context>;
+    sbRoute(numberOfKeys: number, ...keysThenArgs: Array<string | number | Buffer>): Result<[string[][], number[]], Context>;
     sbRelayHandoff(streamKey: string, bytesKey: string, maxBytes: number, kept: '0' | '1', field: string, value: Buffer): Result<number, Context>;
   }
 }
@@ -87,6 +87,8 @@ export const MAX_ENTRY_BYTES = 1024 * 1024;
 
 /** What a hand-off returns when the target's stream is full (lua/lib.lua RELAY_FULL). */
 export const REFUSED_RELAY_FULL = -2;
+/** No target nodes (never handed out: a result gets a list of its own). */
+const NO_NODES: readonly string[] = [];
 /** Streams a decision may hand off to itself at most (one Redis only). */
 const MAX_CANDIDATES = 16;
 /** A node no message went to for this long stops being a candidate, ms. */
@@ -100,8 +102,8 @@ interface Pending {
   envelope: Buffer;
   resolve: (result: UserRouteResult) => void;
   reject: (error: unknown) => void;
-  /** Nodes left out of its decision: excluded, or found gone at hand-off. */
-  gone: Set<string>;
+  /** Nodes found gone at hand-off, left out of its next decision (made when the first is found). */
+  gone?: Set<string>;
   round: number;
 }
 
@@ -175,8 +177,7 @@ export class RedisUserRouter implements UserRouter {
     return new Promise<UserRouteResult>((resolve, reject) => {
       const { user, destination, message } = route;
       const envelope = encodeEnvelope({ kind: 'user', user, destination, message });
-      const gone = new Set<string>(route.exclude === undefined ? [] : [route.exclude]);
-      this.enqueue({ route, envelope, resolve, reject, gone, round: 0 });
+      this.enqueue({ route, envelope, resolve, reject, round: 0 });
     });
   }
 
@@ -310,9 +311,10 @@ export class RedisUserRouter implements UserRouter {
     args.push(keys.length / 4, packed);
     for (const node of candidates) keys.push(this.keys.stream(node), this.keys.streamBytes(node));
     const call = ++this.calls;
-    let results: Array<Array<string | number>>;
+    let sets: string[][];
+    let codes: number[];
     try {
-      results = await durableWrite(
+      [sets, codes] = await durableWrite(
         this.redis,
         this.opts,
         'route user messages',
@@ -324,13 +326,20 @@ export class RedisUserRouter implements UserRouter {
       return { call, plan: new Map() };
     }
     const now = Date.now();
+    for (const ids of sets) {
+      for (const id of ids) {
+        this.seen.set(id, now);
+        // A candidate once every call made so far is issued (see `candidates`).
+        if (!this.candidateSet.has(id) && !this.joining.has(id)) this.joining.set(id, this.calls);
+      }
+    }
     // Hand-offs grouped per target node, in batch order (see header: order).
     const byNode: HandOffPlan = new Map();
     for (let i = 0; i < batch.length; i++) {
       const pending = batch[i]!;
-      const r = results[i]!;
-      const stored = Number(r[1]);
-      const local = r[0] === 1;
+      const code = codes[2 * i]!;
+      const stored = codes[2 * i + 1]!;
+      const local = (code & 1) === 1;
       if (stored === INBOX_REFUSED || stored === INBOX_REFUSED_BYTES) {
         const { user, destination } = pending.route;
         pending.reject(stored === INBOX_REFUSED ? inboxFullError(user, destination, this.opts.inboxMaxMessages) : inboxBytesFullError(user, this.opts.inboxMaxBytes));
@@ -340,20 +349,17 @@ export class RedisUserRouter implements UserRouter {
         pending.reject(relayFull(this.opts.maxStreamBytes));
         continue;
       }
-      const handed = Number(r[2]);
-      const ids = r.slice(3).map(String);
-      for (const id of ids) {
-        this.seen.set(id, now);
-        // A candidate once every call made so far is issued (see `candidates`).
-        if (!this.candidateSet.has(id) && !this.joining.has(id)) this.joining.set(id, this.calls);
-      }
-      if (handed > 0) {
+      const set = code >> 2;
+      // The messages of one call with the same targets share one `remote` list (read, never changed).
+      const ids = set === 0 ? NO_NODES : sets[set - 1]!;
+      if ((code & 2) !== 0) {
         // Every target was a candidate: handed off in the decision itself.
         this.handedInDecision++;
-        pending.resolve({ local, stored: false, remote: ids.sort() });
+        pending.resolve({ local, stored: false, remote: sets[set - 1]! });
         continue;
       }
-      const targets = ids.filter((id) => !pending.gone.has(id));
+      const gone = pending.gone;
+      const targets = gone === undefined ? ids : ids.filter((id) => !gone.has(id));
       if (stored > 0) this.dropped += stored - 1;
       if (targets.length === 0) {
         if (stored === 0 && !local) {
@@ -417,6 +423,7 @@ export class RedisUserRouter implements UserRouter {
     else if (outcome.remote.length > 0 || outcome.local) pending.resolve({ local: outcome.local, stored: false, remote: outcome.remote.sort() });
     else {
       // Every target had gone meanwhile: decide again without them (it may store the message).
+      pending.gone ??= new Set();
       for (const node of outcome.missed) pending.gone.add(node);
       this.retry(pending);
     }
@@ -428,7 +435,7 @@ export class RedisUserRouter implements UserRouter {
       pending.reject(new BrokerError('ERR_CLUSTER_UNAVAILABLE', `no target of a message to ${pending.route.user} kept its stream over ${MAX_ROUNDS} decisions; send again`));
       return;
     }
-    this.issue([this.decide([pending], [...pending.gone])]);
+    this.issue([this.decide([pending], [...(pending.gone ?? [])])]);
   }
 }
 
