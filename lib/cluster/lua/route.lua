@@ -15,10 +15,10 @@
 --      inbox, inboxes, inbox-bytes; then per candidate: stream, stream-bytes
 -- ARGV self, max messages, ttl, overflow, max bytes (the user's), max stream bytes, max entry
 --      bytes, n, n gone node ids, c, c candidate node ids, s (subscriptions), then the messages
---      packed in one argument (one argument per message cost the sender more than the rest of
---      its routing): per message u16 subscription (0-based), u8 kept (1: accepted already,
---      never refused), str16 exclude, u32 length + envelope (kind, str16 user, str16
---      destination, message)
+--      packed in one argument (arguments per message were the sender's largest cost: its
+--      client's command building and the garbage of it): per message u16 subscription
+--      (0-based), u8 kept (1: accepted already, never refused), str16 exclude, u32 length +
+--      envelope (kind, str16 user, str16 destination, message)
 -- → { sets, codes }: sets, the lists of target node ids (sorted) the messages have; codes, two
 --   integers per message, in order: local (1) + 2 × handed off here (1) + 4 × its set (1-based;
 --   0: none), then stored (0 | 1 + dropped | INBOX_REFUSED | INBOX_REFUSED_BYTES | RELAY_FULL).
