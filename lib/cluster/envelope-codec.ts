@@ -47,9 +47,8 @@ const U16_MAX = 0xffff;
 export function encodedMessageSize(message: BrokerMessage): number {
   let size = 1 + 2 + Buffer.byteLength(message.id) + 2 + Buffer.byteLength(message.destination) + 2 + 8 + 2 + 4;
   if (message.sender !== undefined) size += Buffer.byteLength(message.sender);
-  for (const name of Object.keys(message.headers)) {
-    size += 2 + Buffer.byteLength(name) + 4 + Buffer.byteLength(message.headers[name]!);
-  }
+  const headers = message.headers;
+  for (const name in headers) size += 2 + Buffer.byteLength(name) + 4 + Buffer.byteLength(headers[name]!);
   return size + message.body.length;
 }
 
@@ -150,33 +149,56 @@ function writeMessage(buf: Buffer, start: number, message: BrokerMessage): void 
   let offset = writeStr16(buf, start + 1, message.id, 'message id');
   offset = writeStr16(buf, offset, message.destination, 'destination');
   if (message.sender === undefined) {
-    offset = buf.writeUInt16BE(0, offset);
+    offset = writeU16(buf, offset, 0);
   } else {
-    const length = Buffer.byteLength(message.sender);
+    const length = buf.write(message.sender, offset + 2, 'utf8');
     if (length + 1 > U16_MAX) throw tooLong('sender', length);
-    offset = buf.writeUInt16BE(length + 1, offset);
-    offset += buf.write(message.sender, offset, 'utf8');
+    writeU16(buf, offset, length + 1);
+    offset += 2 + length;
   }
   offset = buf.writeDoubleBE(message.timestamp, offset);
-  const names = Object.keys(message.headers);
-  if (names.length > U16_MAX) throw tooLong('header count', names.length);
-  offset = buf.writeUInt16BE(names.length, offset);
-  for (const name of names) {
+  const headers = message.headers;
+  const countAt = offset;
+  let count = 0;
+  offset += 2;
+  for (const name in headers) {
     offset = writeStr16(buf, offset, name, 'header name');
-    const value = message.headers[name]!;
-    const length = Buffer.byteLength(value);
-    offset = buf.writeUInt32BE(length, offset);
-    offset += buf.write(value, offset, 'utf8');
+    const length = buf.write(headers[name]!, offset + 4, 'utf8');
+    writeU32(buf, offset, length);
+    offset += 4 + length;
+    count++;
   }
-  offset = buf.writeUInt32BE(message.body.length, offset);
-  message.body.copy(buf, offset);
+  if (count > U16_MAX) throw tooLong('header count', count);
+  writeU16(buf, countAt, count);
+  offset = writeU32(buf, offset, message.body.length);
+  buf.set(message.body, offset);
 }
 
+/**
+ * Writes the str16 at `offset` (the buffer is sized for it), returns the
+ * offset after it. Lengths are written after their strings, so that each
+ * string is measured once (for the buffer's size): these native calls were
+ * most of an encode.
+ */
 function writeStr16(buf: Buffer, offset: number, value: string, what: string): number {
-  const length = Buffer.byteLength(value);
+  const length = buf.write(value, offset + 2, 'utf8');
   if (length > U16_MAX) throw tooLong(what, length);
-  offset = buf.writeUInt16BE(length, offset);
-  return offset + buf.write(value, offset, 'utf8');
+  writeU16(buf, offset, length);
+  return offset + 2 + length;
+}
+
+function writeU16(buf: Buffer, offset: number, value: number): number {
+  buf[offset] = value >>> 8;
+  buf[offset + 1] = value & 0xff;
+  return offset + 2;
+}
+
+function writeU32(buf: Buffer, offset: number, value: number): number {
+  buf[offset] = value >>> 24;
+  buf[offset + 1] = (value >>> 16) & 0xff;
+  buf[offset + 2] = (value >>> 8) & 0xff;
+  buf[offset + 3] = value & 0xff;
+  return offset + 4;
 }
 
 function readMessage(reader: Reader): BrokerMessage {

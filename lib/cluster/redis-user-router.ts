@@ -85,16 +85,21 @@ export interface RedisUserRouterOptions extends RedisConnectionOptions, Durabili
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    sbRoute(numberOfKeys: number, ...keysThenArgs: Array<string | number | Buffer>): Result<Array<Array<string | number>>, Context>;
+    sbRoute(numberOfKeys: number, ...keysThenArgs: Array<string | number | Buffer>): Result<[string[][], number[]], Context>;
     sbRelayHandoff(streamKey: string, bytesKey: string, maxBytes: number, kept: '0' | '1', field: string, value: Buffer): Result<number, Context>;
   }
 }
+
+/** A message's bytes in a decision's packed argument besides its exclude and envelope (lua/route.lua). */
+const MESSAGE_HEAD = 2 + 1 + 2 + 4;
 
 /** Envelope bytes packed into one stream entry at most (unless one envelope alone is larger). */
 export const MAX_ENTRY_BYTES = 1024 * 1024;
 
 /** What a hand-off returns when the target's stream is full (lua/lib.lua RELAY_FULL). */
 export const REFUSED_RELAY_FULL = -2;
+/** No target nodes (never handed out: a result gets a list of its own). */
+const NO_NODES: readonly string[] = [];
 /** Streams a decision may hand off to itself at most (one Redis only). */
 const MAX_CANDIDATES = 16;
 /** A node no message went to for this long stops being a candidate, ms. */
@@ -108,8 +113,8 @@ interface Pending {
   envelope: Buffer;
   resolve: (result: UserRouteResult) => void;
   reject: (error: unknown) => void;
-  /** Nodes left out of its decision: excluded, or found gone at hand-off. */
-  gone: Set<string>;
+  /** Nodes found gone at hand-off, left out of its next decision (made when the first is found). */
+  gone?: Set<string>;
   round: number;
 }
 
@@ -185,8 +190,7 @@ export class RedisUserRouter implements UserRouter {
     return new Promise<UserRouteResult>((resolve, reject) => {
       const { user, destination, message } = route;
       const envelope = encodeEnvelope({ kind: 'user', user, destination, message });
-      const gone = new Set<string>(route.exclude === undefined ? [] : [route.exclude]);
-      this.enqueue({ route, envelope, resolve, reject, gone, round: 0 });
+      this.enqueue({ route, envelope, resolve, reject, round: 0 });
     });
   }
 
@@ -290,15 +294,41 @@ export class RedisUserRouter implements UserRouter {
       candidates.length,
       ...candidates,
     ];
+    // Each subscription's keys once, however many messages go to it; the messages in one argument.
+    const subscriptions = new Map<string, Map<string, number>>();
+    const indexes: number[] = [];
+    let size = 0;
     for (const { route, envelope } of batch) {
-      keys.push(this.keys.subs(route.user, route.destination), this.keys.inbox(route.user, route.destination), this.keys.inboxes(route.user), this.keys.inboxBytes(route.user));
-      args.push(route.exclude ?? '', route.kept ? '1' : '0', envelope);
+      let byDestination = subscriptions.get(route.user);
+      if (byDestination === undefined) subscriptions.set(route.user, (byDestination = new Map()));
+      let index = byDestination.get(route.destination);
+      if (index === undefined) {
+        index = keys.length / 4;
+        byDestination.set(route.destination, index);
+        keys.push(this.keys.subs(route.user, route.destination), this.keys.inbox(route.user, route.destination), this.keys.inboxes(route.user), this.keys.inboxBytes(route.user));
+      }
+      indexes.push(index);
+      size += MESSAGE_HEAD + (route.exclude === undefined ? 0 : Buffer.byteLength(route.exclude)) + envelope.length;
     }
+    const packed = Buffer.allocUnsafe(size);
+    let at = 0;
+    for (let i = 0; i < batch.length; i++) {
+      const { route, envelope } = batch[i]!;
+      at = packed.writeUInt16BE(indexes[i]!, at);
+      packed[at++] = route.kept ? 1 : 0;
+      const exclude = route.exclude ?? '';
+      at = packed.writeUInt16BE(Buffer.byteLength(exclude), at);
+      at += packed.write(exclude, at, 'utf8');
+      at = packed.writeUInt32BE(envelope.length, at);
+      at += envelope.copy(packed, at);
+    }
+    args.push(keys.length / 4, packed);
     for (const node of candidates) keys.push(this.keys.stream(node), this.keys.streamBytes(node));
     const call = ++this.calls;
-    let results: Array<Array<string | number>>;
+    let sets: string[][];
+    let codes: number[];
     try {
-      results = await durableWrite(
+      [sets, codes] = await durableWrite(
         this.redis,
         this.opts,
         'route user messages',
@@ -310,13 +340,20 @@ export class RedisUserRouter implements UserRouter {
       return { call, plan: new Map() };
     }
     const now = Date.now();
+    for (const ids of sets) {
+      for (const id of ids) {
+        this.seen.set(id, now);
+        // A candidate once every call made so far is issued (see `candidates`).
+        if (!this.candidateSet.has(id) && !this.joining.has(id)) this.joining.set(id, this.calls);
+      }
+    }
     // Hand-offs grouped per target node, in batch order (see header: order).
     const byNode: HandOffPlan = new Map();
     for (let i = 0; i < batch.length; i++) {
       const pending = batch[i]!;
-      const r = results[i]!;
-      const stored = Number(r[1]);
-      const local = r[0] === 1;
+      const code = codes[2 * i]!;
+      const stored = codes[2 * i + 1]!;
+      const local = (code & 1) === 1;
       if (stored === INBOX_REFUSED || stored === INBOX_REFUSED_BYTES) {
         const { user, destination } = pending.route;
         pending.reject(stored === INBOX_REFUSED ? inboxFullError(user, destination, this.opts.inboxMaxMessages) : inboxBytesFullError(user, this.opts.inboxMaxBytes));
@@ -326,20 +363,17 @@ export class RedisUserRouter implements UserRouter {
         pending.reject(relayFull(this.opts.maxStreamBytes));
         continue;
       }
-      const handed = Number(r[2]);
-      const ids = r.slice(3).map(String);
-      for (const id of ids) {
-        this.seen.set(id, now);
-        // A candidate once every call made so far is issued (see `candidates`).
-        if (!this.candidateSet.has(id) && !this.joining.has(id)) this.joining.set(id, this.calls);
-      }
-      if (handed > 0) {
+      const set = code >> 2;
+      // The messages of one call with the same targets share one `remote` list (read, never changed).
+      const ids = set === 0 ? NO_NODES : sets[set - 1]!;
+      if ((code & 2) !== 0) {
         // Every target was a candidate: handed off in the decision itself.
         this.handedInDecision++;
-        pending.resolve({ local, stored: false, remote: ids.sort() });
+        pending.resolve({ local, stored: false, remote: sets[set - 1]! });
         continue;
       }
-      const targets = ids.filter((id) => !pending.gone.has(id));
+      const gone = pending.gone;
+      const targets = gone === undefined ? ids : ids.filter((id) => !gone.has(id));
       if (stored > 0) this.dropped += stored - 1;
       if (targets.length === 0) {
         if (stored === 0 && !local) {
@@ -465,6 +499,7 @@ export class RedisUserRouter implements UserRouter {
     else if (outcome.remote.length > 0 || outcome.local) pending.resolve({ local: outcome.local, stored: false, remote: outcome.remote.sort() });
     else {
       // Every target had gone meanwhile: decide again without them (it may store the message).
+      pending.gone ??= new Set();
       for (const node of outcome.missed) pending.gone.add(node);
       this.retry(pending);
     }
@@ -476,7 +511,7 @@ export class RedisUserRouter implements UserRouter {
       pending.reject(new BrokerError('ERR_CLUSTER_UNAVAILABLE', `no target of a message to ${pending.route.user} kept its stream over ${MAX_ROUNDS} decisions; send again`));
       return;
     }
-    this.issue([this.decide([pending], [...pending.gone])]);
+    this.issue([this.decide([pending], [...(pending.gone ?? [])])]);
   }
 }
 

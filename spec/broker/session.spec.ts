@@ -314,6 +314,56 @@ describe('Session state machine', () => {
     });
   });
 
+  describe('pipelined SENDs', () => {
+    /** Routing that settles when the test says: one deferred per SEND, in frame order. */
+    function controlledRouting(h: Harness): Array<{ resolve: () => void; reject: (error: unknown) => void }> {
+      const calls: Array<{ resolve: () => void; reject: (error: unknown) => void }> = [];
+      h.broker.route = () => new Promise<void>((resolve, reject) => calls.push({ resolve, reject }));
+      return calls;
+    }
+
+    function written(h: Harness): string[] {
+      const seen: string[] = [];
+      const parser = new StompParser({ onFrame: (f) => seen.push(`${f.command} ${f.headers['receipt-id'] ?? ''}`.trim()), onError: (error) => { throw error; } });
+      parser.version = h.session.version;
+      for (const { data } of h.conn.writes) parser.push(data);
+      return seen.filter((line) => !line.startsWith('CONNECTED'));
+    }
+
+    it('answers in frame order whatever order their routing settles in; a later frame waits for them all', async () => {
+      const h = await harness();
+      await connected(h);
+      const calls = controlledRouting(h);
+      for (const receipt of ['r1', 'r2', 'r3']) h.send({ command: 'SEND', headers: { destination: '/topic/a', receipt }, body: 'x' });
+      h.send({ command: 'SUBSCRIBE', headers: { id: 's', destination: '/topic/b', receipt: 'sub' } });
+      await settle();
+      expect(calls).to.have.length(3);
+      calls[2]!.resolve();
+      calls[1]!.resolve();
+      await settle();
+      expect(written(h)).to.deep.equal([]);
+      calls[0]!.resolve();
+      await settle();
+      expect(written(h)).to.deep.equal(['RECEIPT r1', 'RECEIPT r2', 'RECEIPT r3', 'RECEIPT sub']);
+    });
+
+    it('sends the ERROR of a failed one after the RECEIPTs before it, and nothing after it', async () => {
+      const h = await harness();
+      await connected(h);
+      const calls = controlledRouting(h);
+      for (const receipt of ['r1', 'r2', 'r3']) h.send({ command: 'SEND', headers: { destination: '/topic/a', receipt }, body: 'x' });
+      await settle();
+      calls[1]!.reject(new Error('routing failed'));
+      calls[2]!.resolve();
+      await settle();
+      expect(written(h)).to.deep.equal([]);
+      calls[0]!.resolve();
+      await settle();
+      expect(written(h)).to.deep.equal(['RECEIPT r1', 'ERROR r2']);
+      expect(h.session.state).to.equal('closed');
+    });
+  });
+
   describe('ending', () => {
     it('DISCONNECT answers its RECEIPT, then closes', async () => {
       const h = await harness();

@@ -33,6 +33,39 @@ function expectInternal(fn: () => unknown): void {
   expect.fail('decoded malformed input');
 }
 
+/** The layout, spelled with Buffer.from (lone surrogates become U+FFFD, as Buffer.from writes them). */
+function str16(text: string): Buffer {
+  const bytes = Buffer.from(text);
+  return Buffer.concat([Buffer.from([bytes.length >> 8, bytes.length & 0xff]), bytes]);
+}
+
+function u32(value: number): Buffer {
+  const buf = Buffer.alloc(4);
+  buf.writeUInt32BE(value);
+  return buf;
+}
+
+function referenceEncoding(message: BrokerMessage): Buffer {
+  const timestamp = Buffer.alloc(8);
+  timestamp.writeDoubleBE(message.timestamp);
+  const sender = message.sender === undefined ? Buffer.from([0, 0]) : Buffer.from(message.sender);
+  const names = Object.keys(message.headers);
+  return Buffer.concat([
+    Buffer.from([1]),
+    str16(message.id),
+    str16(message.destination),
+    message.sender === undefined ? sender : Buffer.concat([Buffer.from([(sender.length + 1) >> 8, (sender.length + 1) & 0xff]), sender]),
+    timestamp,
+    Buffer.from([names.length >> 8, names.length & 0xff]),
+    ...names.flatMap((name) => {
+      const value = Buffer.from(message.headers[name]!);
+      return [str16(name), u32(value.length), value];
+    }),
+    u32(message.body.length),
+    message.body,
+  ]);
+}
+
 describe('envelope codec', () => {
   it('writes the documented layout', () => {
     const expected = Buffer.concat([
@@ -90,6 +123,30 @@ describe('envelope codec', () => {
         const original: BrokerMessage = { ...raw };
         if (original.sender === undefined) delete original.sender;
         expect(plain(decodeMessage(encodeMessage(original)))).to.deep.equal(plain(original));
+      }),
+    );
+  });
+
+  it('writes any text as UTF-8, short or long, ASCII or not, in exactly the size it reports', () => {
+    // Short ASCII strings are written byte by byte, the rest by the native encoder: both, and the switch.
+    const text = fc.oneof(fc.string({ unit: 'binary', maxLength: 80 }), fc.string({ maxLength: 80 }), fc.string({ minLength: 60, maxLength: 70 }));
+    const message = fc.record({
+      id: text.filter((id) => id.length > 0),
+      destination: text,
+      headers: fc.dictionary(text, text, { maxKeys: 4 }),
+      body: fc.uint8Array({ maxLength: 40 }).map((bytes) => Buffer.from(bytes)),
+      sender: fc.option(text, { nil: undefined }),
+      timestamp: fc.integer({ min: 0, max: 2 ** 50 }),
+    });
+    fc.assert(
+      fc.property(message, text, text, (raw, user, destination) => {
+        const original: BrokerMessage = { ...raw };
+        if (original.sender === undefined) delete original.sender;
+        const encoded = encodeMessage(original);
+        expect(encoded.length).to.equal(encodedMessageSize(original));
+        expect(encoded.equals(referenceEncoding(original))).to.equal(true);
+        const envelope = encodeEnvelope({ kind: 'user', user, destination, message: original });
+        expect(envelope.equals(Buffer.concat([Buffer.from([1]), str16(user), str16(destination), encoded]))).to.equal(true);
       }),
     );
   });

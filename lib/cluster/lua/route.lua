@@ -11,24 +11,30 @@
 -- stream is handed off here, in the same step (one call per message at low rates, as the
 -- bare relay), by the rules of relay-handoff.lua. On a cluster there are none (other slots).
 --
--- KEYS per message: subs, inbox, inboxes, inbox-bytes; then per candidate: stream, stream-bytes
+-- KEYS per subscription (a user and destination some of the messages go to, each once): subs,
+--      inbox, inboxes, inbox-bytes; then per candidate: stream, stream-bytes
 -- ARGV self, max messages, ttl, overflow, max bytes (the user's), max stream bytes, max entry
---      bytes, n, n gone node ids, c, c candidate node ids, then per message: exclude, kept (1:
---      accepted already, never refused), envelope (kind, str16 user, str16 destination, message)
--- → per message { local (0|1), stored (0 | 1 + dropped | INBOX_REFUSED | INBOX_REFUSED_BYTES |
---   RELAY_FULL), h, h node ids handed off here, node ids left to the caller... }
+--      bytes, n, n gone node ids, c, c candidate node ids, s (subscriptions), then the messages
+--      packed in one argument (arguments per message were the sender's largest cost: its
+--      client's command building and the garbage of it): per message u16 subscription
+--      (0-based), u8 kept (1: accepted already, never refused), str16 exclude, u32 length +
+--      envelope (kind, str16 user, str16 destination, message)
+-- → { sets, codes }: sets, the lists of target node ids (sorted) the messages have; codes, two
+--   integers per message, in order: local (1) + 2 × handed off here (1) + 4 × its set (1-based;
+--   0: none), then stored (0 | 1 + dropped | INBOX_REFUSED | INBOX_REFUSED_BYTES | RELAY_FULL).
+--   A set not handed off here is left to the caller to hand off.
 local self, max, ttl, overflow = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
 local maxBytes, maxStream, maxEntry = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
 local n = tonumber(ARGV[8])
 local gone = {}
 for i = 9, 8 + n do gone[ARGV[i]] = true end
 local c = tonumber(ARGV[9 + n])
-local first = 10 + n + c
-local messages = (#ARGV - first + 1) / 3
+local subscriptions = tonumber(ARGV[10 + n + c])
+local packed = ARGV[11 + n + c]
 -- Candidate id → { stream key, bytes key, bytes queued (read once), envelopes waiting, their bytes }.
 local candidates = {}
 for j = 1, c do
-  local stream, bytes = KEYS[messages * 4 + 2 * j - 1], KEYS[messages * 4 + 2 * j]
+  local stream, bytes = KEYS[subscriptions * 4 + 2 * j - 1], KEYS[subscriptions * 4 + 2 * j]
   candidates[ARGV[9 + n + j]] = { stream = stream, bytes = bytes }
 end
 local function open(id)
@@ -55,49 +61,71 @@ local function write(cand)
   redis.call('INCRBY', cand.bytes, cand.size)
   cand.list, cand.size = {}, 0
 end
--- A batch holds many messages for few subscriptions: read each hash once (nothing here changes it).
-local holders = {}
+-- A batch holds many messages for few subscriptions, and nothing here changes who holds one:
+-- each subscription's holders are read, and its targets worked out, once per exclude.
+local decided = {}
+-- The target lists of the reply (sorted node ids), each once; `used`: candidates written to.
+local sets = {}
 local used = {}
-local out = {}
-for m = 0, messages - 1 do
-  local i = first + 3 * m
-  local exclude, kept, envelope = ARGV[i], ARGV[i + 1] == '1', ARGV[i + 2]
-  local user, destination, messageAt = struct.unpack('>Hc0Hc0', envelope, 2)
-  local subs, inbox, inboxes, bytes = KEYS[4 * m + 1], KEYS[4 * m + 2], KEYS[4 * m + 3], KEYS[4 * m + 4]
-  local members = holders[subs]
-  if members == nil then
-    members = redis.call('HKEYS', subs)
-    holders[subs] = members
+local codes = {}
+local at, size = 1, #packed
+while at <= size do
+  local s, keptFlag, exclude, envelope
+  s, keptFlag, exclude, envelope, at = struct.unpack('>HBHc0I4c0', packed, at)
+  local kept = keptFlag == 1
+  local bySubscription = decided[s]
+  if bySubscription == nil then
+    bySubscription = {}
+    decided[s] = bySubscription
   end
-  local isLocal, targets = 0, {}
-  for _, id in ipairs(members) do
-    if id ~= exclude and not gone[id] then
-      if id == self then
-        isLocal = 1
-      elseif candidates[id] == nil or open(id) ~= nil then
-        -- A candidate without a stream (reaped, departed, or rejoining and not reopened yet) is
-        -- gone for this message, decided here, atomically: a rejoining node takes its inbox
-        -- back only once its stream is open again, so what is stored now is taken back then.
-        targets[#targets + 1] = id
+  local d = bySubscription[exclude]
+  if d == nil then
+    local isLocal, targets = 0, {}
+    for _, id in ipairs(redis.call('HKEYS', KEYS[4 * s + 1])) do
+      if id ~= exclude and not gone[id] then
+        if id == self then
+          isLocal = 1
+        elseif candidates[id] == nil or open(id) ~= nil then
+          -- A candidate without a stream (reaped, departed, or rejoining and not reopened yet) is
+          -- gone for this message, decided here, atomically: a rejoining node takes its inbox
+          -- back only once its stream is open again, so what is stored now is taken back then.
+          targets[#targets + 1] = id
+        end
       end
     end
-  end
-  local r = { isLocal, 0, 0 }
-  if isLocal == 0 and #targets == 0 then
-    local appended = append(inbox, inboxes, bytes, destination, string.sub(envelope, messageAt), max, maxBytes, ttl, overflow, kept)
-    r[2] = appended < 0 and appended or 1 + appended
-  elseif #targets > 0 then
-    -- Here only if every target is a candidate (with a stream: see above), and none is full (a
-    -- message is refused whole).
-    local inline, full = true, false
+    -- Inline: every target is a candidate (with a stream: see above).
+    local inline = #targets > 0
     for _, id in ipairs(targets) do
-      local cand = open(id)
-      if cand == nil then inline = false
-      elseif maxStream > 0 and not kept and cand.queued + #envelope > maxStream then full = true end
+      if candidates[id] == nil then inline = false end
     end
-    if inline and full then
-      r[2] = RELAY_FULL
-    elseif inline then
+    local set = 0
+    if #targets > 0 then
+      local sorted = {}
+      for j, id in ipairs(targets) do sorted[j] = id end
+      table.sort(sorted)
+      sets[#sets + 1] = sorted
+      set = #sets
+    end
+    d = { isLocal = isLocal, targets = targets, inline = inline, set = set }
+    bySubscription[exclude] = d
+  end
+  local targets = d.targets
+  local stored, handed = 0, 0
+  if d.isLocal == 0 and #targets == 0 then
+    local _, destination, messageAt = struct.unpack('>Hc0Hc0', envelope, 2)
+    local appended = append(KEYS[4 * s + 2], KEYS[4 * s + 3], KEYS[4 * s + 4], destination, string.sub(envelope, messageAt), max, maxBytes, ttl, overflow, kept)
+    stored = appended < 0 and appended or 1 + appended
+  elseif d.inline then
+    -- None may be full: a message is refused whole.
+    local full = false
+    if maxStream > 0 and not kept then
+      for _, id in ipairs(targets) do
+        if candidates[id].queued + #envelope > maxStream then full = true end
+      end
+    end
+    if full then
+      stored = RELAY_FULL
+    else
       for _, id in ipairs(targets) do
         local cand = candidates[id]
         -- Large messages gain nothing from packing: an entry stays bounded.
@@ -106,14 +134,13 @@ for m = 0, messages - 1 do
         cand.size = cand.size + #envelope
         cand.queued = cand.queued + #envelope
         if not used[id] then used[id], used[#used + 1] = true, id end
-        r[#r + 1] = id
       end
-      r[3] = #targets
-    else
-      for _, id in ipairs(targets) do r[#r + 1] = id end
+      handed = 1
     end
   end
-  out[#out + 1] = r
+  -- Two integers per message (a reply of nested arrays cost the sender more to read than to route).
+  codes[#codes + 1] = d.isLocal + 2 * handed + 4 * (stored == RELAY_FULL and 0 or d.set)
+  codes[#codes + 1] = stored
 end
 for _, id in ipairs(used) do write(candidates[id]) end
-return out
+return { sets, codes }
