@@ -134,6 +134,7 @@ export function createRedisClient(
         return true;
       },
     });
+    reconnectAfterAbandonedConnect(client, backoff);
   } else {
     const clusterOptions: ClusterOptions = {
       redisOptions: perConnection,
@@ -164,6 +165,30 @@ export function createRedisClient(
   if (!(client instanceof Cluster)) client.once('ready', () => firstConnects.delete(client));
   outage = watchOutages(client, opts.logger, { module: 'redis', part: name, role });
   return client;
+}
+
+/**
+ * ioredis (6.0.0, `Redis#_connect`) ends a client for good when its
+ * connector's `connect()` rejects, without asking `retryStrategy`. A Sentinel
+ * connector rejects so ("Connection is closed.") when the connection is cut
+ * while it is still asking a sentinel for the primary — which is what its
+ * failover detector does on `+switch-master` during a failover, right when
+ * the client is reconnecting: the node would have lost Redis until restarted.
+ * An end straight from `connecting` that nobody asked for (`disconnect()`
+ * sets `manuallyClosing`) is that case: connect again after the backoff.
+ */
+function reconnectAfterAbandonedConnect(client: Redis, backoff: (attempt: number) => number): void {
+  let previous = client.status;
+  let attempt = 0;
+  for (const status of ['connecting', 'connect', 'ready', 'close', 'reconnecting'] as const) client.on(status, () => (previous = status));
+  client.on('ready', () => (attempt = 0));
+  client.on('end', () => {
+    const asked = (client as unknown as { manuallyClosing?: boolean }).manuallyClosing === true;
+    if (previous !== 'connecting' || asked) return;
+    setTimeout(() => {
+      if (client.status === 'end' && !(client as unknown as { manuallyClosing?: boolean }).manuallyClosing) client.connect().catch(() => {});
+    }, backoff(++attempt)).unref();
+  });
 }
 
 /**

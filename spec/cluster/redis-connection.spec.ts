@@ -231,6 +231,21 @@ describe('Redis connections through Sentinel', function () {
     expect(await withAdmin(primary, async (admin) => String(await admin.call('CLIENT', 'LIST')))).to.include('name=stompbox:test:command');
   });
 
+  it('connects again when its connection is cut while it asks a sentinel for the primary (as the failover detector does on +switch-master)', async () => {
+    const redis = connect();
+    // Created connecting: the cut lands while the Sentinel connector resolves the primary, and
+    // ioredis would end the client for good there ("Connection is closed.", status end).
+    expect(redis.status).to.equal('connecting');
+    redis.disconnect(true);
+    await connected(redis, 5000);
+    expect(await redisCall(redis, 'test set', () => redis.set('after-cut', '1'))).to.equal('OK');
+    // A disconnect asked for stays one.
+    redis.disconnect();
+    await eventually(() => expect(redis.status).to.equal('end'));
+    await new Promise<void>((resolve) => setTimeout(resolve, 300));
+    expect(redis.status).to.equal('end');
+  });
+
   for (const fault of ['failover', 'killPrimary'] as const) {
     it(`follows ${fault === 'failover' ? 'SENTINEL FAILOVER' : 'a killed primary'} to the new primary; commands meanwhile fail fast; at most one warning, and its recovery`, async () => {
       const logger = recordingLogger();
