@@ -43,6 +43,20 @@ export const INBOX_FULL_SENDS = 400;
 const NODE_DOWN_MS = 3000;
 const PAUSE_BETWEEN_RESTARTS_MS = 2000;
 
+/** SIGKILL to node B, started again NODE_DOWN_MS later (same port and NODE_ID). */
+async function killAndRestartB({ cluster }: FaultContext): Promise<void> {
+  await cluster.killNode('B');
+  await sleep(NODE_DOWN_MS);
+  await cluster.startNode('B');
+}
+
+/** SIGSTOP to node B for twice the node timeout (reaped meanwhile), then SIGCONT. */
+async function pauseBPastTimeout({ cluster, nodeTimeoutMs }: FaultContext): Promise<void> {
+  cluster.pauseNode('B');
+  await sleep(2 * nodeTimeoutMs);
+  cluster.resumeNode('B');
+}
+
 function redisOutage(signal: 'SIGTERM' | 'SIGKILL', seconds: number, quick: boolean): Scenario {
   const verb = signal === 'SIGTERM' ? 'term' : 'kill';
   return {
@@ -83,22 +97,14 @@ export const SCENARIOS: readonly Scenario[] = [
     summary: `SIGKILL to the receivers' node B; restarted ${NODE_DOWN_MS / 1000} s later (same port and NODE_ID); receivers move to A meanwhile`,
     kind: 'live',
     quick: true,
-    async fault({ cluster }) {
-      await cluster.killNode('B');
-      await sleep(NODE_DOWN_MS);
-      await cluster.startNode('B');
-    },
+    fault: killAndRestartB,
   },
   {
     name: 'node-stop',
     summary: "SIGSTOP to the receivers' node B for 2× NODE_TIMEOUT_MS (a GC pause or a frozen VM), then SIGCONT",
     kind: 'live',
     quick: true,
-    async fault({ cluster, nodeTimeoutMs }) {
-      cluster.pauseNode('B');
-      await sleep(2 * nodeTimeoutMs);
-      cluster.resumeNode('B');
-    },
+    fault: pauseBPastTimeout,
   },
   ...[1, 5, 10, 30].map((seconds) => redisOutage('SIGTERM', seconds, seconds === 1 || seconds === 10)),
   ...[1, 5, 10, 30].map((seconds) => redisOutage('SIGKILL', seconds, seconds === 1 || seconds === 10)),
@@ -122,11 +128,7 @@ export const SCENARIOS: readonly Scenario[] = [
     kind: 'live',
     quick: false,
     redis: 'cluster',
-    async fault({ cluster }) {
-      await cluster.killNode('B');
-      await sleep(NODE_DOWN_MS);
-      await cluster.startNode('B');
-    },
+    fault: killAndRestartB,
   },
   {
     name: 'cluster-node-stop',
@@ -134,11 +136,7 @@ export const SCENARIOS: readonly Scenario[] = [
     kind: 'live',
     quick: false,
     redis: 'cluster',
-    async fault({ cluster, nodeTimeoutMs }) {
-      cluster.pauseNode('B');
-      await sleep(2 * nodeTimeoutMs);
-      cluster.resumeNode('B');
-    },
+    fault: pauseBPastTimeout,
   },
   {
     name: 'cluster-master-kill',
