@@ -14,6 +14,8 @@
  *   socketio-2-redis         socket.io, two nodes, redis-adapter
  *   bare-ws-redis-2          plain ws + ioredis, two nodes, a Redis stream per node (peers/bare-relay.ts):
  *                            the ceiling of stompbox's two-node design
+ *   bare-ws-redis-2-script   the same, its XADD made by a Lua script (as stompbox's decision)
+ *   bare-ws-redis-2-push     the same, the script also PUBLISHes and the reader takes pushes (no XREAD)
  */
 import type { BenchTarget } from './lib/target.js';
 import { createBareRelayTarget } from './peers/bare-relay.js';
@@ -38,6 +40,8 @@ export const TARGET_FACTORIES: Readonly<Record<string, (settings: TargetSettings
   'socketio-1': () => createSocketIoTarget(1),
   'socketio-2-redis': () => createSocketIoTarget(2),
   'bare-ws-redis-2': () => createBareRelayTarget(),
+  'bare-ws-redis-2-script': () => createBareRelayTarget('script'),
+  'bare-ws-redis-2-push': () => createBareRelayTarget('push'),
 };
 
 export function createTargets(names: string, settings: TargetSettings): BenchTarget[] {

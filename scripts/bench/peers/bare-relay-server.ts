@@ -21,12 +21,20 @@
  * reads a destination's node once (HGET) and caches it — the bench never
  * moves a subscription.
  *
- * Usage: npx tsx scripts/bench/peers/bare-relay-server.ts --port P --redis redis://127.0.0.1:R --node-id a
+ * Modes (`--mode`), to price the parts of the design one at a time:
+ *   xread   (default) XADD, and the target reads with XREAD BLOCK: the design's floor
+ *   script  the XADD made by a Lua script (EVALSHA), as stompbox's decision makes it
+ *   push    the script also PUBLISHes each delivery, and the target takes it from
+ *           its subscription instead of issuing XREAD per wake-up — what a
+ *           push-fed reader (a stream kept, a pub/sub doorbell) would save;
+ *           nothing here re-reads the stream after a lost push
+ *
+ * Usage: npx tsx scripts/bench/peers/bare-relay-server.ts --port P --redis redis://127.0.0.1:R --node-id a [--mode xread|script|push]
  * Binds 127.0.0.1 only. Stops on SIGTERM/SIGINT.
  */
 import { createServer } from 'node:http';
 import { parseArgs } from 'node:util';
-import { Redis } from 'ioredis';
+import { Redis, type Result } from 'ioredis';
 import { WebSocketServer, type WebSocket } from 'ws';
 
 const { values } = parseArgs({
@@ -35,6 +43,7 @@ const { values } = parseArgs({
     redis: { type: 'string' },
     'node-id': { type: 'string' },
     prefix: { type: 'string' },
+    mode: { type: 'string' },
   },
 });
 if (values.redis === undefined || values['node-id'] === undefined) {
@@ -48,9 +57,27 @@ const ROUTES = `${prefix}route`;
 /** Stream length bound (approximate, cheap): the reader keeps up, this only caps memory. */
 const MAX_STREAM_LENGTH = 100_000;
 const READ_COUNT = 1000;
+const MODES = ['xread', 'script', 'push'] as const;
+type Mode = (typeof MODES)[number];
+const mode = (values.mode ?? 'xread') as Mode;
+if (!MODES.includes(mode)) {
+  console.error(`--mode: one of ${MODES.join(', ')}`);
+  process.exit(2);
+}
+const channelOf = (node: string): string => `${prefix}push:${node}`;
+/** KEYS stream [channel]; ARGV max length, then field/value pairs. With a channel, each pair is published as `<field>\n<value>`. */
+const RELAY_LUA = `redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', unpack(ARGV, 2))
+if KEYS[2] then for i = 2, #ARGV, 2 do redis.call('PUBLISH', KEYS[2], ARGV[i] .. '\\n' .. ARGV[i + 1]) end end
+return 1`;
 
 const command = new Redis(values.redis, { maxRetriesPerRequest: 3 });
 const reader = command.duplicate();
+command.defineCommand('bareRelay', { lua: RELAY_LUA });
+declare module 'ioredis' {
+  interface RedisCommander<Context> {
+    bareRelay(numberOfKeys: number, ...keysThenArgs: Array<string | number | Buffer>): Result<number, Context>;
+  }
+}
 for (const client of [command, reader]) client.on('error', (error: Error) => console.error(`bare-relay ${nodeId} redis: ${error.message}`));
 
 /** Local subscribers by destination. */
@@ -77,7 +104,13 @@ function flush(): void {
   outgoing = new Map();
   // One stream entry per target node per tick, as stompbox packs a script call's envelopes.
   for (const [node, fields] of batches) {
-    command.xadd(streamOf(node), 'MAXLEN', '~', MAX_STREAM_LENGTH, '*', ...fields).catch((error: unknown) => {
+    const written =
+      mode === 'xread'
+        ? command.xadd(streamOf(node), 'MAXLEN', '~', MAX_STREAM_LENGTH, '*', ...fields)
+        : mode === 'script'
+          ? command.bareRelay(1, streamOf(node), MAX_STREAM_LENGTH, ...fields)
+          : command.bareRelay(2, streamOf(node), channelOf(node), MAX_STREAM_LENGTH, ...fields);
+    written.catch((error: unknown) => {
       console.error(`bare-relay ${nodeId}: XADD failed: ${error instanceof Error ? error.message : String(error)}`);
     });
   }
@@ -112,6 +145,14 @@ function publish(destination: string, body: Buffer): void {
 }
 
 async function readLoop(): Promise<void> {
+  if (mode === 'push') {
+    reader.on('messageBuffer', (_channel: Buffer, message: Buffer) => {
+      const newline = message.indexOf(0x0a);
+      if (newline >= 0) deliverLocal(message.toString('utf8', 0, newline), deliveryFrame(message.subarray(0, newline), message.subarray(newline + 1)));
+    });
+    await reader.subscribe(channelOf(nodeId));
+    return;
+  }
   let lastId = '$';
   for (;;) {
     const reply = await reader.xreadBuffer('COUNT', READ_COUNT, 'BLOCK', 0, 'STREAMS', streamOf(nodeId), lastId);

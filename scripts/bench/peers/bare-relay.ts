@@ -11,10 +11,18 @@ import type { BenchTarget, StartedTarget } from '../lib/target.js';
 
 const SERVER = fileURLToPath(new URL('./bare-relay-server.ts', import.meta.url));
 
-export function createBareRelayTarget(): BenchTarget {
+export type BareRelayMode = 'xread' | 'script' | 'push';
+
+const MODE_NOTES: Record<BareRelayMode, string> = {
+  xread: 'XADD + XREAD BLOCK',
+  script: 'XADD in a Lua script (EVALSHA) + XREAD BLOCK',
+  push: 'XADD + PUBLISH in a Lua script, the reader subscribed (no XREAD)',
+};
+
+export function createBareRelayTarget(mode: BareRelayMode = 'xread'): BenchTarget {
   let processes: SpawnedProcess[] = [];
   const target: BenchTarget = {
-    name: 'bare-ws-redis-2',
+    name: mode === 'xread' ? 'bare-ws-redis-2' : `bare-ws-redis-2-${mode}`,
     protocol: 'raw',
     url: 'ws://127.0.0.1:0/',
     destinationTemplate: 'bench-{i}',
@@ -28,7 +36,7 @@ export function createBareRelayTarget(): BenchTarget {
       const nodes: SpawnedProcess[] = [];
       for (const node of ['a', 'b']) {
         const port = await freePort();
-        const spawned = await spawnTsNode(`bare-relay-${node}`, SERVER, ['--port', String(port), '--redis', redis.url, '--node-id', node], port);
+        const spawned = await spawnTsNode(`bare-relay-${node}`, SERVER, ['--port', String(port), '--redis', redis.url, '--node-id', node, '--mode', mode], port);
         processes.push(spawned);
         nodes.push(spawned);
         urls.push(`ws://127.0.0.1:${port}/`);
@@ -38,7 +46,7 @@ export function createBareRelayTarget(): BenchTarget {
       return {
         pids: [nodes[0]!.pid, nodes[1]!.pid, redis.pid],
         roles: ['sender node', 'receiver node', 'redis'],
-        notes: [`bare relay nodes ${urls.join(', ')}, private redis ${redis.url}; a stream per node, XADD + XREAD BLOCK`],
+        notes: [`bare relay nodes ${urls.join(', ')}, private redis ${redis.url}; a stream per node, ${MODE_NOTES[mode]}`],
         maxConnections: 2 * (ownOpenFileLimit() - 200),
       };
     },
