@@ -54,6 +54,8 @@ export interface Config {
   relayMaxStreamBytes: number;
   /** Partitions of a node's relay stream on a Redis Cluster; 0: one per master. Ignored off a cluster. @default 0 */
   relayPartitions: number;
+  /** Off a cluster, read a node's relay stream by its writers' pushes (redis-push-feed.ts); false: XREAD BLOCK per wake-up. @default true */
+  relayPushReads: boolean;
   /** open | static | jwt. @default open */
   authMode: AuthMode;
   /** For static mode: `user:password,user2:password2`. */
@@ -198,6 +200,7 @@ export const DEFAULT_CONFIG: Readonly<Config> = Object.freeze({
   nodeTimeoutMs: 6000,
   relayMaxStreamBytes: 64 * 1024 * 1024,
   relayPartitions: 0,
+  relayPushReads: true,
   authMode: 'open',
   authUsers: undefined,
   allowOpenPublic: false,
@@ -292,6 +295,12 @@ export const OPTIONS: Readonly<Record<keyof Config, OptionSpec>> = {
     kind: 'int',
     max: 64,
     help: "partitions of a node's relay stream on a Redis Cluster, spread over the masters (0: one per master); one stream off a cluster",
+  },
+  relayPushReads: {
+    env: 'RELAY_PUSH_READS',
+    flag: 'relay-push-reads',
+    kind: 'bool',
+    help: "off a cluster, read a node's relay stream by the pushes its writers publish, reading the stream only to catch up (false: XREAD BLOCK per wake-up)",
   },
   authMode: { env: 'AUTH_MODE', flag: 'auth-mode', kind: 'string', choices: ['open', 'static', 'jwt'], help: 'open | static | jwt' },
   authUsers: { env: 'AUTH_USERS', flag: 'auth-users', kind: 'optional', help: 'static mode users: name:password,...' },

@@ -150,6 +150,14 @@ export class RedisKeys {
   stream(nodeOrTag: string): string {
     return this.nodeKey(nodeOrTag, 'stream');
   }
+  /**
+   * Pub/sub channel on which a one-Redis writer also publishes each entry of
+   * the stream, for the reader fed by pushes (redis-push-feed.ts); lua/lib.lua
+   * `relay_append` names it `sibling(stream, 'push')`.
+   */
+  streamPush(nodeOrTag: string): string {
+    return this.nodeKey(nodeOrTag, 'push');
+  }
   /** Counter of envelope bytes in the stream not yet trimmed. */
   streamBytes(nodeOrTag: string): string {
     return this.nodeKey(nodeOrTag, 'stream-bytes');

@@ -32,7 +32,7 @@ export async function createRedisParts(config: Config, log: Logger, nodeId: stri
   if (nodeId.includes(':') || nodeId.includes('!')) throw new Error(`NODE_ID must contain neither ":" nor "!" (got "${nodeId}")`);
   const connection = { keyPrefix: config.redisPrefix, logger: log };
   const presence = new RedisPresence(nodeId, target, { ...connection, beatIntervalMs: config.nodeBeatMs, nodeTimeoutMs: config.nodeTimeoutMs });
-  const relay = new RedisRelay(nodeId, target, { ...connection, maxStreamBytes: config.relayMaxStreamBytes, partitions: config.relayPartitions });
+  const relay = new RedisRelay(nodeId, target, { ...connection, maxStreamBytes: config.relayMaxStreamBytes, partitions: config.relayPartitions, pushReads: config.relayPushReads });
   relay.setLease(presence);
   // Writes a RECEIPT answers for wait for this many replicas (redis-durability.ts).
   const durability = { waitReplicas: config.redisWaitReplicas, waitTimeoutMs: config.redisWaitTimeoutMs };

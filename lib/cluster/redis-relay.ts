@@ -51,6 +51,7 @@ import {
 } from './redis-connection.js';
 import { RedisKeys, splitNodeTag } from './redis-keys.js';
 import { defineScripts } from './redis-scripts.js';
+import { PushFeed, type PushedEntry } from './redis-push-feed.js';
 
 export interface RedisRelayOptions extends RedisConnectionOptions {
   /** Stream entries read per batch: one XREAD round trip each. @default 1000 */
@@ -89,6 +90,12 @@ export interface RedisRelayOptions extends RedisConnectionOptions {
    * there. Senders read the node's choice from Redis. @default 0
    */
   partitions: number;
+  /**
+   * Off a cluster: read this node's stream by the pushes its writers publish
+   * (redis-push-feed.ts), reading the stream itself only to catch up; false:
+   * XREAD BLOCK after every wake-up. Always false on a cluster. @default true
+   */
+  pushReads: boolean;
 }
 
 export const DEFAULT_RELAY_OPTIONS = Object.freeze({
@@ -98,6 +105,7 @@ export const DEFAULT_RELAY_OPTIONS = Object.freeze({
   maxHandlerAttempts: 5,
   replayWindowMs: 500,
   partitions: 0,
+  pushReads: true,
 });
 
 export const ENTRY_FIELD = 'e';
@@ -106,6 +114,8 @@ export const BATCH_FIELD = 'b';
 const ENTRY_BYTE = ENTRY_FIELD.charCodeAt(0);
 const BATCH_BYTE = BATCH_FIELD.charCodeAt(0);
 const TRIM_EVERY_MS = 100;
+/** Bytes of pushed entries waiting at most before the reader reads the stream instead (redis-push-feed.ts). */
+const PUSH_BACKLOG_BYTES = 8 * 1024 * 1024;
 
 /** What the relay needs of presence: whether this node is surely still registered, and as which incarnation. */
 export interface RelayLease {
@@ -143,6 +153,8 @@ interface Partition {
   readonly stream: string;
   readonly bytesKey: string;
   readonly reader: RedisClient;
+  /** Off a cluster (pushReads): the pushes of the stream's writers, read instead of XREAD BLOCK. */
+  readonly feed: PushFeed | undefined;
   lastId: string;
   /** Read entries not yet trimmed, oldest first (`readHead` is the first live one). */
   readEntries: ReadEntry[];
@@ -221,18 +233,28 @@ export class RedisRelay implements Relay {
       Promise.all([this.command, this.firstReader, this.subscriber].map((client) => connected(client, this.opts.connectTimeoutMs))),
     );
     const owners = this.partitionOwners();
+    const push = this.opts.pushReads && !this.sharded;
     this.parts = owners.map((owner, i) => ({
       owner,
       stream: this.keys.stream(owner),
       bytesKey: this.keys.streamBytes(owner),
       reader: i === 0 ? this.firstReader : createRedisClient(this.target, 'blocking', { ...this.opts, name: 'relay' }),
+      feed: push
+        ? new PushFeed(createRedisClient(this.target, 'subscriber', { ...this.opts, name: 'relay-push' }), this.keys.streamPush(owner), {
+            maxEntries: this.opts.readBatch,
+            maxBytes: PUSH_BACKLOG_BYTES,
+            idleMs: this.opts.blockMs,
+          })
+        : undefined,
       lastId: '0',
       readEntries: [],
       readHead: 0,
       lastTrimAt: 0,
       trimming: undefined,
     }));
-    await redisCall(this.command, 'relay start', () => Promise.all(this.parts.map((part) => connected(part.reader, this.opts.connectTimeoutMs))));
+    await redisCall(this.command, 'relay start', () =>
+      Promise.all(this.parts.flatMap((part) => [part.reader, ...(part.feed ? [part.feed.subscriber] : [])]).map((client) => connected(client, this.opts.connectTimeoutMs))),
+    );
     await this.openStreams();
     this.subscriber.on(this.sharded ? 'smessageBuffer' : 'messageBuffer', (channel: Buffer, payload: Buffer) => this.onTopicMessage(channel, payload));
     this.subscriber.on('ready', () => this.dropStaleChannels());
@@ -341,7 +363,10 @@ export class RedisRelay implements Relay {
   async drain(): Promise<void> {
     if (!this.abort.signal.aborted) {
       this.abort.abort();
-      for (const part of this.parts) part.reader.disconnect();
+      for (const part of this.parts) {
+        part.reader.disconnect();
+        part.feed?.close();
+      }
       await Promise.all(this.loops);
     }
     const handler = this.handler;
@@ -366,54 +391,97 @@ export class RedisRelay implements Relay {
       this.opts.logger.warn({ module: 'relay', node: this.nodeId, error: String(error) }, 'could not drain the relay stream on close');
     }
     await this.topicChain;
-    await Promise.all([closeClient(this.subscriber), closeClient(this.command)]);
+    await Promise.all([closeClient(this.subscriber), closeClient(this.command), ...this.parts.flatMap((part) => (part.feed ? [closeClient(part.feed.subscriber)] : []))]);
   }
 
   /** Drops every connection without draining anything: what a killed node leaves. For fault-injection tests. */
   crash(): void {
     this.closed = true;
     this.abort.abort();
-    for (const client of [this.firstReader, ...this.parts.map((part) => part.reader), this.subscriber, this.command]) client.disconnect();
+    for (const part of this.parts) part.feed?.close();
+    for (const client of [this.firstReader, ...this.parts.flatMap((part) => [part.reader, ...(part.feed ? [part.feed.subscriber] : [])]), this.subscriber, this.command]) {
+      client.disconnect();
+    }
   }
 
   /** Reads one of this node's streams; the partitions' loops run side by side (a user's messages are in one). */
   private async readLoop(handler: RelayHandler, part: Partition): Promise<void> {
-    const { stream, reader } = part;
     const signal = this.abort.signal;
     while (!signal.aborted) {
-      let reply: Array<[key: Buffer, entries: StreamEntry[]]> | null;
+      let entries: StreamEntry[] | PushedEntry[] | null;
       try {
-        reply = await reader.xreadBuffer('COUNT', this.opts.readBatch, 'BLOCK', this.opts.blockMs, 'STREAMS', stream, part.lastId);
+        entries = part.feed ? await this.nextPushed(part, part.feed) : await this.nextRead(part);
       } catch (error) {
         if (signal.aborted) break;
-        if (reader.status === 'ready') {
+        if (part.reader.status === 'ready' && (part.feed === undefined || part.feed.subscriber.status === 'ready')) {
           // Not an outage: a refusal. Log it and do not spin.
           this.opts.logger.error({ module: 'relay', node: this.nodeId, error: String(error) }, 'reading the relay stream failed');
           await pause(this.opts.reconnectMaxDelayMs, signal);
         }
-        await waitReady(reader, signal);
+        await waitReady(part.reader, signal);
+        if (part.feed) await waitReady(part.feed.subscriber, signal);
         // Redis may have come back without its data: be sendable again.
         await waitReady(this.command, signal);
         await this.openStream(part).catch(() => {});
         continue;
       }
-      if (!reply) {
+      if (entries === null) {
         // Idle: a stream deleted meanwhile (this node was taken for dead while paused) is recreated.
         await this.openStream(part).catch(() => {});
         this.scheduleTrim(part);
         continue;
       }
-      const entries = reply.flatMap(([, list]) => list);
       if (entries.length === 0) continue;
-      if (!(await this.stillOurs(part, entries[0]![0].toString(), signal))) continue;
-      for (const [id, fields] of entries) {
-        const entry: ReadEntry = { id: id.toString(), ms: streamIdMs(id.toString()), bytes: entryBytes(fields), holds: 0 };
+      if (!(await this.stillOurs(part, entryId(entries[0]!), signal))) continue;
+      for (const read of entries) {
+        const fields = entryFields(read);
+        const id = entryId(read);
+        const entry: ReadEntry = { id, ms: streamIdMs(id), bytes: entryBytes(fields), holds: 0 };
         if (signal.aborted || !(await this.handleEntry(handler, fields, entry, part))) break;
         part.readEntries.push(entry);
         part.lastId = entry.id;
       }
       this.scheduleTrim(part);
     }
+  }
+
+  /** The next entries by XREAD BLOCK; null when none came within blockMs. */
+  private async nextRead(part: Partition): Promise<StreamEntry[] | null> {
+    const reply: Array<[key: Buffer, entries: StreamEntry[]]> | null = await part.reader.xreadBuffer(
+      'COUNT',
+      this.opts.readBatch,
+      'BLOCK',
+      this.opts.blockMs,
+      'STREAMS',
+      part.stream,
+      part.lastId,
+    );
+    return reply === null ? null : reply.flatMap(([, list]) => list);
+  }
+
+  /**
+   * The next entries of a push-fed stream (redis-push-feed.ts): pushed ones
+   * while the feed is live; otherwise read from the last id, subscribed
+   * first, until a read after the subscription comes back empty. Null after
+   * an idle turn without pushes.
+   */
+  private async nextPushed(part: Partition, feed: PushFeed): Promise<StreamEntry[] | PushedEntry[] | null> {
+    if (!feed.live) {
+      // Far behind (the last read was full): read, and take no pushes until a read is not.
+      const generation = feed.behind ? undefined : await feed.subscribe();
+      const reply: Array<[key: Buffer, entries: StreamEntry[]]> | null = await part.reader.xreadBuffer('COUNT', this.opts.readBatch, 'STREAMS', part.stream, part.lastId);
+      const entries = reply === null ? [] : reply.flatMap(([, list]) => list);
+      feed.behind = entries.length >= this.opts.readBatch;
+      if (feed.behind) await feed.unsubscribe();
+      if (entries.length > 0) return entries;
+      if (generation !== undefined) feed.goLive(generation);
+      return [];
+    }
+    const pushed = feed.take(part.lastId, this.opts.readBatch);
+    if (pushed.length > 0) return pushed;
+    if (await feed.waitPush()) return [];
+    feed.recheck();
+    return null;
   }
 
   /**
@@ -697,6 +765,14 @@ export function isClusterClient(client: object): boolean {
 /** The ERROR a sender gets when a target node's stream is full: that node is not keeping up. */
 export function relayFull(maxBytes: number): BrokerError {
   return new BrokerError('ERR_RELAY_FULL', `a receiving node is not keeping up: its relay stream holds ${maxBytes} bytes (limit RELAY_MAX_STREAM_BYTES); send again later`);
+}
+
+function entryId(entry: StreamEntry | PushedEntry): string {
+  return Array.isArray(entry) ? entry[0].toString() : entry.id;
+}
+
+function entryFields(entry: StreamEntry | PushedEntry): Buffer[] {
+  return Array.isArray(entry) ? entry[1] : entry.fields;
 }
 
 /** Envelope bytes of a stream entry (what the sender counted into stream-bytes). */

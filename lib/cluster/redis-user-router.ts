@@ -86,7 +86,7 @@ export interface RedisUserRouterOptions extends RedisConnectionOptions, Durabili
 declare module 'ioredis' {
   interface RedisCommander<Context> {
     sbRoute(numberOfKeys: number, ...keysThenArgs: Array<string | number | Buffer>): Result<[string[][], number[]], Context>;
-    sbRelayHandoff(streamKey: string, bytesKey: string, maxBytes: number, kept: '0' | '1', field: string, value: Buffer): Result<number, Context>;
+    sbRelayHandoff(streamKey: string, bytesKey: string, maxBytes: number, kept: '0' | '1', field: string, value: Buffer, push: '0' | '1'): Result<number, Context>;
   }
 }
 
@@ -144,6 +144,13 @@ export class RedisUserRouter implements UserRouter {
   private readonly keys: RedisKeys;
   private readonly opts: RedisUserRouterOptions;
   private readonly cluster: boolean;
+  /**
+   * Whether stream entries are also published for push-fed readers
+   * (redis-push-feed.ts): on one Redis, always — a reader may be fed either
+   * way; on a cluster never (PUBLISH goes to every server there), and its
+   * readers read.
+   */
+  private readonly push: '0' | '1';
   /** Messages this router's script dropped from full inboxes (drop-oldest), for stompbox_inbox_dropped_total. */
   dropped = 0;
   /** Messages handed off by the decision itself (one call), and by a hand-off call of their own. */
@@ -183,6 +190,7 @@ export class RedisUserRouter implements UserRouter {
     // Batched here already; ioredis auto-pipelining would hold a batch back while the previous one is in flight.
     this.redis = createRedisClient(target, 'command', { ...this.opts, name: 'router', autoPipelining: false });
     this.cluster = isClusterClient(this.redis);
+    this.push = this.cluster ? '0' : '1';
     defineScripts(this.redis, { sbRoute: 'route', sbRelayHandoff: 'relay-handoff' });
   }
 
@@ -322,7 +330,7 @@ export class RedisUserRouter implements UserRouter {
       at = packed.writeUInt32BE(envelope.length, at);
       at += envelope.copy(packed, at);
     }
-    args.push(keys.length / 4, packed);
+    args.push(keys.length / 4, packed, this.push);
     for (const node of candidates) keys.push(this.keys.stream(node), this.keys.streamBytes(node));
     const call = ++this.calls;
     let sets: string[][];
@@ -459,7 +467,7 @@ export class RedisUserRouter implements UserRouter {
       for (const entry of entries(part)) {
         const isKept = entry[0]!.pending.route.kept === true;
         const packed = pack(entry.map((o) => o.pending.envelope));
-        const handoff = [this.keys.stream(owner), this.keys.streamBytes(owner), this.opts.maxStreamBytes, isKept ? '1' : '0', packed.field, packed.value] as const;
+        const handoff = [this.keys.stream(owner), this.keys.streamBytes(owner), this.opts.maxStreamBytes, isKept ? '1' : '0', packed.field, packed.value, this.push] as const;
         durableWrite(
           this.redis,
           this.opts,

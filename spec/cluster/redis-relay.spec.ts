@@ -7,6 +7,7 @@ import { RedisPresence } from '../../lib/cluster/redis-presence.js';
 import { encodeEnvelope, encodeEnvelopeBatch } from '../../lib/cluster/envelope-codec.js';
 import { BATCH_FIELD, nextStreamId, RedisRelay, type RedisRelayOptions } from '../../lib/cluster/redis-relay.js';
 import { RedisUserRouter } from '../../lib/cluster/redis-user-router.js';
+import { compareStreamIds, parsePush } from '../../lib/cluster/redis-push-feed.js';
 import type { RedisTarget } from '../../lib/cluster/redis-target.js';
 import { forEachRedisBackend } from '../helpers/redis-backends.js';
 import { startRedisServer, uniquePrefix, type RedisServer } from '../helpers/redis-server.js';
@@ -317,6 +318,116 @@ describe('RedisRelay', () => {
       await eventually(() => b.waitFor(3, 200).then(() => expect(texts(b.received)).to.include('direct')), 5000, 0);
       expect(texts(b.received.filter((e) => e.kind === 'user'))).to.deep.equal(['direct']);
     });
+  });
+
+  describe('reads fed by pushes (one Redis)', () => {
+    let c: ReturnType<typeof cluster>;
+    afterEach(async () => c.close());
+
+    /** Calls of `command` Redis has served so far (INFO commandstats). */
+    async function calls(command: string): Promise<number> {
+      const line = (await admin.info('commandstats')).split('\n').find((l) => l.startsWith(`cmdstat_${command}:`));
+      return line === undefined ? 0 : Number(/calls=(\d+)/.exec(line)![1]);
+    }
+
+    /** Appends an entry to `node`'s stream as a writer that does not push would (an earlier version's). */
+    async function appendUnpushed(keys: RedisKeys, node: string, envelope: RelayEnvelope): Promise<void> {
+      const value = encodeEnvelope(envelope);
+      await admin.xadd(keys.stream(node), '*', 'e', value);
+      await admin.incrby(keys.streamBytes(node), value.length);
+    }
+
+    it('takes the entries from the pushes once caught up, not one XREAD per wake-up', async () => {
+      for (const pushReads of [true, false]) {
+        c = cluster({ pushReads });
+        const a = await c.node('a');
+        const b = await c.node('b');
+        await a.send(['b'], userEnvelope('bob', '/queue/q', 'warm'));
+        await b.waitFor(1);
+        const before = await calls('xread');
+        for (let i = 0; i < 50; i++) {
+          await a.send(['b'], userEnvelope('bob', '/queue/q', `m${i}`));
+          await b.waitFor(2 + i);
+        }
+        const reads = (await calls('xread')) - before;
+        expect(texts(b.received).slice(1), `pushReads ${pushReads}`).to.deep.equal(Array.from({ length: 50 }, (_, i) => `m${i}`));
+        // Pushed: no read at all while nothing is missed; read: one XREAD per delivery (the next one blocks).
+        if (pushReads) expect(reads).to.equal(0);
+        else expect(reads).to.be.at.least(50);
+        await c.close();
+      }
+      c = cluster();
+    });
+
+    it('reads an entry appended without a push, in its place among the pushed ones', async () => {
+      c = cluster();
+      const a = await c.node('a');
+      const b = await c.node('b');
+      await a.send(['b'], userEnvelope('bob', '/queue/q', 'm0'));
+      await b.waitFor(1);
+      await appendUnpushed(c.keys, 'b', userEnvelope('bob', '/queue/q', 'm1'));
+      // m2's push names m1 as the entry before it: a gap, so b reads the stream from m0 on.
+      await a.send(['b'], userEnvelope('bob', '/queue/q', 'm2'));
+      await b.waitFor(3);
+      await a.send(['b'], userEnvelope('bob', '/queue/q', 'm3'));
+      await b.waitFor(4);
+      expect(texts(b.received)).to.deep.equal(['m0', 'm1', 'm2', 'm3']);
+    });
+
+    it('loses nothing, and repeats nothing, when its subscription is cut while messages flow', async () => {
+      c = cluster();
+      const a = await c.node('a');
+      const b = await c.node('b');
+      const channel = c.keys.streamPush('b');
+      const subscribers = async () => ((await admin.call('PUBSUB', 'NUMSUB', channel)) as [string, number])[1];
+      let n = 0;
+      const send = () => a.send(['b'], userEnvelope('bob', '/queue/q', `m${n++}`));
+      for (let i = 0; i < 100; i++) await send();
+      let unheard = 0;
+      for (let round = 0; round < 20 && unheard < 3; round++) {
+        // Every pub/sub connection (the push feed's and the topics') is cut. A message sent before
+        // the feed has subscribed again is pushed to nobody; nothing is sent after it.
+        await admin.call('CLIENT', 'KILL', 'TYPE', 'pubsub');
+        await send();
+        if ((await subscribers()) === 0) unheard++;
+        // Well within the idle turn (blockMs, 5 s): the loss of the connection sends b to the stream.
+        await b.waitFor(n, 2000);
+      }
+      expect(unheard, 'messages sent while the feed was not subscribed').to.be.at.least(3);
+      expect(texts(b.received)).to.deep.equal(Array.from({ length: n }, (_, i) => `m${i}`));
+    });
+
+    it('drops a backlog of pushes when its handler falls behind and reads the stream instead, in order', async () => {
+      // A backlog of more than readBatch entries is dropped; reads of a full batch stop the pushes.
+      c = cluster({ readBatch: 5 });
+      const a = await c.node('a');
+      const gate = deferred<void>(10_000, 'gate');
+      const b = await c.node('b', (record) => async (envelope) => {
+        if (texts([envelope])[0] === 'm0') await gate.promise;
+        record(envelope);
+      });
+      const before = await calls('xread');
+      for (let i = 0; i < 60; i++) await a.send(['b'], userEnvelope('bob', '/queue/q', `m${i}`));
+      gate.resolve();
+      await b.waitFor(60);
+      expect(texts(b.received)).to.deep.equal(Array.from({ length: 60 }, (_, i) => `m${i}`));
+      // Caught up by reading: at least the 59 waiting entries in reads of 5.
+      expect((await calls('xread')) - before).to.be.at.least(12);
+    });
+  });
+
+  it('reads a pushed entry back as XREAD gives it, and orders stream ids of any length', () => {
+    const pushed = parsePush(Buffer.from('1700000000000-3 1700000000000-2 bVALUE'));
+    expect(pushed?.id).to.equal('1700000000000-3');
+    expect(pushed?.prev).to.equal('1700000000000-2');
+    expect(pushed?.fields.map((f) => f.toString())).to.deep.equal(['b', 'VALUE']);
+    expect(parsePush(Buffer.from('5-0  e'))?.prev).to.equal('');
+    expect(parsePush(Buffer.from('garbage'))).to.equal(undefined);
+    expect(compareStreamIds('9-0', '10-0')).to.be.below(0);
+    expect(compareStreamIds('10-2', '10-10')).to.be.below(0);
+    expect(compareStreamIds('10-2', '10-2')).to.equal(0);
+    expect(compareStreamIds('0', '1-0')).to.be.below(0);
+    expect(compareStreamIds('5-18446744073709551615', '5-18446744073709551614')).to.be.above(0);
   });
 
   it('computes the next stream id', () => {

@@ -17,6 +17,23 @@ local function sibling(key, rest)
   return string.sub(key, 1, close) .. ':' .. rest
 end
 
+-- Appends one relay entry to a node's stream (never MAXLEN: a stream is trimmed only by its
+-- reader). With `push`, also publishes it on the stream's push channel (redis-keys.ts
+-- streamPush) as `<id> <prev> <field><value>`, prev the id of the newest entry before it ('' if
+-- none): a reader fed by pushes takes an entry whose prev it has not seen as a gap — an entry it
+-- was not pushed (a stream's opening marker, a writer that does not push) — and reads the
+-- stream instead (redis-push-feed.ts).
+local function relay_append(stream, field, value, push)
+  local prev = ''
+  if push then
+    local last = redis.call('XREVRANGE', stream, '+', '-', 'COUNT', 1)
+    if last[1] then prev = last[1][1] end
+  end
+  local id = redis.call('XADD', stream, '*', field, value)
+  if push then redis.call('PUBLISH', sibling(stream, 'push'), id .. ' ' .. prev .. ' ' .. field .. value) end
+  return id
+end
+
 -- The id of an encoded message (envelope-codec.ts: format byte, then str16 id).
 local function message_id(item)
   return string.sub(item, 4, 3 + string.byte(item, 2) * 256 + string.byte(item, 3))

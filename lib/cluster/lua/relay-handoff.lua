@@ -5,10 +5,11 @@
 -- accepted already (a re-route: never refused). Never MAXLEN: a stream is trimmed only by its
 -- reader, past what it handled.
 -- KEYS stream, stream-bytes; ARGV max bytes (0: none), kept (1|0), field ('e' one envelope,
--- 'b' a packed batch), value → 1 written | 0 no stream | RELAY_FULL
+-- 'b' a packed batch), value, push (1: publish it for a push-fed reader, lib.lua relay_append)
+-- → 1 written | 0 no stream | RELAY_FULL
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 local size, max = string.len(ARGV[4]), tonumber(ARGV[1])
 if max > 0 and ARGV[2] ~= '1' and tonumber(redis.call('GET', KEYS[2]) or '0') + size > max then return RELAY_FULL end
-redis.call('XADD', KEYS[1], '*', ARGV[3], ARGV[4])
+relay_append(KEYS[1], ARGV[3], ARGV[4], ARGV[5] == '1')
 redis.call('INCRBY', KEYS[2], size)
 return 1

@@ -18,7 +18,8 @@
 --      packed in one argument (arguments per message were the sender's largest cost: its
 --      client's command building and the garbage of it): per message u16 subscription
 --      (0-based), u8 kept (1: accepted already, never refused), str16 exclude, u32 length +
---      envelope (kind, str16 user, str16 destination, message)
+--      envelope (kind, str16 user, str16 destination, message); push (1: each stream entry
+--      written here is also published for a push-fed reader, lib.lua relay_append)
 -- → { sets, codes }: sets, the lists of target node ids (sorted) the messages have; codes, two
 --   integers per message, in order: local (1) + 2 × handed off here (1) + 4 × its set (1-based;
 --   0: none), then stored (0 | 1 + dropped | INBOX_REFUSED | INBOX_REFUSED_BYTES | RELAY_FULL).
@@ -31,6 +32,7 @@ for i = 9, 8 + n do gone[ARGV[i]] = true end
 local c = tonumber(ARGV[9 + n])
 local subscriptions = tonumber(ARGV[10 + n + c])
 local packed = ARGV[11 + n + c]
+local push = ARGV[12 + n + c] == '1'
 -- Candidate id → { stream key, bytes key, bytes queued (read once), envelopes waiting, their bytes }.
 local candidates = {}
 for j = 1, c do
@@ -56,8 +58,7 @@ local function write(cand)
     for j = 1, #list do list[j] = struct.pack('>I4', #list[j]) .. list[j] end
     field, value = 'b', table.concat(list)
   end
-  -- Never MAXLEN: a stream is trimmed only by its reader, past what it handled.
-  redis.call('XADD', cand.stream, '*', field, value)
+  relay_append(cand.stream, field, value, push)
   redis.call('INCRBY', cand.bytes, cand.size)
   cand.list, cand.size = {}, 0
 end
