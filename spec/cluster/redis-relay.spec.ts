@@ -322,6 +322,10 @@ describe('RedisRelay', () => {
 
   describe('reads fed by pushes (one Redis)', () => {
     let c: ReturnType<typeof cluster>;
+    // The outage specs above restart the server: the admin connection may still be reconnecting.
+    beforeEach(async () => {
+      if (admin.status !== 'ready') await new Promise((resolve) => admin.once('ready', resolve));
+    });
     afterEach(async () => c.close());
 
     /** Calls of `command` Redis has served so far (INFO commandstats). */
