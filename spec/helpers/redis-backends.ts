@@ -61,6 +61,7 @@ export async function startBackend(name: RedisBackendName): Promise<{ target: Re
   if (name === 'sentinel') return startRedisSentinel();
   const server = await startRedisServer();
   const admin = new Redis(server.url, { lazyConnect: true, maxRetriesPerRequest: 0 });
+  admin.on('error', () => {});
   return {
     target: server.url,
     async flushAll() {

@@ -205,6 +205,8 @@ export function useRedisServer(options: Partial<RedisServerOptions> = {}): { ser
   before(async () => {
     suite.server = await startRedisServer(options);
     suite.admin = new Redis(suite.server.url);
+    // A spec may stop or restart the server: reconnect errors are expected (commands still reject).
+    suite.admin.on('error', () => {});
   });
   after(async () => {
     suite.admin.disconnect();
