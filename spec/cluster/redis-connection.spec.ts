@@ -246,6 +246,23 @@ describe('Redis connections through Sentinel', function () {
     expect(redis.status).to.equal('end');
   });
 
+  it("closeClient ends it, and the failover detector's subscription on every sentinel with it", async () => {
+    // ioredis 6.0 leaves those subscriptions open after QUIT (redis/ioredis#1362): a stopped
+    // node kept sockets to every sentinel, reconnecting to them for good once they went away.
+    const ports = suite.sentinel.sentinelPorts;
+    const subscribers = async (port: number): Promise<number> =>
+      String(await withAdmin(port, (admin) => admin.call('CLIENT', 'LIST')))
+        .split('\n')
+        .filter((line) => /\bsub=[1-9]/.test(line)).length;
+    const before = await Promise.all(ports.map(subscribers));
+    const redis = connect();
+    await connected(redis, 5000);
+    await eventually(async () => expect(await Promise.all(ports.map(subscribers))).to.deep.equal(before.map((n) => n + 1)));
+    await closeClient(redis);
+    expect(redis.status).to.equal('end');
+    await eventually(async () => expect(await Promise.all(ports.map(subscribers))).to.deep.equal(before));
+  });
+
   for (const fault of ['failover', 'killPrimary'] as const) {
     it(`follows ${fault === 'failover' ? 'SENTINEL FAILOVER' : 'a killed primary'} to the new primary; commands meanwhile fail fast; at most one warning, and its recovery`, async () => {
       const logger = recordingLogger();
