@@ -253,7 +253,7 @@ export class RedisRelay implements Relay {
       trimming: undefined,
     }));
     await redisCall(this.command, 'relay start', () =>
-      Promise.all(this.parts.flatMap((part) => [part.reader, ...(part.feed ? [part.feed.subscriber] : [])]).map((client) => connected(client, this.opts.connectTimeoutMs))),
+      Promise.all(this.parts.flatMap(connectionsOf).map((client) => connected(client, this.opts.connectTimeoutMs))),
     );
     await this.openStreams();
     this.subscriber.on(this.sharded ? 'smessageBuffer' : 'messageBuffer', (channel: Buffer, payload: Buffer) => this.onTopicMessage(channel, payload));
@@ -399,7 +399,7 @@ export class RedisRelay implements Relay {
     this.closed = true;
     this.abort.abort();
     for (const part of this.parts) part.feed?.close();
-    for (const client of [this.firstReader, ...this.parts.flatMap((part) => [part.reader, ...(part.feed ? [part.feed.subscriber] : [])]), this.subscriber, this.command]) {
+    for (const client of [this.firstReader, ...this.parts.flatMap(connectionsOf), this.subscriber, this.command]) {
       client.disconnect();
     }
   }
@@ -776,6 +776,11 @@ function entryFields(entry: StreamEntry | PushedEntry): Buffer[] {
 }
 
 /** Envelope bytes of a stream entry (what the sender counted into stream-bytes). */
+/** A partition's connections: its reader, and its push feed's subscriber when it has one. */
+function connectionsOf(part: Partition): RedisClient[] {
+  return part.feed ? [part.reader, part.feed.subscriber] : [part.reader];
+}
+
 function entryBytes(fields: Buffer[]): number {
   let bytes = 0;
   for (let i = 1; i < fields.length; i += 2) bytes += fields[i]!.length;
