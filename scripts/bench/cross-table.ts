@@ -158,6 +158,42 @@ export function formatCrossTable(record: RunRecord): string {
       const share = (f: Figures | null, role: string): string => (f !== null && Number.isFinite(f.cpuByRole[role] ?? Number.NaN) ? f.cpuByRole[role]!.toFixed(0) : '-');
       lines.push(`${''.padEnd(40)} server cpu % by process: ${roles.map((role) => `${role} ${share(a, role)} / ${share(b, role)}`).join(', ')}`);
     }
+    lines.push(...cpuSpread(group, groups.get(`${REFERENCE}\u0000${group.shape}`)));
   }
   return lines.join('\n');
+}
+
+/** The target a shape's CPU is compared with (issue 13: "server CPU ≤ 2× RabbitMQ's in the same run"). */
+const REFERENCE = 'rabbitmq';
+
+/** A run's server CPU by repeat, for one generator's runs. */
+function cpuByRepeat(runs: ShapeResult[]): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const run of runs) {
+    const cpu = figuresOf(run)?.cpuPercent ?? Number.NaN;
+    if (Number.isFinite(cpu)) out.set(run.repeat, cpu);
+  }
+  return out;
+}
+
+/**
+ * With several runs: each run's server CPU (a run's spread on a small machine
+ * can exceed the difference being judged), and against the reference target
+ * of the same shape, the ratio of the medians and the range of the ratios of
+ * runs of the same repeat.
+ */
+function cpuSpread(group: { target: string; a: ShapeResult[]; b: ShapeResult[] }, reference: { a: ShapeResult[]; b: ShapeResult[] } | undefined): string[] {
+  const mine = { a: cpuByRepeat(group.a), b: cpuByRepeat(group.b) };
+  if (Math.max(mine.a.size, mine.b.size) < 2) return [];
+  const list = (runs: Map<number, number>): string => ([...runs.values()].map((cpu) => cpu.toFixed(1)).join(' ') || '-');
+  const lines = [`${''.padEnd(40)} server cpu % per run: ${list(mine.a)} / ${list(mine.b)}`];
+  if (reference === undefined || group.target === REFERENCE) return lines;
+  const ratios = (own: Map<number, number>, theirs: Map<number, number>): string => {
+    const medianRatio = median([...own.values()]) / median([...theirs.values()]);
+    const paired = [...own].filter(([repeat]) => theirs.has(repeat)).map(([repeat, cpu]) => cpu / theirs.get(repeat)!);
+    if (!Number.isFinite(medianRatio)) return '-';
+    return paired.length > 1 ? `${medianRatio.toFixed(2)}× (runs ${Math.min(...paired).toFixed(2)}–${Math.max(...paired).toFixed(2)}×)` : `${medianRatio.toFixed(2)}×`;
+  };
+  lines.push(`${''.padEnd(40)} server cpu against ${REFERENCE}'s, medians (runs of the same repeat): ${ratios(mine.a, cpuByRepeat(reference.a))} / ${ratios(mine.b, cpuByRepeat(reference.b))}`);
+  return lines;
 }
