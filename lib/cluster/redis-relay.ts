@@ -775,12 +775,12 @@ function entryFields(entry: StreamEntry | PushedEntry): Buffer[] {
   return Array.isArray(entry) ? entry[1] : entry.fields;
 }
 
-/** Envelope bytes of a stream entry (what the sender counted into stream-bytes). */
 /** A partition's connections: its reader, and its push feed's subscriber when it has one. */
 function connectionsOf(part: Partition): RedisClient[] {
   return part.feed ? [part.reader, part.feed.subscriber] : [part.reader];
 }
 
+/** Envelope bytes of a stream entry (what the sender counted into stream-bytes). */
 function entryBytes(fields: Buffer[]): number {
   let bytes = 0;
   for (let i = 1; i < fields.length; i += 2) bytes += fields[i]!.length;
