@@ -295,22 +295,12 @@ export async function closeClient(client: RedisClient): Promise<void> {
       await client.quit();
       await ended;
       // (Narrowed to 'ready' above, but quit() changed it.)
-      if ((client.status as string) === 'end') return endFailoverDetector(client);
+      if ((client.status as string) === 'end') return;
     } catch {
       // fall through to a hard disconnect
     }
   }
   client.disconnect();
-}
-
-/**
- * ioredis 6.0 leaves a Sentinel client's failover detector (its subscription
- * on every sentinel) open after QUIT: a stopped node kept those sockets, and
- * reconnected them for good once the sentinels went away (redis/ioredis#1362,
- * fixed in 6.1). disconnect() on the ended client closes them and nothing else.
- */
-function endFailoverDetector(client: RedisClient): void {
-  if (client instanceof Redis && client.options.sentinels) client.disconnect();
 }
 
 /** How long `closeClient` waits for the connections to end after QUIT was answered. */

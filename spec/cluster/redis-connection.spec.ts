@@ -247,8 +247,8 @@ describe('Redis connections through Sentinel', function () {
   });
 
   it("closeClient ends it, and the failover detector's subscription on every sentinel with it", async () => {
-    // ioredis 6.0 leaves those subscriptions open after QUIT (redis/ioredis#1362): a stopped
-    // node kept sockets to every sentinel, reconnecting to them for good once they went away.
+    // ioredis 6.0 left those subscriptions open after QUIT (redis/ioredis#1362, fixed in 6.1): a
+    // stopped node kept sockets to every sentinel, reconnecting to them for good once they went away.
     const ports = suite.sentinel.sentinelPorts;
     const subscribers = async (port: number): Promise<number> =>
       String(await withAdmin(port, (admin) => admin.call('CLIENT', 'LIST')))
