@@ -11,7 +11,8 @@
  */
 import type { ChainableCommander } from 'ioredis';
 import { BrokerError } from '../core/errors.js';
-import { redisCall, type RedisClient } from './redis-connection.js';
+import { clusterError, redisCall, type RedisClient } from './redis-connection.js';
+import { ReplyError, type RespArg, type RespConnection, type RespReply } from './resp-connection.js';
 
 export interface Durability {
   /** Replicas that must hold the write (REDIS_WAIT_REPLICAS); 0: the master's word. */
@@ -40,11 +41,31 @@ export async function durableWrite<T>(
   const [[writeError, reply], [waitError, replicas]] = replies as [[Error | null, unknown], [Error | null, unknown]];
   // Mapped as any failed call is (ERR_CLUSTER_UNAVAILABLE for a connection lost, else as it came).
   if (writeError) await redisCall(client, what, () => Promise.reject(writeError));
-  if (waitError || Number(replicas) < durability.waitReplicas) {
-    throw new BrokerError(
-      'ERR_CLUSTER_UNAVAILABLE',
-      `${what}: written, but ${waitError ? 'WAIT failed' : `held by ${Number(replicas)} of ${durability.waitReplicas} replicas`} within ${durability.waitTimeoutMs} ms (REDIS_WAIT_REPLICAS); send again`,
-    );
-  }
+  if (waitError || Number(replicas) < durability.waitReplicas) throw notHeld(durability, what, waitError ? undefined : Number(replicas));
   return reply as T;
+}
+
+/** As `durableWrite`, for one command on a lean connection (resp-connection.ts): the WAIT goes in its pipeline. */
+export async function durableLeanWrite(connection: RespConnection, durability: Durability, what: string, command: readonly RespArg[]): Promise<RespReply> {
+  try {
+    if (!(durability.waitReplicas > 0)) {
+      const [reply] = await connection.pipeline([command]);
+      if (reply instanceof ReplyError) throw reply;
+      return reply!;
+    }
+    const [reply, replicas] = await connection.pipeline([command, ['WAIT', durability.waitReplicas, durability.waitTimeoutMs]]);
+    if (reply instanceof ReplyError) throw reply;
+    if (replicas instanceof ReplyError || Number(replicas) < durability.waitReplicas) throw notHeld(durability, what, replicas instanceof ReplyError ? undefined : Number(replicas));
+    return reply!;
+  } catch (error) {
+    throw clusterError(error, what);
+  }
+}
+
+/** Written, but not held by as many replicas as asked (undefined: WAIT itself failed). */
+function notHeld(durability: Durability, what: string, replicas: number | undefined): BrokerError {
+  return new BrokerError(
+    'ERR_CLUSTER_UNAVAILABLE',
+    `${what}: written, but ${replicas === undefined ? 'WAIT failed' : `held by ${replicas} of ${durability.waitReplicas} replicas`} within ${durability.waitTimeoutMs} ms (REDIS_WAIT_REPLICAS); send again`,
+  );
 }

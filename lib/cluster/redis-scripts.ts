@@ -17,6 +17,7 @@
  * master after a failover, a restarted Redis) does not have the script yet,
  * so nothing needs loading ahead on each shard.
  */
+import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -78,6 +79,11 @@ export function script(name: string): ScriptDefinition {
   const definition = scriptLibrary().get(name);
   if (!definition) throw new Error(`no Lua script ${name}.lua in ${LUA_DIR}`);
   return definition;
+}
+
+/** The SHA1 EVALSHA names the script by (after SCRIPT LOAD of its `lua`). */
+export function scriptSha(definition: ScriptDefinition): string {
+  return createHash('sha1').update(definition.lua).digest('hex');
 }
 
 /** The commands a part uses: `{ sbInboxAppend: 'inbox-append', ... }` → definitions, for defineCommand. */

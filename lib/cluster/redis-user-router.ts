@@ -56,7 +56,7 @@
  * per target node per tick, whatever number of slots the tick's users are
  * in, and a user's messages keep their order per target node.
  */
-import type { Result } from 'ioredis';
+import type { Redis, Result } from 'ioredis';
 import calculateSlot from 'cluster-key-slot';
 import { BrokerError } from '../core/errors.js';
 import { DEFAULT_INBOX_LIMITS, inboxBytesFullError, inboxFullError, type InboxOverflow } from '../inbox/inbox-store.js';
@@ -65,8 +65,9 @@ import { encodeEnvelope } from './envelope-codec.js';
 import { createRedisClient, closeClient, resolveConnectionOptions, type RedisClient, type RedisConnectionOptions, type RedisTarget } from './redis-connection.js';
 import { RedisKeys, slotBucket } from './redis-keys.js';
 import { BATCH_FIELD, DEFAULT_RELAY_OPTIONS, ENTRY_FIELD, isClusterClient, relayFull } from './redis-relay.js';
-import { durableWrite, NO_WAIT, type Durability } from './redis-durability.js';
-import { defineScripts } from './redis-scripts.js';
+import { durableLeanWrite, durableWrite, NO_WAIT, type Durability } from './redis-durability.js';
+import { defineScripts, script, scriptSha } from './redis-scripts.js';
+import { RespConnection, type RespReply } from './resp-connection.js';
 import type { UserRoute, UserRouter, UserRouteResult } from './user-router.js';
 
 export interface RedisUserRouterOptions extends RedisConnectionOptions, Durability {
@@ -89,6 +90,12 @@ declare module 'ioredis' {
     sbRelayHandoff(streamKey: string, bytesKey: string, maxBytes: number, kept: '0' | '1', field: string, value: Buffer, push: '0' | '1'): Result<number, Context>;
   }
 }
+
+const ROUTE = script('route');
+const ROUTE_SHA = scriptSha(ROUTE);
+const HANDOFF = script('relay-handoff');
+const HANDOFF_SHA = scriptSha(HANDOFF);
+const HANDOFF_KEYS = HANDOFF.numberOfKeys!;
 
 /** A message's bytes in a decision's packed argument besides its exclude and envelope (lua/route.lua). */
 const MESSAGE_HEAD = 2 + 1 + 2 + 4;
@@ -141,6 +148,14 @@ interface Outcome {
 
 export class RedisUserRouter implements UserRouter {
   private readonly redis: RedisClient;
+  /**
+   * Off a cluster, the decision and hand-off calls go on this lean
+   * connection, which follows `redis` (resp-connection.ts: ioredis' machinery
+   * per call was the sending node's largest cost at moderate rates). All of
+   * them: one connection keeps the order the hand-offs need. On a cluster
+   * every call goes through `redis`, which routes by slot.
+   */
+  private readonly lean: RespConnection | undefined;
   private readonly keys: RedisKeys;
   private readonly opts: RedisUserRouterOptions;
   private readonly cluster: boolean;
@@ -192,6 +207,9 @@ export class RedisUserRouter implements UserRouter {
     this.cluster = isClusterClient(this.redis);
     this.push = this.cluster ? '0' : '1';
     defineScripts(this.redis, { sbRoute: 'route', sbRelayHandoff: 'relay-handoff' });
+    this.lean = this.cluster
+      ? undefined
+      : new RespConnection(this.redis as Redis, { ...this.opts, name: 'router', scripts: [ROUTE.lua, HANDOFF.lua] });
   }
 
   route(route: UserRoute): Promise<UserRouteResult> {
@@ -203,6 +221,7 @@ export class RedisUserRouter implements UserRouter {
   }
 
   async close(): Promise<void> {
+    await this.lean?.close();
     await closeClient(this.redis);
   }
 
@@ -336,13 +355,15 @@ export class RedisUserRouter implements UserRouter {
     let sets: string[][];
     let codes: number[];
     try {
-      [sets, codes] = await durableWrite(
-        this.redis,
-        this.opts,
-        'route user messages',
-        () => this.redis.sbRoute(keys.length, ...keys, ...args),
-        (pipeline) => pipeline.sbRoute(keys.length, ...keys, ...args),
-      );
+      [sets, codes] = this.lean
+        ? routeReply(await durableLeanWrite(this.lean, this.opts, 'route user messages', ['EVALSHA', ROUTE_SHA, keys.length, ...keys, ...args]))
+        : await durableWrite(
+            this.redis,
+            this.opts,
+            'route user messages',
+            () => this.redis.sbRoute(keys.length, ...keys, ...args),
+            (pipeline) => pipeline.sbRoute(keys.length, ...keys, ...args),
+          );
     } catch (error) {
       for (const pending of batch) pending.reject(error);
       return { call, plan: new Map() };
@@ -468,13 +489,16 @@ export class RedisUserRouter implements UserRouter {
         const isKept = entry[0]!.pending.route.kept === true;
         const packed = pack(entry.map((o) => o.pending.envelope));
         const handoff = [this.keys.stream(owner), this.keys.streamBytes(owner), this.opts.maxStreamBytes, isKept ? '1' : '0', packed.field, packed.value, this.push] as const;
-        durableWrite(
-          this.redis,
-          this.opts,
-          'hand off user messages',
-          () => this.redis.sbRelayHandoff(...handoff),
-          (pipeline) => pipeline.sbRelayHandoff(...handoff),
-        ).then(
+        const written = this.lean
+          ? durableLeanWrite(this.lean, this.opts, 'hand off user messages', ['EVALSHA', HANDOFF_SHA, HANDOFF_KEYS, ...handoff]).then(Number)
+          : durableWrite(
+              this.redis,
+              this.opts,
+              'hand off user messages',
+              () => this.redis.sbRelayHandoff(...handoff),
+              (pipeline) => pipeline.sbRelayHandoff(...handoff),
+            );
+        written.then(
           (result) => {
             if (result === 0 && !freshOwners) {
               // The node left, was reaped, or came back with other partitions: look again before calling it gone.
@@ -521,6 +545,14 @@ export class RedisUserRouter implements UserRouter {
     }
     this.issue([this.decide([pending], [...(pending.gone ?? [])])]);
   }
+}
+
+/** route.lua's reply, `[target node lists, codes]`, as read off a lean connection. */
+function routeReply(reply: RespReply): [string[][], number[]] {
+  if (!Array.isArray(reply) || reply.length !== 2 || !Array.isArray(reply[0]) || !Array.isArray(reply[1])) {
+    throw new BrokerError('ERR_INTERNAL', 'route user messages: a reply of another shape than route.lua gives');
+  }
+  return reply as [string[][], number[]];
 }
 
 function groupBy<T>(items: readonly T[], key: (item: T) => number): T[][] {

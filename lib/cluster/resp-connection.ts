@@ -1,0 +1,421 @@
+/*
+ * A lean Redis connection for the user router's hot path (the decision and
+ * hand-off scripts), beside the router's ioredis client, which it follows.
+ *
+ * Why: at moderate rates every SEND to a user on another node is one script
+ * call of its own, and ioredis' general machinery around a call (its
+ * Command and Script objects, the NOSCRIPT fallback's promise, a timer per
+ * command, the reply decoder and its conversion) cost the sending node ~13 %
+ * of its CPU at 1 000 msg/s, ~25 µs a message, more than the script's own
+ * work in Redis (docs/bench/two-node-profile.md, "Session 8"). Here a call is
+ * the RESP bytes written in one `write`, its reply parsed by a small reader,
+ * and one timer per connection.
+ *
+ * What it does not do, the ioredis client it follows does: find the server
+ * (a URL, or the primary Sentinel names), notice a failover, check that the
+ * server is ready (not LOADING). This connection goes to the address that
+ * client is connected to, whenever that client becomes ready, and again
+ * after its own connection drops. It has the same stance as every cluster
+ * connection (redis-connection.ts): no offline queue and no retries — a
+ * call while it is not ready, and one in flight when it drops, is rejected,
+ * and the caller maps that to ERR_CLUSTER_UNAVAILABLE. Only the very first
+ * connect is waited for (up to the connect timeout), as `redisCall` does.
+ *
+ * Its scripts are loaded (SCRIPT LOAD) on every connect before the first
+ * call, so NOSCRIPT means someone flushed them: the call is refused
+ * (transient) and the connection made again, which loads them. READONLY (a
+ * demoted primary) refuses the call and makes both connections again, the
+ * followed one first so that it asks the sentinels where the primary is now.
+ *
+ * One connection carries every call of its owner, in order: what was
+ * written before arrives first, as the router's ordering needs.
+ */
+import { connect as connectTcp, type Socket } from 'node:net';
+import { connect as connectTls, type ConnectionOptions as TlsOptions } from 'node:tls';
+import type { Redis } from 'ioredis';
+import type { ClusterLogger } from './redis-connection.js';
+
+export type RespArg = string | number | Buffer;
+
+/** A reply: bulk strings as UTF-8 strings, integers as numbers, nil as null; an error inside an array as a ReplyError. */
+export type RespReply = string | number | null | ReplyError | RespReply[];
+
+/** An error reply from Redis (named as ioredis names it, so `clusterError` maps both alike). */
+export class ReplyError extends Error {
+  override name = 'ReplyError';
+}
+
+export interface RespConnectionOptions {
+  /** In CLIENT SETNAME and the logs. */
+  name: string;
+  /** Scripts loaded on every connect (their SHA1 is what EVALSHA takes). */
+  scripts: readonly string[];
+  commandTimeoutMs: number;
+  connectTimeoutMs: number;
+  reconnectMinDelayMs: number;
+  reconnectMaxDelayMs: number;
+  logger: ClusterLogger;
+}
+
+interface Waiting {
+  /** How many replies the call waits for (a pipeline's length). */
+  count: number;
+  replies: RespReply[];
+  sentAt: number;
+  resolve: (replies: RespReply[]) => void;
+  reject: (error: Error) => void;
+}
+
+type Status = 'connecting' | 'ready' | 'down' | 'closed';
+
+const CRLF = Buffer.from('\r\n');
+
+export class RespConnection {
+  private status: Status = 'down';
+  private socket: Socket | undefined;
+  /** The address the socket is (or is being) connected to, `host:port`. */
+  private address = '';
+  private readonly queue: Waiting[] = [];
+  private readonly reader = new RespReader();
+  private timer: NodeJS.Timeout | undefined;
+  private retry: NodeJS.Timeout | undefined;
+  private attempts = 0;
+  /** Lost (or refused) since it was last ready: logged once, and its recovery once. */
+  private down = false;
+  /** Set until the first connection is ready: calls made meanwhile wait for it. */
+  private firstReady: { promise: Promise<void>; resolve: () => void } | undefined;
+  private readonly onFollowedReady = (): void => this.reconnect(0);
+
+  constructor(
+    private readonly followed: Redis,
+    private readonly opts: RespConnectionOptions,
+  ) {
+    let resolve = (): void => {};
+    const promise = new Promise<void>((r) => (resolve = r));
+    this.firstReady = { promise, resolve };
+    followed.on('ready', this.onFollowedReady);
+    if (followed.status === 'ready') this.reconnect(0);
+  }
+
+  get ready(): boolean {
+    return this.status === 'ready';
+  }
+
+  /** Sends `commands` as one pipeline; resolves with their replies in order (error replies as ReplyError values). */
+  pipeline(commands: readonly (readonly RespArg[])[]): Promise<RespReply[]> {
+    if (this.status !== 'ready' && this.firstReady !== undefined) return this.waitFirst().then(() => this.send(commands));
+    return this.send(commands);
+  }
+
+  private send(commands: readonly (readonly RespArg[])[]): Promise<RespReply[]> {
+    const socket = this.socket;
+    if (this.status !== 'ready' || socket === undefined) return Promise.reject(new Error(`Connection is closed. (${this.opts.name})`));
+    socket.write(encode(commands));
+    return new Promise<RespReply[]>((resolve, reject) => {
+      this.queue.push({ count: commands.length, replies: [], sentAt: Date.now(), resolve, reject });
+      if (this.timer === undefined) this.armTimer(this.opts.commandTimeoutMs);
+    });
+  }
+
+  /** One command; an error reply rejects. */
+  async call(command: readonly RespArg[]): Promise<RespReply> {
+    const [reply] = await this.pipeline([command]);
+    if (reply instanceof ReplyError) throw reply;
+    return reply!;
+  }
+
+  /** Ends the connection once what is in flight is answered (bounded), and stops following. */
+  async close(): Promise<void> {
+    this.followed.off('ready', this.onFollowedReady);
+    if (this.retry !== undefined) clearTimeout(this.retry);
+    const socket = this.socket;
+    const status = this.status;
+    this.status = 'closed';
+    this.firstReady?.resolve();
+    if (socket === undefined) return;
+    if (status === 'ready' && this.queue.length > 0) {
+      await new Promise<void>((resolve) => {
+        const bound = setTimeout(resolve, 2000);
+        const check = setInterval(() => {
+          if (this.queue.length > 0) return;
+          clearInterval(check);
+          clearTimeout(bound);
+          resolve();
+        }, 5);
+        bound.unref();
+      });
+    }
+    this.drop(new Error(`Connection is closed. (${this.opts.name})`));
+  }
+
+  private async waitFirst(): Promise<void> {
+    const first = this.firstReady!;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([first.promise, new Promise<void>((resolve) => (timer = setTimeout(resolve, this.opts.connectTimeoutMs)))]);
+    clearTimeout(timer);
+  }
+
+  /** Connects (again) to where the followed client is, after `delayMs`; nothing while that client is not ready. */
+  private reconnect(delayMs: number): void {
+    if (this.status === 'closed') return;
+    if (this.retry !== undefined) clearTimeout(this.retry);
+    this.retry = undefined;
+    if (delayMs > 0) {
+      this.retry = setTimeout(() => this.reconnect(0), delayMs);
+      this.retry.unref();
+      return;
+    }
+    const peer = this.followed.status === 'ready' ? this.followed.stream : undefined;
+    const host = peer?.remoteAddress;
+    const port = peer?.remotePort;
+    // Not ready: its 'ready' brings us back.
+    if (host === undefined || port === undefined) return;
+    const address = `${host}:${port}`;
+    if ((this.status === 'ready' || this.status === 'connecting') && this.address === address) return;
+    if (this.socket !== undefined) this.drop(new Error(`Connection is closed. (${this.opts.name}: following ${address})`));
+    this.open(host, port, address);
+  }
+
+  private open(host: string, port: number, address: string): void {
+    this.status = 'connecting';
+    this.address = address;
+    this.reader.reset();
+    const tls = this.followed.options.tls as TlsOptions | undefined;
+    const socket = tls ? connectTls({ ...tls, host, port, servername: tls.servername ?? this.followed.options.host }) : connectTcp({ host, port });
+    this.socket = socket;
+    socket.setNoDelay(true);
+    socket.setTimeout(this.opts.connectTimeoutMs);
+    socket.on('timeout', () => socket.destroy(new Error(`connect timed out after ${this.opts.connectTimeoutMs} ms`)));
+    socket.on('data', (chunk: Buffer) => this.onData(socket, chunk));
+    let failure = 'connection lost';
+    socket.on('error', (error: Error) => (failure = error.message)); // 'close' follows
+    socket.on('close', () => {
+      // Dropped here already (followed elsewhere, timed out, closed): no outage of its own.
+      if (this.socket !== socket) return;
+      this.markDown(failure);
+      this.drop(new Error(`Connection is closed. (${this.opts.name})`));
+      this.reconnect(this.backoff());
+    });
+    socket.once(tls ? 'secureConnect' : 'connect', () => this.handshake(socket));
+  }
+
+  /** AUTH, SELECT, CLIENT SETNAME and SCRIPT LOAD as one pipeline; ready once every reply is fine. */
+  private handshake(socket: Socket): void {
+    const { username, password, db } = this.followed.options;
+    const commands: RespArg[][] = [];
+    if (password) commands.push(username ? ['AUTH', username, password] : ['AUTH', password]);
+    if (db) commands.push(['SELECT', db]);
+    commands.push(['CLIENT', 'SETNAME', `stompbox:${this.opts.name}:lean`]);
+    for (const script of this.opts.scripts) commands.push(['SCRIPT', 'LOAD', script]);
+    socket.write(encode(commands));
+    this.queue.push({
+      count: commands.length,
+      replies: [],
+      sentAt: Date.now(),
+      resolve: (replies) => {
+        const refused = replies.find((reply): reply is ReplyError => reply instanceof ReplyError);
+        if (refused !== undefined) {
+          socket.destroy(new Error(`connection refused: ${refused.message}`));
+          return;
+        }
+        if (this.socket !== socket) return;
+        socket.setTimeout(0);
+        this.status = 'ready';
+        this.attempts = 0;
+        if (this.down) {
+          this.down = false;
+          this.opts.logger.info({ module: 'redis', part: this.opts.name, role: 'lean' }, 'redis reachable again');
+        }
+        const first = this.firstReady;
+        this.firstReady = undefined;
+        first?.resolve();
+      },
+      reject: () => {},
+    });
+    if (this.timer === undefined) this.armTimer(this.opts.commandTimeoutMs);
+  }
+
+  private onData(socket: Socket, chunk: Buffer): void {
+    if (this.socket !== socket) return;
+    let replies: RespReply[];
+    try {
+      replies = this.reader.feed(chunk);
+    } catch (error) {
+      socket.destroy(error as Error);
+      return;
+    }
+    for (const reply of replies) {
+      const head = this.queue[0];
+      if (head === undefined) {
+        socket.destroy(new Error('a reply nobody asked for'));
+        return;
+      }
+      head.replies.push(reply);
+      if (head.replies.length < head.count) continue;
+      this.queue.shift();
+      const refused = head.replies.find((r): r is ReplyError => r instanceof ReplyError);
+      head.resolve(head.replies);
+      if (refused !== undefined) this.onRefused(socket, refused);
+    }
+  }
+
+  /** NOSCRIPT: connect again (the scripts get loaded). READONLY: the primary moved; the followed client finds it. */
+  private onRefused(socket: Socket, error: ReplyError): void {
+    if (error.message.startsWith('NOSCRIPT')) {
+      socket.destroy(new Error('scripts flushed (NOSCRIPT): connecting again to load them'));
+    } else if (error.message.startsWith('READONLY')) {
+      socket.destroy(new Error('the primary was demoted (READONLY)'));
+      if (this.followed.options.sentinels) this.followed.disconnect(true);
+    }
+  }
+
+  private markDown(detail: string): void {
+    if (this.down || this.status === 'closed') return;
+    this.down = true;
+    this.opts.logger.warn({ module: 'redis', part: this.opts.name, role: 'lean', error: detail }, 'redis unreachable; reconnecting');
+  }
+
+  /** Rejects what is in flight and forgets the socket. */
+  private drop(error: Error): void {
+    const socket = this.socket;
+    this.socket = undefined;
+    if (this.status !== 'closed') this.status = 'down';
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+    for (const waiting of this.queue.splice(0)) waiting.reject(error);
+    socket?.destroy();
+  }
+
+  /** One timer per connection, not per call: it looks at the oldest call when it fires. */
+  private armTimer(delayMs: number): void {
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      const head = this.queue[0];
+      if (head === undefined) return;
+      const waited = Date.now() - head.sentAt;
+      if (waited < this.opts.commandTimeoutMs) {
+        this.armTimer(this.opts.commandTimeoutMs - waited);
+        return;
+      }
+      const socket = this.socket;
+      this.drop(new Error(`Command timed out (${this.opts.name}, ${this.opts.commandTimeoutMs} ms)`));
+      if (socket !== undefined) this.reconnect(this.backoff());
+    }, delayMs);
+    this.timer.unref();
+  }
+
+  private backoff(): number {
+    const attempt = ++this.attempts;
+    return Math.min(this.opts.reconnectMaxDelayMs, this.opts.reconnectMinDelayMs * 2 ** Math.min(attempt - 1, 20));
+  }
+}
+
+/** The RESP bytes of `commands` (arrays of bulk strings), in one buffer. */
+export function encode(commands: readonly (readonly RespArg[])[]): Buffer {
+  const parts: Buffer[] = [];
+  let head = '';
+  for (const command of commands) {
+    head += `*${command.length}\r\n`;
+    for (const arg of command) {
+      if (Buffer.isBuffer(arg)) {
+        parts.push(Buffer.from(`${head}$${arg.length}\r\n`), arg, CRLF);
+        head = '';
+      } else {
+        const text = typeof arg === 'number' ? String(arg) : arg;
+        head += `$${Buffer.byteLength(text)}\r\n${text}\r\n`;
+      }
+    }
+  }
+  if (head !== '') parts.push(Buffer.from(head));
+  return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+}
+
+/** Incomplete: the reply goes on in the next chunk. */
+const INCOMPLETE = Symbol('incomplete');
+
+/** RESP2 replies from a byte stream, which may split them anywhere. */
+export class RespReader {
+  private pending: Buffer | undefined;
+  private at = 0;
+
+  reset(): void {
+    this.pending = undefined;
+  }
+
+  /** The replies completed by `chunk`. */
+  feed(chunk: Buffer): RespReply[] {
+    const buf = this.pending === undefined ? chunk : Buffer.concat([this.pending, chunk]);
+    const replies: RespReply[] = [];
+    let start = 0;
+    for (;;) {
+      if (start >= buf.length) {
+        this.pending = undefined;
+        return replies;
+      }
+      this.at = start;
+      const reply = this.parse(buf);
+      if (reply === INCOMPLETE) {
+        this.pending = start === 0 ? buf : buf.subarray(start);
+        return replies;
+      }
+      replies.push(reply);
+      start = this.at;
+    }
+  }
+
+  private parse(buf: Buffer): RespReply | typeof INCOMPLETE {
+    const type = buf[this.at];
+    const end = buf.indexOf(13, this.at + 1);
+    if (end < 0 || end + 1 >= buf.length) return INCOMPLETE;
+    const lineStart = this.at + 1;
+    this.at = end + 2;
+    switch (type) {
+      case 0x2b: // +
+        return buf.toString('utf8', lineStart, end);
+      case 0x2d: // -
+        return new ReplyError(buf.toString('utf8', lineStart, end));
+      case 0x3a: // :
+        return readInteger(buf, lineStart, end);
+      case 0x24: {
+        // $
+        const length = readInteger(buf, lineStart, end);
+        if (length < 0) return null;
+        if (this.at + length + 2 > buf.length) return INCOMPLETE;
+        const value = buf.toString('utf8', this.at, this.at + length);
+        this.at += length + 2;
+        return value;
+      }
+      case 0x2a: {
+        // *
+        const count = readInteger(buf, lineStart, end);
+        if (count < 0) return null;
+        const items: RespReply[] = new Array<RespReply>(count);
+        for (let i = 0; i < count; i++) {
+          if (this.at >= buf.length) return INCOMPLETE;
+          const item = this.parse(buf);
+          if (item === INCOMPLETE) return INCOMPLETE;
+          items[i] = item;
+        }
+        return items;
+      }
+      default:
+        throw new Error(`unexpected RESP type byte ${type}`);
+    }
+  }
+}
+
+function readInteger(buf: Buffer, from: number, to: number): number {
+  let i = from;
+  let negative = false;
+  if (buf[i] === 0x2d) {
+    negative = true;
+    i++;
+  }
+  let value = 0;
+  for (; i < to; i++) {
+    const digit = buf[i]! - 48;
+    if (digit < 0 || digit > 9) throw new Error('malformed RESP integer');
+    value = value * 10 + digit;
+  }
+  return negative ? -value : value;
+}
