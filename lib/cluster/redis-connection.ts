@@ -82,6 +82,11 @@ export function resolveConnectionOptions(options: Partial<RedisConnectionOptions
   return { ...DEFAULT_REDIS_CONNECTION_OPTIONS, ...options, logger };
 }
 
+/** The wait before reconnect attempt `attempt` (1-based): doubling from the minimum, bounded by the maximum. */
+export function reconnectDelay(opts: Pick<RedisConnectionOptions, 'reconnectMinDelayMs' | 'reconnectMaxDelayMs'>, attempt: number): number {
+  return Math.min(opts.reconnectMaxDelayMs, opts.reconnectMinDelayMs * 2 ** Math.min(attempt - 1, 20));
+}
+
 /**
  * A connection to `target` for `role`. `name` (the owning part, e.g.
  * `relay`) goes into CLIENT SETNAME and the logs.
@@ -93,7 +98,7 @@ export function createRedisClient(
 ): RedisClient {
   const opts = resolveConnectionOptions(options);
   const name = options.name ?? role;
-  const backoff = (attempt: number): number => Math.min(opts.reconnectMaxDelayMs, opts.reconnectMinDelayMs * 2 ** Math.min(attempt - 1, 20));
+  const backoff = (attempt: number): number => reconnectDelay(opts, attempt);
   // What every server connection gets, whichever the target.
   const perConnection: RedisOptions = {
     connectionName: `stompbox:${name}:${role}`,

@@ -33,7 +33,7 @@
 import { connect as connectTcp, type Socket } from 'node:net';
 import { connect as connectTls, type ConnectionOptions as TlsOptions } from 'node:tls';
 import type { Redis } from 'ioredis';
-import type { ClusterLogger } from './redis-connection.js';
+import { reconnectDelay, type ClusterLogger } from './redis-connection.js';
 
 export type RespArg = string | number | Buffer;
 
@@ -306,7 +306,7 @@ export class RespConnection {
 
   private backoff(): number {
     const attempt = ++this.attempts;
-    return Math.min(this.opts.reconnectMaxDelayMs, this.opts.reconnectMinDelayMs * 2 ** Math.min(attempt - 1, 20));
+    return reconnectDelay(this.opts, attempt);
   }
 }
 
