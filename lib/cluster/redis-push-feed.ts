@@ -24,8 +24,14 @@
  *
  * Entries are handed out in stream order, each after the reader's last id;
  * what reads and pushes both bring is dropped by id.
+ *
+ * The subscription is on a lean connection of its own (resp-connection.ts)
+ * that follows the relay's command client; it is never subscribed again
+ * behind the feed's back: after a drop the reader's next turn subscribes,
+ * and reads until it may trust the pushes.
  */
-import type { RedisClient } from './redis-connection.js';
+import type { Redis } from 'ioredis';
+import { RespConnection, type RespConnectionOptions } from './resp-connection.js';
 
 /** One pushed stream entry, as XREAD would give it (`fields`: one field name, one value). */
 export interface PushedEntry {
@@ -66,18 +72,29 @@ export class PushFeed {
   private readonly idleTimer: NodeJS.Timeout;
   private closed = false;
 
+  /** The subscriber connection (one per feed). */
+  readonly connection: RespConnection;
+
+  /** `followed`: where to connect (resp-connection.ts); `options`: its timeouts, logger and name. */
   constructor(
-    readonly subscriber: RedisClient,
+    followed: Redis,
+    options: Omit<RespConnectionOptions, 'scripts' | 'role' | 'bulkBuffers' | 'onPush' | 'onDrop'>,
     readonly channel: string,
     private readonly limits: PushFeedLimits,
   ) {
     this.channelBytes = Buffer.from(channel);
-    subscriber.on('messageBuffer', (from: Buffer, payload: Buffer) => {
-      if (from.equals(this.channelBytes)) this.onPush(payload);
-    });
-    subscriber.on('close', () => {
-      this.subscribed = false;
-      this.miss();
+    this.connection = new RespConnection(followed, {
+      ...options,
+      scripts: [],
+      role: 'subscriber',
+      bulkBuffers: true,
+      onPush: (from, payload) => {
+        if (from.equals(this.channelBytes)) this.onPush(payload);
+      },
+      onDrop: () => {
+        this.subscribed = false;
+        this.miss();
+      },
     });
     // One timer for the idle turn, not one per wait: a wait per message would arm and clear one each.
     this.idleTimer = setInterval(() => {
@@ -96,8 +113,9 @@ export class PushFeed {
   async subscribe(): Promise<number> {
     if (!this.subscribed) {
       const generation = this.generation;
-      await this.subscriber.subscribe(this.channel);
-      if (generation === this.generation && this.subscriber.status === 'ready') this.subscribed = true;
+      await this.connection.call(['SUBSCRIBE', this.channel]);
+      // A drop meanwhile bumped the generation: that subscription is gone with its connection.
+      if (generation === this.generation && this.connection.ready) this.subscribed = true;
     }
     return this.generation;
   }
@@ -107,7 +125,7 @@ export class PushFeed {
     if (!this.subscribed) return;
     this.subscribed = false;
     this.miss();
-    await this.subscriber.unsubscribe(this.channel).catch(() => {});
+    await this.connection.call(['UNSUBSCRIBE', this.channel]).catch(() => {});
   }
 
   /** Whether a subscription holds on the current connection. */
@@ -166,10 +184,17 @@ export class PushFeed {
     this.live = false;
   }
 
+  /** Stops handing out entries (the reader's loop ends); the connection is closed by `disconnect`. */
   close(): void {
     this.closed = true;
     clearInterval(this.idleTimer);
     this.wake(true);
+  }
+
+  /** Closes the connection (after close()): politely, or at once with `now` (a crash). */
+  async disconnect(now = false): Promise<void> {
+    if (now) this.connection.destroy();
+    else await this.connection.close();
   }
 
   private onPush(payload: Buffer): void {

@@ -32,7 +32,7 @@
  * by itself (ioredis `autoResubscribe`) and the stream loop resumes from the
  * last id it handled.
  */
-import type { Cluster, Result } from 'ioredis';
+import type { Cluster, Redis, Result } from 'ioredis';
 import calculateSlot from 'cluster-key-slot';
 import { BrokerError } from '../core/errors.js';
 import type { BrokerMessage } from '../core/message.js';
@@ -240,7 +240,7 @@ export class RedisRelay implements Relay {
       bytesKey: this.keys.streamBytes(owner),
       reader: i === 0 ? this.firstReader : createRedisClient(this.target, 'blocking', { ...this.opts, name: 'relay' }),
       feed: push
-        ? new PushFeed(createRedisClient(this.target, 'subscriber', { ...this.opts, name: 'relay-push' }), this.keys.streamPush(owner), {
+        ? new PushFeed(this.command as Redis, { ...this.opts, name: 'relay-push' }, this.keys.streamPush(owner), {
             maxEntries: this.opts.readBatch,
             maxBytes: PUSH_BACKLOG_BYTES,
             idleMs: this.opts.blockMs,
@@ -253,7 +253,10 @@ export class RedisRelay implements Relay {
       trimming: undefined,
     }));
     await redisCall(this.command, 'relay start', () =>
-      Promise.all(this.parts.flatMap(connectionsOf).map((client) => connected(client, this.opts.connectTimeoutMs))),
+      Promise.all([
+        ...this.parts.map((part) => connected(part.reader, this.opts.connectTimeoutMs)),
+        ...this.parts.flatMap((part) => (part.feed ? [part.feed.connection.whenReady(this.opts.connectTimeoutMs)] : [])),
+      ]),
     );
     await this.openStreams();
     this.subscriber.on(this.sharded ? 'smessageBuffer' : 'messageBuffer', (channel: Buffer, payload: Buffer) => this.onTopicMessage(channel, payload));
@@ -391,15 +394,18 @@ export class RedisRelay implements Relay {
       this.opts.logger.warn({ module: 'relay', node: this.nodeId, error: String(error) }, 'could not drain the relay stream on close');
     }
     await this.topicChain;
-    await Promise.all([closeClient(this.subscriber), closeClient(this.command), ...this.parts.flatMap((part) => (part.feed ? [closeClient(part.feed.subscriber)] : []))]);
+    await Promise.all([closeClient(this.subscriber), closeClient(this.command), ...this.parts.map((part) => part.feed?.disconnect())]);
   }
 
   /** Drops every connection without draining anything: what a killed node leaves. For fault-injection tests. */
   crash(): void {
     this.closed = true;
     this.abort.abort();
-    for (const part of this.parts) part.feed?.close();
-    for (const client of [this.firstReader, ...this.parts.flatMap(connectionsOf), this.subscriber, this.command]) {
+    for (const part of this.parts) {
+      part.feed?.close();
+      void part.feed?.disconnect(true);
+    }
+    for (const client of [this.firstReader, ...this.parts.map((part) => part.reader), this.subscriber, this.command]) {
       client.disconnect();
     }
   }
@@ -413,13 +419,13 @@ export class RedisRelay implements Relay {
         entries = part.feed ? await this.nextPushed(part, part.feed) : await this.nextRead(part);
       } catch (error) {
         if (signal.aborted) break;
-        if (part.reader.status === 'ready' && (part.feed === undefined || part.feed.subscriber.status === 'ready')) {
+        if (part.reader.status === 'ready' && (part.feed === undefined || part.feed.connection.ready)) {
           // Not an outage: a refusal. Log it and do not spin.
           this.opts.logger.error({ module: 'relay', node: this.nodeId, error: String(error) }, 'reading the relay stream failed');
           await pause(this.opts.reconnectMaxDelayMs, signal);
         }
         await waitReady(part.reader, signal);
-        if (part.feed) await waitReady(part.feed.subscriber, signal);
+        if (part.feed) await part.feed.connection.waitReady(signal);
         // Redis may have come back without its data: be sendable again.
         await waitReady(this.command, signal);
         await this.openStream(part).catch(() => {});
@@ -773,11 +779,6 @@ function entryId(entry: StreamEntry | PushedEntry): string {
 
 function entryFields(entry: StreamEntry | PushedEntry): Buffer[] {
   return Array.isArray(entry) ? entry[1] : entry.fields;
-}
-
-/** A partition's connections: its reader, and its push feed's subscriber when it has one. */
-function connectionsOf(part: Partition): RedisClient[] {
-  return part.feed ? [part.reader, part.feed.subscriber] : [part.reader];
 }
 
 /** Envelope bytes of a stream entry (what the sender counted into stream-bytes). */

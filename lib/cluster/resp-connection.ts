@@ -29,6 +29,15 @@
  *
  * One connection carries every call of its owner, in order: what was
  * written before arrives first, as the router's ordering needs.
+ *
+ * A subscriber (`onPush` set): the relay's push feed (redis-push-feed.ts)
+ * SUBSCRIBEs on one of these, for the same reason on the receiving side —
+ * ioredis' subscriber decoder and its event plumbing were ~8 % of the
+ * receiving node at 1 000 msg/s (docs/bench/two-node-profile.md, "Session 9").
+ * Its `message` pushes go to `onPush`, not to a caller; every other reply
+ * (the SUBSCRIBE confirmation) answers a call. Nothing is subscribed again
+ * after a drop: `onDrop` tells the owner, which subscribes itself, knowing
+ * that what was published meanwhile is lost (RESP2 pub/sub keeps nothing).
  */
 import { connect as connectTcp, type Socket } from 'node:net';
 import { connect as connectTls, type ConnectionOptions as TlsOptions } from 'node:tls';
@@ -37,8 +46,8 @@ import { reconnectDelay, type ClusterLogger } from './redis-connection.js';
 
 export type RespArg = string | number | Buffer;
 
-/** A reply: bulk strings as UTF-8 strings, integers as numbers, nil as null; an error inside an array as a ReplyError. */
-export type RespReply = string | number | null | ReplyError | RespReply[];
+/** A reply: bulk strings as UTF-8 strings (Buffers with `bulkBuffers`), integers as numbers, nil as null; an error inside an array as a ReplyError. */
+export type RespReply = string | number | null | Buffer | ReplyError | RespReply[];
 
 /** An error reply from Redis (named as ioredis names it, so `clusterError` maps both alike). */
 export class ReplyError extends Error {
@@ -55,6 +64,14 @@ export interface RespConnectionOptions {
   reconnectMinDelayMs: number;
   reconnectMaxDelayMs: number;
   logger: ClusterLogger;
+  /** In CLIENT SETNAME and the logs. @default 'lean' */
+  role?: string;
+  /** Bulk strings as Buffers (views of the bytes read), not UTF-8 strings: a subscriber's binary payloads. */
+  bulkBuffers?: boolean;
+  /** A subscriber: every `message` push (channel, payload) comes here. */
+  onPush?: (channel: Buffer, payload: Buffer) => void;
+  /** The connection dropped (its subscriptions with it); called before it connects again. */
+  onDrop?: () => void;
 }
 
 interface Waiting {
@@ -76,7 +93,10 @@ export class RespConnection {
   /** The address the socket is (or is being) connected to, `host:port`. */
   private address = '';
   private readonly queue: Waiting[] = [];
-  private readonly reader = new RespReader();
+  private readonly reader: RespReader;
+  private readonly role: string;
+  /** Woken when the connection becomes ready (waitReady). */
+  private readyWaiters: Array<() => void> = [];
   private timer: NodeJS.Timeout | undefined;
   private retry: NodeJS.Timeout | undefined;
   private attempts = 0;
@@ -90,6 +110,8 @@ export class RespConnection {
     private readonly followed: Redis,
     private readonly opts: RespConnectionOptions,
   ) {
+    this.reader = new RespReader(opts.bulkBuffers === true);
+    this.role = opts.role ?? 'lean';
     let resolve = (): void => {};
     const promise = new Promise<void>((r) => (resolve = r));
     this.firstReady = { promise, resolve };
@@ -99,6 +121,38 @@ export class RespConnection {
 
   get ready(): boolean {
     return this.status === 'ready';
+  }
+
+  /** Resolves once ready; rejects if it is not within `timeoutMs` (a node's start). */
+  async whenReady(timeoutMs: number): Promise<void> {
+    if (this.status === 'ready') return;
+    if (this.status === 'closed') throw new Error(`Connection is closed. (${this.opts.name})`);
+    let timer: NodeJS.Timeout | undefined;
+    let waiter: (() => void) | undefined;
+    try {
+      await new Promise<void>((resolve, reject) => {
+        waiter = resolve;
+        this.readyWaiters.push(resolve);
+        timer = setTimeout(() => reject(new Error(`redis not ready after ${timeoutMs} ms (${this.opts.name}, ${this.role})`)), timeoutMs);
+      });
+    } finally {
+      clearTimeout(timer);
+      this.readyWaiters = this.readyWaiters.filter((w) => w !== waiter);
+    }
+  }
+
+  /** Resolves once ready, or when `signal` aborts. */
+  async waitReady(signal: AbortSignal): Promise<void> {
+    if (this.status === 'ready' || this.status === 'closed' || signal.aborted) return;
+    await new Promise<void>((resolve) => {
+      const done = (): void => {
+        this.readyWaiters = this.readyWaiters.filter((w) => w !== done);
+        signal.removeEventListener('abort', done);
+        resolve();
+      };
+      this.readyWaiters.push(done);
+      signal.addEventListener('abort', done, { once: true });
+    });
   }
 
   /** Sends `commands` as one pipeline; resolves with their replies in order (error replies as ReplyError values). */
@@ -146,6 +200,21 @@ export class RespConnection {
       });
     }
     this.drop(new Error(`Connection is closed. (${this.opts.name})`));
+    this.wakeReady();
+  }
+
+  /** Drops the connection at once, nothing answered: what a killed process leaves (fault-injection tests). */
+  destroy(): void {
+    this.followed.off('ready', this.onFollowedReady);
+    if (this.retry !== undefined) clearTimeout(this.retry);
+    this.status = 'closed';
+    this.firstReady?.resolve();
+    this.drop(new Error(`Connection is closed. (${this.opts.name})`));
+    this.wakeReady();
+  }
+
+  private wakeReady(): void {
+    for (const waiter of this.readyWaiters.splice(0)) waiter();
   }
 
   private async waitFirst(): Promise<void> {
@@ -205,7 +274,7 @@ export class RespConnection {
     const commands: RespArg[][] = [];
     if (password) commands.push(username ? ['AUTH', username, password] : ['AUTH', password]);
     if (db) commands.push(['SELECT', db]);
-    commands.push(['CLIENT', 'SETNAME', `stompbox:${this.opts.name}:lean`]);
+    commands.push(['CLIENT', 'SETNAME', `stompbox:${this.opts.name}:${this.role}`]);
     for (const script of this.opts.scripts) commands.push(['SCRIPT', 'LOAD', script]);
     socket.write(encode(commands));
     this.queue.push({
@@ -224,11 +293,12 @@ export class RespConnection {
         this.attempts = 0;
         if (this.down) {
           this.down = false;
-          this.opts.logger.info({ module: 'redis', part: this.opts.name, role: 'lean' }, 'redis reachable again');
+          this.opts.logger.info({ module: 'redis', part: this.opts.name, role: this.role }, 'redis reachable again');
         }
         const first = this.firstReady;
         this.firstReady = undefined;
         first?.resolve();
+        this.wakeReady();
       },
       reject: () => {},
     });
@@ -244,7 +314,12 @@ export class RespConnection {
       socket.destroy(error as Error);
       return;
     }
+    const onPush = this.opts.onPush;
     for (const reply of replies) {
+      if (onPush !== undefined && isMessagePush(reply)) {
+        onPush(reply[1] as Buffer, reply[2] as Buffer);
+        continue;
+      }
       const head = this.queue[0];
       if (head === undefined) {
         socket.destroy(new Error('a reply nobody asked for'));
@@ -272,7 +347,7 @@ export class RespConnection {
   private markDown(detail: string): void {
     if (this.down || this.status === 'closed') return;
     this.down = true;
-    this.opts.logger.warn({ module: 'redis', part: this.opts.name, role: 'lean', error: detail }, 'redis unreachable; reconnecting');
+    this.opts.logger.warn({ module: 'redis', part: this.opts.name, role: this.role, error: detail }, 'redis unreachable; reconnecting');
   }
 
   /** Rejects what is in flight and forgets the socket. */
@@ -284,6 +359,7 @@ export class RespConnection {
     this.timer = undefined;
     for (const waiting of this.queue.splice(0)) waiting.reject(error);
     socket?.destroy();
+    if (socket !== undefined) this.opts.onDrop?.();
   }
 
   /** One timer per connection, not per call: it looks at the oldest call when it fires. */
@@ -338,6 +414,9 @@ export class RespReader {
   private pending: Buffer | undefined;
   private at = 0;
 
+  /** `bulkBuffers`: bulk strings as views of the bytes read, not decoded. */
+  constructor(private readonly bulkBuffers = false) {}
+
   reset(): void {
     this.pending = undefined;
   }
@@ -381,7 +460,7 @@ export class RespReader {
         const length = readInteger(buf, lineStart, end);
         if (length < 0) return null;
         if (this.at + length + 2 > buf.length) return INCOMPLETE;
-        const value = buf.toString('utf8', this.at, this.at + length);
+        const value = this.bulkBuffers ? buf.subarray(this.at, this.at + length) : buf.toString('utf8', this.at, this.at + length);
         this.at += length + 2;
         return value;
       }
@@ -402,6 +481,15 @@ export class RespReader {
         throw new Error(`unexpected RESP type byte ${type}`);
     }
   }
+}
+
+const MESSAGE = Buffer.from('message');
+
+/** `*3 message <channel> <payload>`: a pub/sub push, not a reply to a call. */
+function isMessagePush(reply: RespReply): reply is [Buffer, Buffer, Buffer] {
+  if (!Array.isArray(reply) || reply.length !== 3) return false;
+  const kind = reply[0];
+  return Buffer.isBuffer(kind) && kind.equals(MESSAGE) && Buffer.isBuffer(reply[1]) && Buffer.isBuffer(reply[2]);
 }
 
 function readInteger(buf: Buffer, from: number, to: number): number {

@@ -200,6 +200,52 @@ describe('RespConnection (the user router lean connection)', function () {
     expect(await blocked).to.equal(null);
     expect(await outcome(lean.call(['PING']))).to.match(/^rejected: Connection is closed/);
   });
+
+  it('as a subscriber: hands binary pushes over in order, tells of a drop, and subscribes again only when asked', async () => {
+    const logger = recordingLogger();
+    const followed = createRedisClient(server.url, 'command', { logger, name: 'test', reconnectMinDelayMs: 10, reconnectMaxDelayMs: 100 }) as Redis;
+    const pushes: string[] = [];
+    let drops = 0;
+    const subscriber = new RespConnection(followed, {
+      name: 'test',
+      scripts: [],
+      role: 'subscriber',
+      bulkBuffers: true,
+      commandTimeoutMs: 5000,
+      connectTimeoutMs: 5000,
+      reconnectMinDelayMs: 10,
+      reconnectMaxDelayMs: 100,
+      logger,
+      onPush: (channel, payload) => pushes.push(`${channel.toString()}:${payload.toString('hex')}`),
+      onDrop: () => drops++,
+    });
+    try {
+      await connected(followed, 5000);
+      await subscriber.whenReady(5000);
+      const confirmed = (await subscriber.call(['SUBSCRIBE', 'ch'])) as Buffer[];
+      expect(confirmed.map(String)).to.deep.equal(['subscribe', 'ch', '1']);
+      // Binary payloads (NUL, CR LF, invalid UTF-8), enough of them to span several reads.
+      const payloads = Array.from({ length: 2000 }, (_, i) => Buffer.concat([Buffer.from([0, 13, 10, 0xff, i & 0xff]), Buffer.alloc(i % 300, 'x')]));
+      const published = followed.pipeline();
+      for (const payload of payloads) published.publish('ch', payload);
+      await published.exec();
+      await eventually(() => expect(pushes).to.have.length(payloads.length));
+      expect(pushes).to.deep.equal(payloads.map((payload) => `ch:${payload.toString('hex')}`));
+      // A cut pub/sub connection: told once; connects again but is subscribed to nothing until asked.
+      await followed.call('CLIENT', 'KILL', 'TYPE', 'pubsub');
+      await eventually(() => expect(drops).to.equal(1));
+      await eventually(() => expect(subscriber.ready).to.equal(true));
+      pushes.length = 0;
+      expect(await followed.publish('ch', 'lost')).to.equal(0);
+      await subscriber.call(['SUBSCRIBE', 'ch']);
+      expect(await followed.publish('ch', 'after')).to.equal(1);
+      await eventually(() => expect(pushes).to.deep.equal([`ch:${Buffer.from('after').toString('hex')}`]));
+      expect(String(await followed.call('CLIENT', 'LIST'))).to.match(/name=stompbox:test:subscriber /);
+    } finally {
+      await subscriber.close();
+      await closeClient(followed);
+    }
+  });
 });
 
 describe('RespConnection through Sentinel', function () {
