@@ -25,7 +25,7 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { formatMs, resolveOptions, runLoad } from './loadgen.js';
 import { ProcSampler, type ProcStats } from './proc-stats.js';
-import { REPO_ROOT, spawnNode, startPrivateRedis, type SpawnedProcess } from './lib/spawned.js';
+import { REPO_ROOT, spawnListening, spawnNode, startPrivateRedis, type SpawnedProcess } from './lib/spawned.js';
 import { freePort, runCommand, waitFor } from './lib/system.js';
 
 const { values } = parseArgs({
@@ -39,6 +39,9 @@ const { values } = parseArgs({
     duration: { type: 'string', default: '20' },
     /** Print Redis' INFO commandstats after each run (µs per call, nested script commands included). */
     commandstats: { type: 'boolean', default: false },
+    /** CPU-profile one node (`sender` or `receiver`) of every run: --cpu-prof into <dir>/<build>-r<round> (read with profile-top.ts). */
+    profile: { type: 'string' },
+    'profile-dir': { type: 'string', default: '/tmp/stompbox-ab-profiles' },
   },
 });
 
@@ -59,7 +62,7 @@ function entryOf(dir: string): string {
   return entry;
 }
 
-async function startNodes(entry: string): Promise<{ processes: SpawnedProcess[]; urls: string[]; redisPort: number }> {
+async function startNodes(entry: string, profileDir?: string): Promise<{ processes: SpawnedProcess[]; urls: string[]; redisPort: number }> {
   const redis = await startPrivateRedis();
   const processes: SpawnedProcess[] = [redis];
   const urls: string[] = [];
@@ -68,7 +71,12 @@ async function startNodes(entry: string): Promise<{ processes: SpawnedProcess[];
     const port = await freePort();
     const args = ['--port', String(port), '--host', '127.0.0.1', '--auth-mode', 'open', '--log-level', 'warn'];
     args.push('--redis-url', redis.url, '--redis-prefix', `sb-ab-${redis.port}:`, '--node-id', `ab-${n}`);
-    processes.push(await spawnNode(`stompbox-${n}`, entry, args, port, env));
+    const profiled = profileDir !== undefined && n === (values.profile === 'sender' ? 0 : 1);
+    processes.push(
+      profiled
+        ? await spawnListening(`stompbox-${n}`, process.execPath, ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, entry, ...args], port, { env: { ...process.env, ...env } })
+        : await spawnNode(`stompbox-${n}`, entry, args, port, env),
+    );
     await waitFor(`node ${n} /readyz`, async () => (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => null))?.ok === true, 15_000, 100);
     urls.push(`ws://127.0.0.1:${port}/stomp`);
   }
@@ -92,7 +100,8 @@ async function commandStats(port: number): Promise<string> {
 }
 
 async function runOnce(build: 'A' | 'B', dir: string, round: number): Promise<Run> {
-  const { processes, urls, redisPort } = await startNodes(entryOf(dir));
+  const profileDir = values.profile === undefined ? undefined : resolve(values['profile-dir'], `${build}-r${round}`);
+  const { processes, urls, redisPort } = await startNodes(entryOf(dir), profileDir);
   try {
     const options = resolveOptions({
       urls,
@@ -142,6 +151,7 @@ const pct = (value: number): string => value.toFixed(1).padStart(5);
 
 async function main(): Promise<void> {
   if (values.b === undefined) throw new Error('--b <dir> is required (a checkout with dist/ built)');
+  if (values.profile !== undefined && values.profile !== 'sender' && values.profile !== 'receiver') throw new Error('--profile is sender or receiver');
   const dirs = { A: resolve(values.a), B: resolve(values.b) };
   entryOf(dirs.A);
   entryOf(dirs.B);
