@@ -104,7 +104,7 @@ export class RespConnection {
   private down = false;
   /** Set until the first connection is ready: calls made meanwhile wait for it. */
   private firstReady: { promise: Promise<void>; resolve: () => void } | undefined;
-  private readonly onFollowedReady = (): void => this.reconnect(0);
+  private readonly onFollowedReady = (): void => this.onFollowedReconnected();
 
   constructor(
     private readonly followed: Redis,
@@ -224,6 +224,20 @@ export class RespConnection {
     clearTimeout(timer);
   }
 
+  /**
+   * The followed client is (again) ready. Elsewhere: follow it. At the same address while this
+   * connection looks ready: the followed one lost its connection, and this one may be half-open
+   * (a server host gone without a reset; a subscriber, which makes no calls, would never find
+   * out): a PING answers, or the command timeout drops it and it connects again.
+   */
+  private onFollowedReconnected(): void {
+    if (this.status === 'ready' && this.address === followedAddress(this.followed)) {
+      this.send([['PING']]).catch(() => {});
+      return;
+    }
+    this.reconnect(0);
+  }
+
   /** Connects (again) to where the followed client is, after `delayMs`; nothing while that client is not ready. */
   private reconnect(delayMs: number): void {
     if (this.status === 'closed') return;
@@ -239,7 +253,7 @@ export class RespConnection {
     const port = peer?.remotePort;
     // Not ready: its 'ready' brings us back.
     if (host === undefined || port === undefined) return;
-    const address = `${host}:${port}`;
+    const address = followedAddress(this.followed);
     if ((this.status === 'ready' || this.status === 'connecting') && this.address === address) return;
     if (this.socket !== undefined) this.drop(new Error(`Connection is closed. (${this.opts.name}: following ${address})`));
     this.open(host, port, address);
@@ -253,6 +267,9 @@ export class RespConnection {
     const socket = tls ? connectTls({ ...tls, host, port, servername: tls.servername ?? this.followed.options.host }) : connectTcp({ host, port });
     this.socket = socket;
     socket.setNoDelay(true);
+    // As the followed ioredis client does (its `keepAlive`: a number enables TCP keepalive with that initial delay).
+    const keepAlive = this.followed.options.keepAlive;
+    if (typeof keepAlive === 'number') socket.setKeepAlive(true, keepAlive);
     socket.setTimeout(this.opts.connectTimeoutMs);
     socket.on('timeout', () => socket.destroy(new Error(`connect timed out after ${this.opts.connectTimeoutMs} ms`)));
     socket.on('data', (chunk: Buffer) => this.onData(socket, chunk));
@@ -384,6 +401,12 @@ export class RespConnection {
     const attempt = ++this.attempts;
     return reconnectDelay(this.opts, attempt);
   }
+}
+
+/** `host:port` the followed client is connected to; '' while it is not. */
+function followedAddress(followed: Redis): string {
+  const peer = followed.status === 'ready' ? followed.stream : undefined;
+  return peer?.remoteAddress === undefined || peer.remotePort === undefined ? '' : `${peer.remoteAddress}:${peer.remotePort}`;
 }
 
 /** The RESP bytes of `commands` (arrays of bulk strings), in one buffer. */

@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { createServer, connect as connectTcp, type AddressInfo, type Socket } from 'node:net';
 import { Redis } from 'ioredis';
 import { closeClient, clusterError, connected, createRedisClient, type RedisClient, type RedisTarget } from '../../lib/cluster/redis-connection.js';
 import { encode, ReplyError, RespConnection, RespReader, type RespReply } from '../../lib/cluster/resp-connection.js';
@@ -34,6 +35,38 @@ function leanPairs(): (target: RedisTarget, options?: { commandTimeoutMs?: numbe
     made.push({ lean, followed });
     await connected(followed, 5000);
     return { lean, followed: followed as Redis, logger };
+  };
+}
+
+/** A TCP proxy to 127.0.0.1:`port` whose connections open at `freeze()` stop forwarding, both ways, without closing. */
+async function freezableProxy(port: number): Promise<{ port: number; open: number; freeze(): void; close(): Promise<void> }> {
+  const pairs = new Set<{ client: Socket; upstream: Socket; frozen: boolean }>();
+  const server = createServer((client) => {
+    const pair = { client, upstream: connectTcp({ host: '127.0.0.1', port }), frozen: false };
+    pairs.add(pair);
+    client.on('data', (chunk: Buffer) => pair.frozen || pair.upstream.write(chunk));
+    pair.upstream.on('data', (chunk: Buffer) => pair.frozen || client.write(chunk));
+    const end = (): void => {
+      pairs.delete(pair);
+      client.destroy();
+      pair.upstream.destroy();
+    };
+    for (const socket of [client, pair.upstream]) {
+      socket.on('error', end);
+      socket.on('close', end);
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as AddressInfo).port,
+    get open() {
+      return pairs.size;
+    },
+    freeze: () => pairs.forEach((pair) => (pair.frozen = true)),
+    close: () => {
+      for (const pair of pairs) pair.client.destroy();
+      return new Promise<void>((resolve) => server.close(() => resolve()));
+    },
   };
 }
 
@@ -199,6 +232,42 @@ describe('RespConnection (the user router lean connection)', function () {
     await lean.close();
     expect(await blocked).to.equal(null);
     expect(await outcome(lean.call(['PING']))).to.match(/^rejected: Connection is closed/);
+  });
+
+  it('replaces a connection that went silent at the same address once the followed client reconnects (half-open)', async () => {
+    const proxy = await freezableProxy(server.port);
+    const logger = recordingLogger();
+    const followed = createRedisClient(`redis://127.0.0.1:${proxy.port}`, 'command', { logger, name: 'test', reconnectMinDelayMs: 10, reconnectMaxDelayMs: 100 }) as Redis;
+    let drops = 0;
+    // A subscriber makes no calls of its own: nothing but the probe can find its socket dead.
+    const lean = new RespConnection(followed, {
+      name: 'test',
+      scripts: [],
+      role: 'subscriber',
+      bulkBuffers: true,
+      commandTimeoutMs: 300,
+      connectTimeoutMs: 5000,
+      reconnectMinDelayMs: 10,
+      reconnectMaxDelayMs: 100,
+      logger,
+      onPush: () => {},
+      onDrop: () => drops++,
+    });
+    try {
+      await connected(followed, 5000);
+      await lean.whenReady(5000);
+      expect(proxy.open).to.equal(2);
+      // Every connection open now stops forwarding without closing: what a vanished host leaves.
+      proxy.freeze();
+      followed.disconnect(true);
+      await eventually(() => expect(drops).to.equal(1), 5000);
+      await eventually(() => expect(lean.ready).to.equal(true), 5000);
+      expect(((await lean.call(['PING'])) as Buffer).toString()).to.equal('PONG');
+    } finally {
+      await lean.close();
+      followed.disconnect();
+      await proxy.close();
+    }
   });
 
   it('as a subscriber: hands binary pushes over in order, tells of a drop, and subscribes again only when asked', async () => {
