@@ -64,6 +64,7 @@ function entryOf(dir: string): string {
 
 async function startNodes(entry: string, profileDir?: string): Promise<{ processes: SpawnedProcess[]; urls: string[]; redisPort: number }> {
   const redis = await startPrivateRedis();
+  started.add(redis);
   const processes: SpawnedProcess[] = [redis];
   const urls: string[] = [];
   const env = { SESSION_SECRET: randomBytes(32).toString('hex'), NODE_OPTIONS: '' };
@@ -72,11 +73,12 @@ async function startNodes(entry: string, profileDir?: string): Promise<{ process
     const args = ['--port', String(port), '--host', '127.0.0.1', '--auth-mode', 'open', '--log-level', 'warn'];
     args.push('--redis-url', redis.url, '--redis-prefix', `sb-ab-${redis.port}:`, '--node-id', `ab-${n}`);
     const profiled = profileDir !== undefined && n === (values.profile === 'sender' ? 0 : 1);
-    processes.push(
+    const node =
       profiled
         ? await spawnListening(`stompbox-${n}`, process.execPath, ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, entry, ...args], port, { env: { ...process.env, ...env } })
-        : await spawnNode(`stompbox-${n}`, entry, args, port, env),
-    );
+        : await spawnNode(`stompbox-${n}`, entry, args, port, env);
+    started.add(node);
+    processes.push(node);
     await waitFor(`node ${n} /readyz`, async () => (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => null))?.ok === true, 15_000, 100);
     urls.push(`ws://127.0.0.1:${port}/stomp`);
   }
@@ -97,6 +99,14 @@ async function commandStats(port: number): Promise<string> {
     .slice(0, 12)
     .map((row) => `      ${row.cmd.padEnd(20)} calls ${String(row.calls).padStart(8)}  usec ${String(row.usec).padStart(9)}  per call ${row.perCall.toFixed(2)}`)
     .join('\n');
+}
+
+/** What a run has started: stopped at its end, or on SIGINT / SIGTERM (a `timeout` around the script), never left behind. */
+const started = new Set<SpawnedProcess>();
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    void Promise.all([...started].map((spawned) => spawned.stop())).finally(() => process.exit(130));
+  });
 }
 
 async function runOnce(build: 'A' | 'B', dir: string, round: number): Promise<Run> {
@@ -137,7 +147,10 @@ async function runOnce(build: 'A' | 'B', dir: string, round: number): Promise<Ru
     const [redis, sender, receiver] = stats.pids.map((pid) => pid.cpuPercent) as [number, number, number];
     return { build, round, sender, receiver, redis, p99: report.latency.p99Ms, lost: report.lost };
   } finally {
-    for (const process of processes.reverse()) await process.stop();
+    for (const spawned of processes.reverse()) {
+      await spawned.stop();
+      started.delete(spawned);
+    }
   }
 }
 
@@ -179,4 +192,8 @@ async function main(): Promise<void> {
   }
 }
 
-await main();
+try {
+  await main();
+} finally {
+  await Promise.all([...started].map((spawned) => spawned.stop()));
+}

@@ -70,6 +70,29 @@ async function freezableProxy(port: number): Promise<{ port: number; open: numbe
   };
 }
 
+/** A subscriber lean connection (as the push feed makes one) following a fresh command client to `url`; the caller closes both. */
+function subscriberPair(
+  url: string,
+  options: { commandTimeoutMs?: number; onPush: (channel: Buffer, payload: Buffer) => void; onDrop: () => void },
+): { followed: Redis; subscriber: RespConnection } {
+  const logger = recordingLogger();
+  const followed = createRedisClient(url, 'command', { logger, name: 'test', reconnectMinDelayMs: 10, reconnectMaxDelayMs: 100 }) as Redis;
+  const subscriber = new RespConnection(followed, {
+    name: 'test',
+    scripts: [],
+    role: 'subscriber',
+    bulkBuffers: true,
+    commandTimeoutMs: options.commandTimeoutMs ?? 5000,
+    connectTimeoutMs: 5000,
+    reconnectMinDelayMs: 10,
+    reconnectMaxDelayMs: 100,
+    logger,
+    onPush: options.onPush,
+    onDrop: options.onDrop,
+  });
+  return { followed, subscriber };
+}
+
 /** The outcome of a call: its reply, or the error's message. */
 async function outcome(call: Promise<RespReply>): Promise<RespReply | string> {
   try {
@@ -236,23 +259,9 @@ describe('RespConnection (the user router lean connection)', function () {
 
   it('replaces a connection that went silent at the same address once the followed client reconnects (half-open)', async () => {
     const proxy = await freezableProxy(server.port);
-    const logger = recordingLogger();
-    const followed = createRedisClient(`redis://127.0.0.1:${proxy.port}`, 'command', { logger, name: 'test', reconnectMinDelayMs: 10, reconnectMaxDelayMs: 100 }) as Redis;
     let drops = 0;
     // A subscriber makes no calls of its own: nothing but the probe can find its socket dead.
-    const lean = new RespConnection(followed, {
-      name: 'test',
-      scripts: [],
-      role: 'subscriber',
-      bulkBuffers: true,
-      commandTimeoutMs: 300,
-      connectTimeoutMs: 5000,
-      reconnectMinDelayMs: 10,
-      reconnectMaxDelayMs: 100,
-      logger,
-      onPush: () => {},
-      onDrop: () => drops++,
-    });
+    const { followed, subscriber: lean } = subscriberPair(`redis://127.0.0.1:${proxy.port}`, { commandTimeoutMs: 300, onPush: () => {}, onDrop: () => drops++ });
     try {
       await connected(followed, 5000);
       await lean.whenReady(5000);
@@ -271,20 +280,9 @@ describe('RespConnection (the user router lean connection)', function () {
   });
 
   it('as a subscriber: hands binary pushes over in order, tells of a drop, and subscribes again only when asked', async () => {
-    const logger = recordingLogger();
-    const followed = createRedisClient(server.url, 'command', { logger, name: 'test', reconnectMinDelayMs: 10, reconnectMaxDelayMs: 100 }) as Redis;
     const pushes: string[] = [];
     let drops = 0;
-    const subscriber = new RespConnection(followed, {
-      name: 'test',
-      scripts: [],
-      role: 'subscriber',
-      bulkBuffers: true,
-      commandTimeoutMs: 5000,
-      connectTimeoutMs: 5000,
-      reconnectMinDelayMs: 10,
-      reconnectMaxDelayMs: 100,
-      logger,
+    const { followed, subscriber } = subscriberPair(server.url, {
       onPush: (channel, payload) => pushes.push(`${channel.toString()}:${payload.toString('hex')}`),
       onDrop: () => drops++,
     });
