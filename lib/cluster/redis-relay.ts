@@ -28,9 +28,10 @@
  * publications, because the broker has delivered them locally already.
  *
  * Outages: publishes (and the router's sends) reject with ERR_CLUSTER_UNAVAILABLE while Redis
- * is unreachable. After it comes back the subscriber connection resubscribes
- * by itself (ioredis `autoResubscribe`) and the stream loop resumes from the
- * last id it handled.
+ * is unreachable. After it comes back the topics' subscriber connection
+ * resubscribes by itself (ioredis `autoResubscribe`), the push feed's is
+ * subscribed again by the read loop (redis-push-feed.ts), and the stream loop
+ * resumes from the last id it handled.
  */
 import type { Cluster, Redis, Result } from 'ioredis';
 import calculateSlot from 'cluster-key-slot';

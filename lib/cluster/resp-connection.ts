@@ -180,14 +180,10 @@ export class RespConnection {
 
   /** Ends the connection once what is in flight is answered (bounded), and stops following. */
   async close(): Promise<void> {
-    this.followed.off('ready', this.onFollowedReady);
-    if (this.retry !== undefined) clearTimeout(this.retry);
     const socket = this.socket;
     const status = this.status;
-    this.status = 'closed';
-    this.firstReady?.resolve();
-    if (socket === undefined) return;
-    if (status === 'ready' && this.queue.length > 0) {
+    this.stop();
+    if (socket !== undefined && status === 'ready' && this.queue.length > 0) {
       await new Promise<void>((resolve) => {
         const bound = setTimeout(resolve, 2000);
         const check = setInterval(() => {
@@ -200,16 +196,20 @@ export class RespConnection {
       });
     }
     this.drop(new Error(`Connection is closed. (${this.opts.name})`));
-    this.wakeReady();
   }
 
   /** Drops the connection at once, nothing answered: what a killed process leaves (fault-injection tests). */
   destroy(): void {
+    this.stop();
+    this.drop(new Error(`Connection is closed. (${this.opts.name})`));
+  }
+
+  /** Stops following and reconnecting for good; whoever waits for it to be ready is let go. */
+  private stop(): void {
     this.followed.off('ready', this.onFollowedReady);
     if (this.retry !== undefined) clearTimeout(this.retry);
     this.status = 'closed';
     this.firstReady?.resolve();
-    this.drop(new Error(`Connection is closed. (${this.opts.name})`));
     this.wakeReady();
   }
 
