@@ -271,7 +271,12 @@ export class Broker {
    * `hold` (a relayed message) keeps its stream entry while a client-ack
    * delivery or a backlog still owes it.
    */
-  private async deliverUser(user: string, target: string, message: BrokerMessage, deliveredElsewhere: boolean, hold?: RelayHold): Promise<void> {
+  /**
+   * Synchronous (undefined) when every local session took the message or none needed to keep it:
+   * the relay's read loop then goes on without a turn of the microtask queue per message. A
+   * promise when the message must be kept (a client-ack delivery routed here) or routed again.
+   */
+  private deliverUser(user: string, target: string, message: BrokerMessage, deliveredElsewhere: boolean, hold?: RelayHold): Promise<void> | undefined {
     const subscribers = this.registry.userSubscribers(user, target);
     let delivered = false;
     let kept: Subscription[] | undefined;
@@ -287,10 +292,16 @@ export class Broker {
         }
       }
     }
+    if (kept) return this.deliverKeptThenRoute(kept, user, target, message, delivered || deliveredElsewhere);
+    if (delivered || deliveredElsewhere) return undefined;
+    return this.routeUser(user, target, message, this.nodeId, true);
+  }
+
+  private async deliverKeptThenRoute(kept: Subscription[], user: string, target: string, message: BrokerMessage, delivered: boolean): Promise<void> {
     // Routed on this node, no relay stream holds it: a client-ack delivery is kept under the
     // subscription's claim until ACKed, so that this node's death cannot lose it.
-    for (const sub of kept ?? []) if (await this.deliverKept(sub, user, target, message)) delivered = true;
-    if (delivered || deliveredElsewhere) return;
+    for (const sub of kept) if (await this.deliverKept(sub, user, target, message)) delivered = true;
+    if (delivered) return;
     await this.routeUser(user, target, message, this.nodeId, true);
   }
 
@@ -309,16 +320,22 @@ export class Broker {
     return true;
   }
 
-  private async receiveEnvelope(envelope: RelayEnvelope, hold?: RelayHold): Promise<void> {
+  /** Synchronous (undefined) unless the message must be kept or routed again (deliverUser). */
+  private receiveEnvelope(envelope: RelayEnvelope, hold?: RelayHold): Promise<void> | undefined {
     // A message relayed twice to this node (a retry, a recovery) reaches its sessions once.
     // Its id alone is the key: a SEND addresses one user, so one id is one envelope per node.
     const id = envelope.message.id;
-    if (this.recent.has(id)) return;
+    if (this.recent.has(id)) return undefined;
     this.stats.relayReceived++;
+    let pending: Promise<void> | undefined;
     if (envelope.kind === 'topic') this.deliverTopic(envelope.message);
-    else await this.deliverUser(envelope.user, envelope.destination, envelope.message, false, hold);
+    else pending = this.deliverUser(envelope.user, envelope.destination, envelope.message, false, hold);
     // Seen only once handled: a failure makes the relay hand it over again, and that must not be dropped.
-    this.recent.add(id);
+    if (pending === undefined) {
+      this.recent.add(id);
+      return undefined;
+    }
+    return pending.then(() => void this.recent.add(id));
   }
 
   // ---- subscriptions ---------------------------------------------------------

@@ -144,6 +144,12 @@ const SCRIPTS = {
 
 type StreamEntry = [id: Buffer, fields: Buffer[]];
 
+/** An entry value that did not decode, and why: it goes to the dead letters. */
+interface Undecodable {
+  value: Buffer;
+  error: unknown;
+}
+
 /**
  * One stream this node reads: its own (`owner` = the node id), or one of its
  * partitions on a cluster (redis-keys.ts), each with its reader connection,
@@ -444,7 +450,9 @@ export class RedisRelay implements Relay {
         const fields = entryFields(read);
         const id = entryId(read);
         const entry: ReadEntry = { id, ms: streamIdMs(id), bytes: entryBytes(fields), holds: 0 };
-        if (signal.aborted || !(await this.handleEntry(handler, fields, entry, part))) break;
+        if (signal.aborted) break;
+        const handled = this.handleEntry(handler, fields, entry, part);
+        if (handled !== true && !(handled !== false && (await handled))) break;
         part.readEntries.push(entry);
         part.lastId = entry.id;
       }
@@ -524,9 +532,30 @@ export class RedisRelay implements Relay {
   /**
    * Delivers one entry's envelopes in order; false when stopped before all
    * were delivered (the entry is read again, and the broker's de-duplication
-   * drops the ones already delivered).
+   * drops the ones already delivered). Synchronous (true) while the handler
+   * is: a relayed message that every local session took costs no promise and
+   * no turn of the microtask queue here; the first handler that returns a
+   * promise (or throws) takes the rest of the entry onto the async path.
    */
-  private async handleEntry(handler: RelayHandler, fields: Buffer[], entry: ReadEntry, part: Partition): Promise<boolean> {
+  private handleEntry(handler: RelayHandler, fields: Buffer[], entry: ReadEntry, part: Partition): boolean | Promise<boolean> {
+    const envelopes = this.decode(fields);
+    if (!Array.isArray(envelopes)) return this.deadLetterUndecodable(envelopes, this.nodeId).then(() => true);
+    if (envelopes.length === 0) return true;
+    const hold = this.holdFor(entry, part);
+    for (let i = 0; i < envelopes.length; i++) {
+      let result: Promise<void> | void;
+      try {
+        result = handler(envelopes[i]!, hold);
+      } catch (error) {
+        result = Promise.reject(error);
+      }
+      if (result !== undefined) return this.handleRest(handler, envelopes, i, hold, result);
+    }
+    return true;
+  }
+
+  /** Keeps an entry in the stream while deliveries of it are owed (RelayHold). */
+  private holdFor(entry: ReadEntry, part: Partition): RelayHold {
     const take = (): (() => void) => {
       entry.holds++;
       let released = false;
@@ -537,19 +566,30 @@ export class RedisRelay implements Relay {
         if (entry.holds === 0) this.scheduleTrim(part);
       };
     };
-    const hold: RelayHold = Object.assign(take, { unconfirmed: () => void (entry.linger = true) });
-    for (const envelope of await this.decodeOrDeadLetter(fields, this.nodeId)) {
-      if (!(await this.handleEnvelope(handler, envelope, hold))) return false;
+    return Object.assign(take, { unconfirmed: () => void (entry.linger = true) });
+  }
+
+  /** The async path of handleEntry: envelope `from` is in flight (`first`), then the rest, each retried. */
+  private async handleRest(handler: RelayHandler, envelopes: RelayEnvelope[], from: number, hold: RelayHold, first: Promise<void>): Promise<boolean> {
+    if (!(await this.handleEnvelope(handler, envelopes[from]!, hold, first))) return false;
+    for (let i = from + 1; i < envelopes.length; i++) {
+      if (!(await this.handleEnvelope(handler, envelopes[i]!, hold))) return false;
     }
     return true;
   }
 
-  /** Delivers one envelope, retrying a failing handler; false when stopped before it was delivered. */
-  private async handleEnvelope(handler: RelayHandler, envelope: RelayEnvelope, hold: RelayHold): Promise<boolean> {
+  /** Delivers one envelope, retrying a failing handler; false when stopped before it was delivered. `first`: the first attempt, already made. */
+  private async handleEnvelope(handler: RelayHandler, envelope: RelayEnvelope, hold: RelayHold, first?: Promise<void>): Promise<boolean> {
     const signal = this.abort.signal;
     for (let attempt = 1; ; attempt++) {
       try {
-        await handler(envelope, hold);
+        if (first) {
+          const made = first;
+          first = undefined;
+          await made;
+        } else {
+          await handler(envelope, hold);
+        }
         return true;
       } catch (error) {
         if (error instanceof BrokerError && error.code === 'ERR_CLUSTER_UNAVAILABLE') {
@@ -572,8 +612,8 @@ export class RedisRelay implements Relay {
     }
   }
 
-  /** The envelopes of a stream entry: one (field `e`) or a batch (field `b`); an undecodable entry goes to the dead letters. */
-  private async decodeOrDeadLetter(fields: Buffer[], streamOwner: string): Promise<RelayEnvelope[]> {
+  /** The envelopes of a stream entry: one (field `e`) or a batch (field `b`); an undecodable value and why, to be dead-lettered. */
+  private decode(fields: Buffer[]): RelayEnvelope[] | Undecodable {
     for (let i = 0; i + 1 < fields.length; i += 2) {
       const field = fields[i]!;
       // Field names are one byte: compare it, not a string made of it.
@@ -585,11 +625,22 @@ export class RedisRelay implements Relay {
       try {
         return name === ENTRY_BYTE ? [decodeEnvelope(value)] : decodeEnvelopeBatch(value);
       } catch (error) {
-        this.opts.logger.error({ module: 'relay', node: this.nodeId, stream: streamOwner, error: String(error) }, 'undecodable relay entry moved to the dead-letter stream');
-        await this.deadLetter('undecodable: ' + String(error), value, streamOwner, this.abort.signal);
-        return [];
+        return { value, error };
       }
     }
+    return [];
+  }
+
+  private async deadLetterUndecodable({ value, error }: Undecodable, streamOwner: string): Promise<void> {
+    this.opts.logger.error({ module: 'relay', node: this.nodeId, stream: streamOwner, error: String(error) }, 'undecodable relay entry moved to the dead-letter stream');
+    await this.deadLetter('undecodable: ' + String(error), value, streamOwner, this.abort.signal);
+  }
+
+  /** decode(), with an undecodable entry dead-lettered (and no envelopes). */
+  private async decodeOrDeadLetter(fields: Buffer[], streamOwner: string): Promise<RelayEnvelope[]> {
+    const envelopes = this.decode(fields);
+    if (Array.isArray(envelopes)) return envelopes;
+    await this.deadLetterUndecodable(envelopes, streamOwner);
     return [];
   }
 
@@ -717,7 +768,8 @@ export class RedisRelay implements Relay {
       );
       for (const [id, fields] of entries) {
         const entry: ReadEntry = { id: id.toString(), ms: streamIdMs(id.toString()), bytes: entryBytes(fields), holds: 0 };
-        if (!(await this.handleEntry(handler, fields, entry, part))) return;
+        const handled = this.handleEntry(handler, fields, entry, part);
+        if (handled !== true && !(handled !== false && (await handled))) return;
         part.readEntries.push(entry);
         part.lastId = entry.id;
       }
