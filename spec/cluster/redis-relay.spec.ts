@@ -244,6 +244,27 @@ describe('RedisRelay', () => {
       expect(await admin.exists(c.keys.stream('b'))).to.equal(0);
     });
 
+    it('keeps a batch entry in order when the handler is synchronous for some envelopes, asynchronous or throwing for others', async () => {
+      // The read loop stays synchronous while the handler is (redis-relay.ts handleEntry) and
+      // takes the rest of an entry onto the async path at the first promise or throw.
+      c = cluster();
+      let thrown = 0;
+      const b = await c.node('b', (record) => (envelope) => {
+        const text = texts([envelope])[0]!;
+        if (text === 'm1' || text === 'm4') return new Promise<void>((resolve) => setTimeout(() => resolve(record(envelope)), 20));
+        if (text === 'm2' && thrown++ === 0) throw new Error('delivery failed once');
+        record(envelope);
+        return undefined;
+      });
+      const batch = (...names: string[]) => encodeEnvelopeBatch(names.map((name) => encodeEnvelope(userEnvelope('bob', '/queue/q', name))));
+      await admin.xadd(c.keys.stream('b'), '*', BATCH_FIELD, batch('m0', 'm1', 'm2', 'm3'));
+      await admin.xadd(c.keys.stream('b'), '*', 'e', encodeEnvelope(userEnvelope('bob', '/queue/q', 'm4')));
+      await admin.xadd(c.keys.stream('b'), '*', BATCH_FIELD, batch('m5', 'm6'));
+      await b.waitFor(7);
+      expect(texts(b.received)).to.deep.equal(['m0', 'm1', 'm2', 'm3', 'm4', 'm5', 'm6']);
+      expect(thrown).to.equal(2);
+    });
+
     it('hands over the envelopes of a batch entry in order, when reading and when recovering a dead node', async () => {
       c = cluster();
       const b = await c.node('b');
