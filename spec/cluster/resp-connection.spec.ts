@@ -134,6 +134,45 @@ describe('RespReader (RESP2 replies from a byte stream)', () => {
   });
 });
 
+describe('encode (RESP commands into one buffer)', () => {
+  /** The plain encoding, argument by argument, to check the single-buffer one against. */
+  function reference(commands: readonly (readonly (string | number | Buffer)[])[]): Buffer {
+    const parts: Buffer[] = [];
+    for (const command of commands) {
+      parts.push(Buffer.from(`*${command.length}\r\n`));
+      for (const arg of command) {
+        const bytes = Buffer.isBuffer(arg) ? arg : Buffer.from(String(arg), 'utf8');
+        parts.push(Buffer.from(`$${bytes.length}\r\n`), bytes, Buffer.from('\r\n'));
+      }
+    }
+    return Buffer.concat(parts);
+  }
+
+  it('writes what the plain encoding writes, for any mix of strings, numbers and buffers', () => {
+    let seed = 7;
+    const next = (n: number): number => {
+      seed = (seed * 1103515245 + 12345) % 2147483648;
+      return seed % n;
+    };
+    const strings = ['', 'k', 'évé', '日本語', '😀x', 'a'.repeat(9), 'b'.repeat(10), 'c'.repeat(99), 'd'.repeat(100), 'e'.repeat(1000)];
+    const numbers = [0, 7, 9, 10, 99, 100, 12345678, -1, -250, 1.5, 1e21];
+    for (let round = 0; round < 300; round++) {
+      const commands: (string | number | Buffer)[][] = [];
+      for (let c = 0, count = 1 + next(3); c < count; c++) {
+        const command: (string | number | Buffer)[] = [];
+        for (let a = 0, args = 1 + next(round % 10 === 0 ? 120 : 12); a < args; a++) {
+          const kind = next(3);
+          if (kind === 0) command.push(strings[next(strings.length)]!);
+          else if (kind === 1) command.push(numbers[next(numbers.length)]!);
+          else command.push(Buffer.from(Array.from({ length: next(300) }, () => next(256))));
+        }
+        commands.push(command);
+      }
+      expect(encode(commands).equals(reference(commands)), `round ${round}`).to.equal(true);
+    }
+  });
+});
+
 describe('RespConnection (the user router lean connection)', function () {
   this.timeout(30_000);
   let server: RedisServer;
