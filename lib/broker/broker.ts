@@ -269,12 +269,10 @@ export class Broker {
    * takes it (the last one left while the message was in flight, or was a
    * slow consumer), the message is kept: re-routed to other nodes, or stored.
    * `hold` (a relayed message) keeps its stream entry while a client-ack
-   * delivery or a backlog still owes it.
-   */
-  /**
-   * Synchronous (undefined) when every local session took the message or none needed to keep it:
-   * the relay's read loop then goes on without a turn of the microtask queue per message. A
-   * promise when the message must be kept (a client-ack delivery routed here) or routed again.
+   * delivery or a backlog still owes it. Synchronous (undefined) when local
+   * sessions took it and nothing must be kept: the relay's read loop then
+   * goes on without a turn of the microtask queue per message; a promise when
+   * it must be kept (a client-ack delivery routed here) or routed again.
    */
   private deliverUser(user: string, target: string, message: BrokerMessage, deliveredElsewhere: boolean, hold?: RelayHold): Promise<void> | undefined {
     const subscribers = this.registry.userSubscribers(user, target);
