@@ -292,7 +292,7 @@ export class Receiver extends ReconnectingClient {
   protected onFrame(frame: StompFrame): void {
     if (frame.command === 'MESSAGE') {
       if (this.closing) return;
-      this.options.tally.onDelivery(frame.body.toString('utf8'), frame.headers['message-id'] ?? '');
+      this.options.tally.onDelivery(frame.body.toString('utf8'), frame.headers['message-id'] ?? '', this.connections);
       const ackId = frame.headers.ack;
       if (this.options.ackMode === 'client-individual' && ackId !== undefined) this.link?.send({ command: 'ACK', headers: { id: ackId } });
       else if (this.options.ackMode === 'client' && ackId !== undefined) this.noteForCumulativeAck(ackId);

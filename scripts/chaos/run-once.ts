@@ -129,6 +129,11 @@ export async function runOnce(scenario: Scenario, run: number, settings: RunSett
       receiverConnections: receivers[i]?.connections ?? pullers[i]?.claims ?? 0,
     }));
     for (const pair of result.pairs) if ((pair.lost ?? 0) > 0) note(`${pair.mode}: lost sequence numbers ${pair.lostSample.join(', ')}${(pair.lost ?? 0) > pair.lostSample.length ? ', …' : ''}`);
+    for (const pair of result.pairs) {
+      if (pair.dupSample.length === 0 || !(scenario.noDuplicates === true || pair.dupOtherId > 0 || pair.dupPreFault > 0)) continue;
+      const where = (ms: number, connection: number): string => `${ms} ms after the fault on connection ${connection}`;
+      for (const d of pair.dupSample) note(`${pair.mode}: ${d.sameId ? 'same' : 'other'}-id duplicate of ${d.seq}: first ${where(d.firstMs, d.firstConnection)}, again ${where(d.againMs, d.againConnection)}`);
+    }
     for (const sender of senders) if (sender.otherErrors.size > 0) note(`${sender.login}: ERROR frames naming no SEND: ${JSON.stringify(Object.fromEntries(sender.otherErrors))}`);
     for (const puller of pullers) {
       note(`${puller.mode}: ${puller.claims} claims, ${puller.abandoned} abandoned, ${puller.dropped} cut before the answer was read`);

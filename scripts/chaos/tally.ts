@@ -44,7 +44,20 @@ export interface PairCounts {
   lostSample: number[];
   /** Lost messages that were among the next few after one the receiver had when its connection dropped: in flight then. */
   lostAtDrop: number;
+  /** The first few duplicates, for the logs: where each copy came (ms after the fault began, receiver connection number). */
+  dupSample: DuplicateSample[];
 }
+
+export interface DuplicateSample {
+  seq: number;
+  sameId: boolean;
+  firstMs: number;
+  againMs: number;
+  firstConnection: number;
+  againConnection: number;
+}
+
+const DUP_SAMPLE_SIZE = 10;
 
 /** A message first received this long before the fault began was not in flight at it. */
 export const PRE_FAULT_MARGIN_MS = 1000;
@@ -56,7 +69,8 @@ export class PairTally {
   private readonly refused = new Map<string, number>();
   private readonly unconfirmed = new Set<number>();
   /** Sequence number → the message-ids it arrived with, and when it first did. */
-  private readonly deliveries = new Map<number, { ids: Set<string>; firstAt: number }>();
+  private readonly deliveries = new Map<number, { ids: Set<string>; firstAt: number; connection: number }>();
+  private readonly dupSample: DuplicateSample[] = [];
   private faultAt: number | undefined;
   private dupPreFault = 0;
   private sent = 0;
@@ -91,7 +105,8 @@ export class PairTally {
     this.unconfirmed.add(seq);
   }
 
-  onDelivery(body: string, messageId: string): void {
+  /** `connection`: which of the receiver's connections it came on (1 = the first). */
+  onDelivery(body: string, messageId: string, connection = 0): void {
     this.lastDeliveryAt = Date.now();
     const parsed = parseBody(body);
     if (parsed === undefined || parsed.pair !== this.pair) {
@@ -101,13 +116,18 @@ export class PairTally {
     const { seq } = parsed;
     const seen = this.deliveries.get(seq);
     if (seen !== undefined) {
-      if (seen.ids.has(messageId)) this.dupSameId++;
+      const sameId = seen.ids.has(messageId);
+      if (sameId) this.dupSameId++;
       else this.dupOtherId++;
+      if (this.dupSample.length < DUP_SAMPLE_SIZE) {
+        const since = this.faultAt ?? 0;
+        this.dupSample.push({ seq, sameId, firstMs: seen.firstAt - since, againMs: this.lastDeliveryAt - since, firstConnection: seen.connection, againConnection: connection });
+      }
       if (this.faultAt !== undefined && seen.firstAt < this.faultAt - PRE_FAULT_MARGIN_MS) this.dupPreFault++;
       seen.ids.add(messageId);
       return;
     }
-    this.deliveries.set(seq, { ids: new Set([messageId]), firstAt: this.lastDeliveryAt });
+    this.deliveries.set(seq, { ids: new Set([messageId]), firstAt: this.lastDeliveryAt, connection });
     if (seq < this.maxSeq) this.reordered++;
     else this.maxSeq = seq;
     if (this.strandedPhase && this.receipted.has(seq)) this.stranded++;
@@ -156,6 +176,7 @@ export class PairTally {
       foreign: this.foreign,
       lostSample: lost.slice(0, 20),
       lostAtDrop: lost.filter((seq) => this.drops.some((last) => seq > last && seq <= last + IN_FLIGHT_AT_DROP)).length,
+      dupSample: [...this.dupSample],
     };
   }
 }
