@@ -506,19 +506,43 @@ export class Broker {
 
   // ---- acknowledgements ----------------------------------------------------------
 
-  async acknowledge(session: Session, entries: readonly PendingAck[]): Promise<void> {
+  /**
+   * ACKed entries leave their stores. The session has forgotten them already
+   * (Session.settle); until the stores have too, the session counts as
+   * holding them: its release on end (which hands the claim's remainder back
+   * to the inbox) waits for this, and so does shutdown's settled wait — else
+   * a connection ending right after a cumulative ACK would see what it
+   * acknowledged delivered again.
+   */
+  acknowledge(session: Session, entries: readonly PendingAck[]): Promise<void> {
+    const work = this.storeAcks(entries);
+    session.acknowledging.add(work);
+    return work.finally(() => {
+      session.acknowledging.delete(work);
+      this.checkSettled();
+    });
+  }
+
+  private async storeAcks(entries: readonly PendingAck[]): Promise<void> {
     const byQueue = new Map<string, string[]>();
+    // One call per claim, not per message: a cumulative ACK may cover hundreds.
+    const byClaim = new Map<string, string[]>();
+    const afterClaims: PendingAck[] = [];
     for (const entry of entries) {
       const t = entry.subscription.target;
+      const claimId = entry.source === 'inbox' ? entry.subscription.claimId : undefined;
       if (entry.source === 'queue' && t.kind === 'queue') push(byQueue, t.name, entry.message.id);
-      else if (entry.source === 'inbox' && entry.subscription.claimId) await this.inbox.ack(entry.subscription.claimId, [entry.message.id]);
-      entry.release?.();
+      if (claimId !== undefined) {
+        push(byClaim, claimId, entry.message.id);
+        afterClaims.push(entry);
+      } else entry.release?.();
     }
+    for (const [claimId, ids] of byClaim) await this.inbox.ack(claimId, ids);
+    for (const entry of afterClaims) entry.release?.();
     for (const [queue, ids] of byQueue) {
       await this.queues.ack(queue, ids);
       void this.dispatchQueue(queue);
     }
-    this.checkSettled();
   }
 
   /** NACK: a queue message goes to another consumer; a user message back to the inbox. */
@@ -635,6 +659,8 @@ export class Broker {
   }
 
   private async releaseSession(session: Session): Promise<void> {
+    // What was ACKed just before the end leaves the claim first (see acknowledge).
+    await Promise.allSettled([...session.acknowledging]);
     const subscriptions = [...session.subscriptions.values()];
     session.subscriptions.clear();
     // Unacked live messages first, then the claims: both go to the inbox head, claims (older) ahead.
@@ -790,7 +816,7 @@ export class Broker {
 
   private checkSettled(): void {
     if (this.settledWaiters.size === 0) return;
-    for (const session of this.sessions) if (session.state !== 'closed' && session.pending.size > 0) return;
+    for (const session of this.sessions) if (session.state !== 'closed' && (session.pending.size > 0 || session.acknowledging.size > 0)) return;
     for (const done of [...this.settledWaiters]) done();
   }
 }

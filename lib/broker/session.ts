@@ -58,6 +58,8 @@ export class Session implements HeartbeatClient {
   readonly transactions = new Map<string, Transaction>();
   /** Unacknowledged deliveries in delivery order. */
   readonly pending = new Map<string, PendingAck>();
+  /** ACKs settled here whose stores are still being told (Broker.acknowledge). */
+  readonly acknowledging = new Set<Promise<void>>();
   /** Milliseconds between our beats (0: none) and the client's allowed silence (0: unchecked). */
   /** The last SEND destination and its parse (handlers/send.ts). */
   lastSendDestination: { name: string; destination: Destination } | undefined;

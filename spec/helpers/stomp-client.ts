@@ -300,6 +300,11 @@ export class RawStompClient {
   terminate(): void {
     this.ws.terminate();
   }
+
+  /** A WebSocket close without DISCONNECT: the frames sent before it arrive first. */
+  close(): void {
+    this.ws.close();
+  }
 }
 
 /** Attempts an upgrade that should be refused; resolves with the HTTP status and body. */
