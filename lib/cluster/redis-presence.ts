@@ -578,8 +578,9 @@ export class RedisPresence implements PresenceRegistry {
         const rest = entry.slice(2);
         if (kind === 'u:') await this.countUser(rest, await this.redis.sbPresenceUnset(this.keys.userNodes(rest), id, k));
         else if (kind === 'k:') await this.redis.sbPresenceUnset(rest, id, k);
-        // A hash with a field per node (sessions per user, redis-user-sessions.ts): counts, not incarnations.
-        else if (kind === 'h:') await this.redis.hdel(rest, id);
+        // A hash with a field per incarnation (sessions per user, redis-user-sessions.ts); `id` alone
+        // is a field of a version before incarnations.
+        else if (kind === 'h:') await this.redis.hdel(rest, tag, id);
       }),
     );
     await this.redis.del(index);

@@ -1,8 +1,9 @@
 /*
  * Sessions per user across the cluster (MAX_CONNECTIONS_PER_USER), in Redis:
  *
- *   {u:<user>}:sessions   HASH  node id → sessions of the user on that
- *                               node (redis-keys.ts), in the user's slot.
+ *   {u:<user>}:sessions   HASH  `<node id>!<incarnation>` → sessions of the
+ *                               user on that node (redis-keys.ts), in the
+ *                               user's slot.
  *
  * Each node writes only its own field, always the count it holds locally
  * (an absolute value, not an increment): commands leave one connection in
@@ -30,7 +31,7 @@ import { LocalSessionCounts, type UserSessionCount } from './user-sessions.js';
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    sbUserSessions(sessionsKey: string, nodeId: string, count: number, max: number): Result<number, Context>;
+    sbUserSessions(sessionsKey: string, field: string, count: number, max: number, nodeId: string): Result<number, Context>;
   }
 }
 
@@ -55,7 +56,7 @@ export class RedisUserSessionCount implements UserSessionCount {
     private readonly nodeId: string,
     target: RedisTarget,
     private readonly max: number,
-    presence: PresenceRegistry,
+    private readonly presence: PresenceRegistry & { incarnationTag(): string },
     options: Partial<RedisConnectionOptions> = {},
   ) {
     this.opts = resolveConnectionOptions(options);
@@ -150,7 +151,7 @@ export class RedisUserSessionCount implements UserSessionCount {
   private write1(key: string, count: number, max: number): Promise<number> {
     return redisCall(this.redis, 'count user sessions', async () => {
       if (count > 0) await this.redis.sadd(this.keys.nodeIndex(this.nodeId), `h:${key}`);
-      const counted = await this.redis.sbUserSessions(key, this.nodeId, count, max);
+      const counted = await this.redis.sbUserSessions(key, this.presence.incarnationTag(), count, max, this.nodeId);
       if (count === 0) await this.redis.srem(this.keys.nodeIndex(this.nodeId), `h:${key}`);
       return counted;
     });

@@ -55,7 +55,11 @@ describe('security: connection flood across a cluster (two real node processes)'
     const prefix = uniquePrefix('sessions');
     const env = { MAX_CONNECTIONS_PER_USER: '3', REDIS_PREFIX: prefix };
     const [a, b, c] = await Promise.all(['sess-a', 'sess-b', 'sess-c'].map((id) => spawnNode({ id, redisUrl: redis.server.url, env })));
-    const counts = () => redis.admin.hgetall(new RedisKeys(prefix).userSessions('mallory'));
+    // Node id → count; the hash's fields name the node's incarnation (`<id>!<k>`).
+    const counts = async (): Promise<Record<string, string>> => {
+      const hash = await redis.admin.hgetall(new RedisKeys(prefix).userSessions('mallory'));
+      return Object.fromEntries(Object.entries(hash).map(([field, count]) => [field.replace(/![0-9]+$/, ''), count]));
+    };
     const pair = await GoodPair.open(c.wsUrl);
     const onA = [await RawStompClient.connect(a.wsUrl, { login: 'mallory' }), await RawStompClient.connect(a.wsUrl, { login: 'mallory' })];
     await RawStompClient.connect(b.wsUrl, { login: 'mallory' });
