@@ -97,8 +97,8 @@ const HANDOFF = script('relay-handoff');
 const HANDOFF_SHA = scriptSha(HANDOFF);
 const HANDOFF_KEYS = HANDOFF.numberOfKeys!;
 
-/** A message's bytes in a decision's packed argument besides its exclude and envelope (lua/route.lua). */
-const MESSAGE_HEAD = 2 + 1 + 2 + 4;
+/** A message's bytes in a decision's heads argument besides its exclude (lua/route.lua). */
+const MESSAGE_HEAD = 2 + 1 + 2;
 
 /** Envelope bytes packed into one stream entry at most (unless one envelope alone is larger). */
 export const MAX_ENTRY_BYTES = 1024 * 1024;
@@ -324,7 +324,8 @@ export class RedisUserRouter implements UserRouter {
     // Each subscription's keys once, however many messages go to it; the messages in one argument.
     const subscriptions = new Map<string, Map<string, number>>();
     const indexes: number[] = [];
-    let size = 0;
+    let headBytes = 0;
+    let bodyBytes = 0;
     for (const { route, envelope } of batch) {
       let byDestination = subscriptions.get(route.user);
       if (byDestination === undefined) subscriptions.set(route.user, (byDestination = new Map()));
@@ -335,21 +336,25 @@ export class RedisUserRouter implements UserRouter {
         keys.push(this.keys.subs(route.user, route.destination), this.keys.inbox(route.user, route.destination), this.keys.inboxes(route.user), this.keys.inboxBytes(route.user));
       }
       indexes.push(index);
-      size += MESSAGE_HEAD + (route.exclude === undefined ? 0 : Buffer.byteLength(route.exclude)) + envelope.length;
+      headBytes += MESSAGE_HEAD + (route.exclude === undefined ? 0 : Buffer.byteLength(route.exclude));
+      bodyBytes += 4 + envelope.length;
     }
-    const packed = Buffer.allocUnsafe(size);
+    // Heads and bodies apart: the bodies are a stream entry's 'b' field as they stand (lua/route.lua).
+    const heads = Buffer.allocUnsafe(headBytes);
+    const bodies = Buffer.allocUnsafe(bodyBytes);
     let at = 0;
+    let bodyAt = 0;
     for (let i = 0; i < batch.length; i++) {
       const { route, envelope } = batch[i]!;
-      at = packed.writeUInt16BE(indexes[i]!, at);
-      packed[at++] = route.kept ? 1 : 0;
+      at = heads.writeUInt16BE(indexes[i]!, at);
+      heads[at++] = route.kept ? 1 : 0;
       const exclude = route.exclude ?? '';
-      at = packed.writeUInt16BE(Buffer.byteLength(exclude), at);
-      at += packed.write(exclude, at, 'utf8');
-      at = packed.writeUInt32BE(envelope.length, at);
-      at += envelope.copy(packed, at);
+      at = heads.writeUInt16BE(Buffer.byteLength(exclude), at);
+      at += heads.write(exclude, at, 'utf8');
+      bodyAt = bodies.writeUInt32BE(envelope.length, bodyAt);
+      bodyAt += envelope.copy(bodies, bodyAt);
     }
-    args.push(keys.length / 4, packed, this.push);
+    args.push(keys.length / 4, heads, bodies, this.push);
     for (const node of candidates) keys.push(this.keys.stream(node), this.keys.streamBytes(node));
     const call = ++this.calls;
     let sets: string[][];
@@ -368,6 +373,13 @@ export class RedisUserRouter implements UserRouter {
       for (const pending of batch) pending.reject(error);
       return { call, plan: new Map() };
     }
+    let outcomes = 0;
+    for (let r = 0; r < codes.length; r += 3) outcomes += codes[r]!;
+    if (outcomes !== batch.length) {
+      const error = new BrokerError('ERR_INTERNAL', `route user messages: ${outcomes} outcomes for ${batch.length} messages`);
+      for (const pending of batch) pending.reject(error);
+      return { call, plan: new Map() };
+    }
     const now = Date.now();
     for (const ids of sets) {
       for (const id of ids) {
@@ -378,10 +390,14 @@ export class RedisUserRouter implements UserRouter {
     }
     // Hand-offs grouped per target node, in batch order (see header: order).
     const byNode: HandOffPlan = new Map();
-    for (let i = 0; i < batch.length; i++) {
+    // `codes`: runs of messages with one outcome, (how many, code, stored) each.
+    let run = 0;
+    let left = codes[0] ?? 0;
+    for (let i = 0; i < batch.length; i++, left--) {
+      if (left === 0) left = codes[(run += 3)] ?? 0;
       const pending = batch[i]!;
-      const code = codes[2 * i]!;
-      const stored = codes[2 * i + 1]!;
+      const code = codes[run + 1]!;
+      const stored = codes[run + 2]!;
       const local = (code & 1) === 1;
       if (stored === INBOX_REFUSED || stored === INBOX_REFUSED_BYTES) {
         const { user, destination } = pending.route;

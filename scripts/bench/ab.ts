@@ -13,6 +13,9 @@
  * (loadgen.ts, split placement, user destinations), CPU read from /proc over
  * the measured window only.
  *
+ * At `--rate 0` (unlimited, window-bounded) it is a saturation A/B: compare
+ * msg/s and the servers' CPU µs per delivered message (both columns printed).
+ *
  * Why a script of its own: on this 2-core VM the same warm nodes vary ±15 %
  * from one run to the next, more than a cut of a few per cent. Besides each
  * process's share, it prints the sending node's CPU divided by the receiving
@@ -54,6 +57,10 @@ interface Run {
   redis: number;
   p99: number;
   lost: number;
+  /** Delivered msg/s over the measured window (at --rate 0, the saturation figure). */
+  throughput: number;
+  /** Generator CPU, % of a core (on 2 cores, it competes with the servers at saturation). */
+  client: number;
 }
 
 function entryOf(dir: string): string {
@@ -145,7 +152,7 @@ async function runOnce(build: 'A' | 'B', dir: string, round: number): Promise<Ru
     if (stats === undefined) throw new Error('no CPU sample');
     if (values.commandstats) console.log(`   ${build} r${round}: redis INFO commandstats (whole run, warm-up included)\n${await commandStats(redisPort)}`);
     const [redis, sender, receiver] = stats.pids.map((pid) => pid.cpuPercent) as [number, number, number];
-    return { build, round, sender, receiver, redis, p99: report.latency.p99Ms, lost: report.lost };
+    return { build, round, sender, receiver, redis, p99: report.latency.p99Ms, lost: report.lost, throughput: report.deliveredPerSecond, client: report.clientCpuPercent };
   } finally {
     for (const spawned of processes.reverse()) {
       await spawned.stop();
@@ -161,6 +168,8 @@ function median(list: number[]): number {
 }
 
 const pct = (value: number): string => value.toFixed(1).padStart(5);
+/** The servers' CPU µs per delivered message: % of a core × 10 000 / msg/s. */
+const perMessage = (run: Run): number => (run.throughput > 0 ? ((run.sender + run.receiver + run.redis) * 10_000) / run.throughput : 0);
 
 async function main(): Promise<void> {
   if (values.b === undefined) throw new Error('--b <dir> is required (a checkout with dist/ built)');
@@ -169,7 +178,7 @@ async function main(): Promise<void> {
   entryOf(dirs.A);
   entryOf(dirs.B);
   console.log(`A = ${dirs.A}\nB = ${dirs.B}\n${values.pairs} pairs, ${values.rate} msg/s, ${values.warmup} s warm-up, ${values.duration} s measured, fresh nodes per run`);
-  console.log('run      sender receiver redis  total  send/recv  p99 ms  lost');
+  console.log('run      sender receiver redis  total  send/recv  p99 ms  lost    msg/s  µs/msg  client');
   const runs: Run[] = [];
   for (let round = 1; round <= Number(values.rounds); round++) {
     const order: Array<'A' | 'B'> = round % 2 === 1 ? ['A', 'B'] : ['B', 'A'];
@@ -178,16 +187,16 @@ async function main(): Promise<void> {
       runs.push(run);
       const total = run.sender + run.receiver + run.redis;
       console.log(
-        `${build} r${round}    ${pct(run.sender)}  ${pct(run.receiver)} ${pct(run.redis)}  ${pct(total)}     ${(run.sender / run.receiver).toFixed(2)}    ${formatMs(run.p99).padStart(6)}  ${run.lost}`,
+        `${build} r${round}    ${pct(run.sender)}  ${pct(run.receiver)} ${pct(run.redis)}  ${pct(total)}     ${(run.sender / run.receiver).toFixed(2)}    ${formatMs(run.p99).padStart(6)}  ${String(run.lost).padStart(4)}  ${run.throughput.toFixed(0).padStart(7)}  ${perMessage(run).toFixed(1).padStart(6)}  ${pct(run.client)}`,
       );
     }
   }
-  console.log('\nmedians  sender receiver redis  total  send/recv  p99 ms');
+  console.log('\nmedians  sender receiver redis  total  send/recv  p99 ms          msg/s  µs/msg  client');
   for (const build of ['A', 'B'] as const) {
     const mine = runs.filter((run) => run.build === build);
     const col = (pick: (run: Run) => number): number => median(mine.map(pick));
     console.log(
-      `${build}        ${pct(col((r) => r.sender))}  ${pct(col((r) => r.receiver))} ${pct(col((r) => r.redis))}  ${pct(col((r) => r.sender + r.receiver + r.redis))}     ${col((r) => r.sender / r.receiver).toFixed(2)}    ${formatMs(col((r) => r.p99)).padStart(6)}`,
+      `${build}        ${pct(col((r) => r.sender))}  ${pct(col((r) => r.receiver))} ${pct(col((r) => r.redis))}  ${pct(col((r) => r.sender + r.receiver + r.redis))}     ${col((r) => r.sender / r.receiver).toFixed(2)}    ${formatMs(col((r) => r.p99)).padStart(6)}        ${col((r) => r.throughput).toFixed(0).padStart(7)}  ${col(perMessage).toFixed(1).padStart(6)}  ${pct(col((r) => r.client))}`,
     );
   }
 }

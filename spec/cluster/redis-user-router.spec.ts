@@ -178,6 +178,90 @@ describe('RedisUserRouter', () => {
     }
   });
 
+  it('on one Redis, decides a tick that interleaves two nodes and the inbox in one call: each node one entry in order, each message its own outcome', async () => {
+    // dave's inbox holds two small messages, not a large third one.
+    const c = await setup({ maxBytes: 1000 });
+    const common = { keyPrefix: c.keys.prefix, logger: recordingLogger() };
+    const presenceC = new RedisPresence('c', server.url, { ...common, beatIntervalMs: 100 });
+    await presenceC.start();
+    const relayC = new RedisRelay('c', server.url, common);
+    relayC.setLease(presenceC);
+    const nodeC = recordingNode(relayC);
+    await relayC.start(nodeC.handler);
+    const admin = new Redis(server.url, { maxRetriesPerRequest: 0 });
+    try {
+      await c.presenceB.subscribed('bob', '/queue/mix');
+      await presenceC.subscribed('carol', '/queue/mix');
+      await c.presenceB.subscribed('erin', '/queue/mix');
+      await c.presenceB.subscribed('bob', '/queue/mix2');
+      // One message each first: b and c become candidates, handed off to in the decision from then on.
+      const primers = [
+        { user: 'bob', text: 'bob-0' },
+        { user: 'carol', text: 'carol-0' },
+      ];
+      for (const { user, text } of primers) await c.router.route({ user, destination: '/queue/mix', message: message(`/user/${user}/queue/mix`, text) });
+      await c.b.waitFor(1);
+      await nodeC.waitFor(1);
+      const added = async (node: string) => {
+        const info = (await admin.xinfo('STREAM', c.keys.stream(node))) as unknown[];
+        return Number(info[info.indexOf('entries-added') + 1]);
+      };
+      const before = { b: await added('b'), c: await added('c'), apart: c.router.handedApart, inDecision: c.router.handedInDecision };
+      // dave is subscribed nowhere: stored, between messages handed off, with the same run of outcomes broken each time.
+      const plan = [
+        { user: 'bob', destination: '/queue/mix', text: 'bob-1' },
+        { user: 'carol', destination: '/queue/mix', text: 'carol-1' },
+        { user: 'dave', destination: '/queue/mix', text: 'dave-1' },
+        { user: 'bob', destination: '/queue/mix', text: 'bob-2' },
+        { user: 'erin', destination: '/queue/mix', text: 'erin-1' },
+        { user: 'bob', destination: '/queue/mix2', text: 'bob-3' },
+        { user: 'carol', destination: '/queue/mix', text: 'carol-2' },
+        { user: 'dave', destination: '/queue/mix', text: 'dave-2' },
+        { user: 'dave', destination: '/queue/mix', text: 'dave-3', body: Buffer.alloc(2000, 0x64) },
+        { user: 'bob', destination: '/queue/mix', text: 'bob-4' },
+      ];
+      // One tick: one decision.
+      const results = await Promise.allSettled(
+        plan.map(({ user, destination, text, body }) =>
+          c.router.route({ user, destination, message: message(`/user/${user}${destination}`, text, body === undefined ? {} : { body }) }),
+        ),
+      );
+      expect(results.map((r) => (r.status === 'fulfilled' ? r.value : (r.reason as { code?: string }).code))).to.deep.equal(
+        plan.map(({ user, text }) =>
+          text === 'dave-3'
+            ? 'ERR_INBOX_FULL'
+            : user === 'dave'
+              ? { local: false, stored: true, remote: [] }
+              : { local: false, stored: false, remote: [user === 'carol' ? 'c' : 'b'] },
+        ),
+      );
+      expect([c.router.handedApart - before.apart, c.router.handedInDecision - before.inDecision]).to.deep.equal([0, 7]);
+      await c.b.waitFor(6);
+      await nodeC.waitFor(3);
+      const texts = (node: { received: Array<{ message: BrokerMessage }> }) => node.received.map((e) => e.message.body.toString());
+      expect(texts(c.b)).to.deep.equal(['bob-0', 'bob-1', 'bob-2', 'erin-1', 'bob-3', 'bob-4']);
+      expect(texts(nodeC)).to.deep.equal(['carol-0', 'carol-1', 'carol-2']);
+      expect(c.b.received.map((e) => (e.kind === 'user' ? `${e.user}${e.destination}` : ''))).to.deep.equal([
+        'bob/queue/mix',
+        'bob/queue/mix',
+        'bob/queue/mix',
+        'erin/queue/mix',
+        'bob/queue/mix2',
+        'bob/queue/mix',
+      ]);
+      expect({ b: (await added('b')) - before.b, c: (await added('c')) - before.c }).to.deep.equal({ b: 1, c: 1 });
+      const stored = await c.inbox.peek('dave', '/queue/mix');
+      expect(stored.map((m) => m.body.toString())).to.deep.equal(['dave-1', 'dave-2']);
+      expect(stored.map((m) => m.destination)).to.deep.equal(['/user/dave/queue/mix', '/user/dave/queue/mix']);
+    } finally {
+      admin.disconnect();
+      await presenceC.leave();
+      await relayC.close();
+      await presenceC.close();
+      await c.close();
+    }
+  });
+
   it('writes a message routed alone as a plain entry', async () => {
     const { entries } = await routeToB('/queue/r', [message('/user/bob/queue/r', 'alone')]);
     expect(entries).to.have.length(1);

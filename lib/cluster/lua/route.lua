@@ -14,15 +14,22 @@
 -- KEYS per subscription (a user and destination some of the messages go to, each once): subs,
 --      inbox, inboxes, inbox-bytes; then per candidate: stream, stream-bytes
 -- ARGV self, max messages, ttl, overflow, max bytes (the user's), max stream bytes, max entry
---      bytes, n, n gone node ids, c, c candidate node ids, s (subscriptions), then the messages
---      packed in one argument (arguments per message were the sender's largest cost: its
---      client's command building and the garbage of it): per message u16 subscription
---      (0-based), u8 kept (1: accepted already, never refused), str16 exclude, u32 length +
---      envelope (kind, str16 user, str16 destination, message); push (1: each stream entry
---      written here is also published for a push-fed reader, lib.lua relay_append)
--- → { sets, codes }: sets, the lists of target node ids (sorted) the messages have; codes, two
---   integers per message, in order: local (1) + 2 × handed off here (1) + 4 × its set (1-based;
---   0: none), then stored (0 | 1 + dropped | INBOX_REFUSED | INBOX_REFUSED_BYTES | RELAY_FULL).
+--      bytes, n, n gone node ids, c, c candidate node ids, s (subscriptions), heads, bodies, push.
+--      The messages in two arguments (arguments per message were the sender's largest cost: its
+--      client's command building and the garbage of it): heads, per message u16 subscription
+--      (0-based), u8 kept (1: accepted already, never refused), str16 exclude; bodies, per
+--      message u32 length + envelope (kind, str16 user, str16 destination, message) — the very
+--      layout of a stream entry's 'b' field, so that consecutive messages for one node are handed
+--      off as one slice of `bodies` (all of it, uncopied, when the whole batch goes to one node),
+--      and an envelope is never made a Lua string of its own unless it is stored (per-message
+--      strings were most of the script's time at saturation: docs/bench/two-node-profile.md);
+--      push (1: each stream entry written here is also published for a push-fed reader, lib.lua
+--      relay_append)
+-- → { sets, codes }: sets, the lists of target node ids (sorted) the messages have; codes, runs
+--   of messages with the same outcome, three integers each, in order: how many messages, then
+--   local (1) + 2 × handed off here (1) + 4 × its set (1-based; 0: none), then stored (0 | 1 +
+--   dropped | INBOX_REFUSED | INBOX_REFUSED_BYTES | RELAY_FULL). A batch's messages mostly share
+--   one outcome: the reply stays three integers where it was two a message.
 --   A set not handed off here is left to the caller to hand off.
 local self, max, ttl, overflow = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
 local maxBytes, maxStream, maxEntry = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
@@ -31,9 +38,11 @@ local gone = {}
 for i = 9, 8 + n do gone[ARGV[i]] = true end
 local c = tonumber(ARGV[9 + n])
 local subscriptions = tonumber(ARGV[10 + n + c])
-local packed = ARGV[11 + n + c]
-local push = ARGV[12 + n + c] == '1'
--- Candidate id → { stream key, bytes key, bytes queued (read once), envelopes waiting, their bytes }.
+local heads, bodies = ARGV[11 + n + c], ARGV[12 + n + c]
+local push = ARGV[13 + n + c] == '1'
+-- Candidate id → { stream key, bytes key, bytes queued (read once), and the entry being gathered:
+-- its messages' records in `bodies` as runs of consecutive ones (closed runs in `runs`, from/to
+-- pairs; the open one in `from`, `to`), how many, their envelopes' bytes }.
 local candidates = {}
 for j = 1, c do
   local stream, bytes = KEYS[subscriptions * 4 + 2 * j - 1], KEYS[subscriptions * 4 + 2 * j]
@@ -44,23 +53,48 @@ local function open(id)
   if cand == nil then return nil end
   if cand.exists == nil then
     cand.exists = redis.call('EXISTS', cand.stream) == 1
-    if cand.exists then cand.queued, cand.list, cand.size = tonumber(redis.call('GET', cand.bytes) or '0'), {}, 0 end
+    if cand.exists then cand.queued, cand.runs, cand.count, cand.size = tonumber(redis.call('GET', cand.bytes) or '0'), {}, 0, 0 end
   end
   if cand.exists then return cand end
   return nil
 end
--- One stream entry of a candidate's waiting envelopes: a lone one as field 'e', several packed as 'b'.
+-- One stream entry of a candidate's gathered messages: a lone one as field 'e' (its envelope), several
+-- as 'b' (their records as they lie in `bodies`).
 local function write(cand)
-  local list = cand.list
-  if #list == 0 then return end
-  local field, value = 'e', list[1]
-  if #list > 1 then
-    for j = 1, #list do list[j] = struct.pack('>I4', #list[j]) .. list[j] end
-    field, value = 'b', table.concat(list)
+  if cand.count == 0 then return end
+  local field, value = 'b', nil
+  if cand.count == 1 then
+    field, value = 'e', string.sub(bodies, cand.from + 4, cand.to)
+  elseif #cand.runs == 0 then
+    value = (cand.from == 1 and cand.to == #bodies) and bodies or string.sub(bodies, cand.from, cand.to)
+  else
+    local runs, parts = cand.runs, {}
+    for j = 1, #runs, 2 do parts[#parts + 1] = string.sub(bodies, runs[j], runs[j + 1]) end
+    parts[#parts + 1] = string.sub(bodies, cand.from, cand.to)
+    value = table.concat(parts)
   end
   relay_append(cand.stream, field, value, push)
   redis.call('INCRBY', cand.bytes, cand.size)
-  cand.list, cand.size = {}, 0
+  cand.runs, cand.count, cand.size = {}, 0, 0
+end
+-- Adds the record at from..to (u32 length + envelope of `length` bytes) to a candidate's entry.
+local function gather(cand, from, to, length)
+  -- Large messages gain nothing from packing: an entry stays bounded.
+  if cand.count > 0 and cand.size + length > maxEntry then write(cand) end
+  if cand.count == 0 then
+    cand.from, cand.to = from, to
+  elseif cand.to + 1 == from then
+    cand.to = to
+  else
+    local runs = cand.runs
+    local r = #runs
+    runs[r + 1] = cand.from
+    runs[r + 2] = cand.to
+    cand.from, cand.to = from, to
+  end
+  cand.count = cand.count + 1
+  cand.size = cand.size + length
+  cand.queued = cand.queued + length
 end
 -- A batch holds many messages for few subscriptions, and nothing here changes who holds one:
 -- each subscription's holders are read, and its targets worked out, once per exclude.
@@ -69,10 +103,20 @@ local decided = {}
 local sets = {}
 local used = {}
 local codes = {}
-local at, size = 1, #packed
+-- The open run of outcomes: its code, stored, length.
+local runCode, runStored, runLength = 0, 0, 0
+local function close_run()
+  local k = #codes
+  codes[k + 1] = runLength
+  codes[k + 2] = runCode
+  codes[k + 3] = runStored
+end
+local at, size, from = 1, #heads, 1
 while at <= size do
-  local s, keptFlag, exclude, envelope
-  s, keptFlag, exclude, envelope, at = struct.unpack('>HBHc0I4c0', packed, at)
+  local s, keptFlag, exclude
+  s, keptFlag, exclude, at = struct.unpack('>HBHc0', heads, at)
+  local length = struct.unpack('>I4', bodies, from)
+  local to = from + 3 + length
   local kept = keptFlag == 1
   local bySubscription = decided[s]
   if bySubscription == nil then
@@ -113,35 +157,38 @@ while at <= size do
   local targets = d.targets
   local stored, handed = 0, 0
   if d.isLocal == 0 and #targets == 0 then
-    local _, destination, messageAt = struct.unpack('>Hc0Hc0', envelope, 2)
-    local appended = append(KEYS[4 * s + 2], KEYS[4 * s + 3], KEYS[4 * s + 4], destination, string.sub(envelope, messageAt), max, maxBytes, ttl, overflow, kept)
+    -- The envelope: kind, str16 user, str16 destination, then the message.
+    local _, destination, messageAt = struct.unpack('>Hc0Hc0', bodies, from + 5)
+    local appended = append(KEYS[4 * s + 2], KEYS[4 * s + 3], KEYS[4 * s + 4], destination, string.sub(bodies, messageAt, to), max, maxBytes, ttl, overflow, kept)
     stored = appended < 0 and appended or 1 + appended
   elseif d.inline then
     -- None may be full: a message is refused whole.
     local full = false
     if maxStream > 0 and not kept then
       for _, id in ipairs(targets) do
-        if candidates[id].queued + #envelope > maxStream then full = true end
+        if candidates[id].queued + length > maxStream then full = true end
       end
     end
     if full then
       stored = RELAY_FULL
     else
       for _, id in ipairs(targets) do
-        local cand = candidates[id]
-        -- Large messages gain nothing from packing: an entry stays bounded.
-        if #cand.list > 0 and cand.size + #envelope > maxEntry then write(cand) end
-        cand.list[#cand.list + 1] = envelope
-        cand.size = cand.size + #envelope
-        cand.queued = cand.queued + #envelope
+        gather(candidates[id], from, to, length)
         if not used[id] then used[id], used[#used + 1] = true, id end
       end
       handed = 1
     end
   end
-  -- Two integers per message (a reply of nested arrays cost the sender more to read than to route).
-  codes[#codes + 1] = d.isLocal + 2 * handed + 4 * (stored == RELAY_FULL and 0 or d.set)
-  codes[#codes + 1] = stored
+  -- Integers, not nested arrays (those cost the sender more to read than to route).
+  local code = d.isLocal + 2 * handed + 4 * (stored == RELAY_FULL and 0 or d.set)
+  if runLength > 0 and code == runCode and stored == runStored then
+    runLength = runLength + 1
+  else
+    if runLength > 0 then close_run() end
+    runCode, runStored, runLength = code, stored, 1
+  end
+  from = to + 1
 end
+if runLength > 0 then close_run() end
 for _, id in ipairs(used) do write(candidates[id]) end
 return { sets, codes }
