@@ -250,7 +250,7 @@ export class Broker {
       // while this node got the message too) reaches its sessions once, as a relayed one does.
       if (kept && this.recent.has(message.id)) return;
       await this.deliverUser(user, target, message, result.remote.length > 0);
-      this.recent.add(message.id);
+      this.recent.remember(message.id);
     }
   }
 
@@ -330,10 +330,10 @@ export class Broker {
     else pending = this.deliverUser(envelope.user, envelope.destination, envelope.message, false, hold);
     // Seen only once handled: a failure makes the relay hand it over again, and that must not be dropped.
     if (pending === undefined) {
-      this.recent.add(id);
+      this.recent.remember(id);
       return undefined;
     }
-    return pending.then(() => void this.recent.add(id));
+    return pending.then(() => this.recent.remember(id));
   }
 
   // ---- subscriptions ---------------------------------------------------------

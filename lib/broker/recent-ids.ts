@@ -20,12 +20,22 @@ export class RecentIds {
 
   /** True the first time an id is offered (within the window). */
   add(id: string): boolean {
-    if (this.current.has(id) || this.previous.has(id)) return false;
+    if (this.has(id)) return false;
+    this.remember(id);
+    return true;
+  }
+
+  /**
+   * Adds an id without asking whether it is known: for a caller that has
+   * just asked `has` (the relay's read path, where each lookup of a fresh
+   * id string was a measurable share of the receiving node's time). An id
+   * known already is at worst held twice, in both generations.
+   */
+  remember(id: string): void {
     if (this.current.size >= this.generation) {
       this.previous = this.current;
       this.current = new Set();
     }
     this.current.add(id);
-    return true;
   }
 }

@@ -18,4 +18,15 @@ describe('RecentIds', () => {
     // Long forgotten: offered again, accepted again.
     expect(recent.add('id0')).to.equal(true);
   });
+
+  it('remembers an id added without asking, and rotates generations as add does', () => {
+    const recent = new RecentIds(8);
+    recent.remember('x');
+    expect(recent.has('x')).to.equal(true);
+    expect(recent.add('x')).to.equal(false);
+    for (let i = 0; i < 8; i++) recent.remember(`id${i}`);
+    // Two generations of four: 'x' and the first ids are forgotten, the last four kept.
+    expect(recent.has('x')).to.equal(false);
+    for (let i = 4; i < 8; i++) expect(recent.has(`id${i}`)).to.equal(true);
+  });
 });
