@@ -21,8 +21,9 @@
  *             then the message, as above
  *
  *   batch     (u32 envelope length + envelope bytes), repeated: several
- *             envelopes in one relay stream entry (field `b`), written by
- *             the user router's script, which packs it with struct.pack('>I4')
+ *             envelopes in one relay stream entry (field `b`). The user
+ *             router lays a decision's envelopes out so (its `bodies`
+ *             argument), and its script writes slices of that as entries
  *
  * Strings that are names (id, destination, user, sender, header name) are
  * bounded by the STOMP header-line limit and get 16-bit lengths; header
@@ -124,7 +125,7 @@ export function decodeEnvelopeBatch(buf: Buffer): RelayEnvelope[] {
   return envelopes;
 }
 
-/** A batch as the router's script writes it (for specs and tools; the hot path packs in Lua). */
+/** A batch as a stream entry holds it (for specs and tools; the hot path lays it out in the router's decision call). */
 export function encodeEnvelopeBatch(envelopes: readonly Buffer[]): Buffer {
   const parts: Buffer[] = [];
   for (const envelope of envelopes) {

@@ -13,6 +13,12 @@
  * target node on the sending side, one XREAD round trip per wake-up on the
  * receiving side.
  *
+ * Deliveries written to one client in one turn of the event loop leave in
+ * one socket write (the socket corked until setImmediate; each is still its
+ * own WebSocket message): stompbox coalesces its MESSAGE frames per turn, and
+ * a ceiling that paid a syscall per delivery was not one (session 12: on one
+ * machine that alone halved the bare relay's saturation figure).
+ *
  * Protocol (text WebSocket messages; scripts/bench/lib/raw-connection.ts):
  *   client → server  `S<dest>`           subscribe; the server answers `A<dest>` once the route is in Redis
  *   client → server  `P<dest>\n<body>`   publish to whoever subscribed `dest`
@@ -33,6 +39,7 @@
  * Binds 127.0.0.1 only. Stops on SIGTERM/SIGINT.
  */
 import { createServer } from 'node:http';
+import type { Socket } from 'node:net';
 import { parseArgs } from 'node:util';
 import { Redis, type Result } from 'ioredis';
 import { WebSocketServer, type WebSocket } from 'ws';
@@ -88,10 +95,25 @@ const routes = new Map<string, string>();
 let outgoing = new Map<string, Buffer[]>();
 let flushScheduled = false;
 
+/** Client sockets corked in this turn, uncorked (written, one writev each) on setImmediate. */
+const corked: Socket[] = [];
+
+function uncorkAll(): void {
+  for (const socket of corked.splice(0)) socket.uncork();
+}
+
 function deliverLocal(destination: string, frame: Buffer): void {
   const sockets = subscribers.get(destination);
   if (sockets === undefined) return;
-  for (const socket of sockets) socket.send(frame, { binary: false });
+  for (const socket of sockets) {
+    // ws keeps its net.Socket private; cork() nests with ws' own cork/uncork around a frame.
+    const raw = (socket as unknown as { _socket: Socket })._socket;
+    if (raw.writableCorked === 0) {
+      raw.cork();
+      if (corked.push(raw) === 1) setImmediate(uncorkAll);
+    }
+    socket.send(frame, { binary: false });
+  }
 }
 
 function deliveryFrame(destination: Buffer, body: Buffer): Buffer {
@@ -116,32 +138,47 @@ function flush(): void {
   }
 }
 
-async function routeOf(destination: string): Promise<string | null> {
-  const known = routes.get(destination);
-  if (known !== undefined) return known;
-  const node = await command.hget(ROUTES, destination);
-  if (node !== null) routes.set(destination, node);
-  return node;
-}
+/** Messages waiting for their destination's route lookup, in arrival order (a later one must not overtake them). */
+const awaitingRoute = new Map<string, Buffer[]>();
 
 function publish(destination: string, body: Buffer): void {
   const known = routes.get(destination);
-  const relay = (node: string | null): void => {
-    if (node === null) return;
-    if (node === nodeId) {
-      deliverLocal(destination, deliveryFrame(Buffer.from(destination), body));
-      return;
-    }
-    let fields = outgoing.get(node);
-    if (fields === undefined) outgoing.set(node, (fields = []));
-    fields.push(Buffer.from(destination), body);
-    if (!flushScheduled) {
-      flushScheduled = true;
-      process.nextTick(flush);
-    }
-  };
-  if (known !== undefined) relay(known);
-  else void routeOf(destination).then(relay, (error: unknown) => console.error(`bare-relay ${nodeId}: HGET failed: ${String(error)}`));
+  if (known !== undefined) {
+    relay(destination, known, body);
+    return;
+  }
+  const waiting = awaitingRoute.get(destination);
+  if (waiting !== undefined) {
+    waiting.push(body);
+    return;
+  }
+  awaitingRoute.set(destination, [body]);
+  command.hget(ROUTES, destination).then(
+    (node) => {
+      if (node !== null) routes.set(destination, node);
+      const bodies = awaitingRoute.get(destination) ?? [];
+      awaitingRoute.delete(destination);
+      if (node !== null) for (const waited of bodies) relay(destination, node, waited);
+    },
+    (error: unknown) => {
+      awaitingRoute.delete(destination);
+      console.error(`bare-relay ${nodeId}: HGET failed: ${String(error)}`);
+    },
+  );
+}
+
+function relay(destination: string, node: string, body: Buffer): void {
+  if (node === nodeId) {
+    deliverLocal(destination, deliveryFrame(Buffer.from(destination), body));
+    return;
+  }
+  let fields = outgoing.get(node);
+  if (fields === undefined) outgoing.set(node, (fields = []));
+  fields.push(Buffer.from(destination), body);
+  if (!flushScheduled) {
+    flushScheduled = true;
+    process.nextTick(flush);
+  }
 }
 
 async function readLoop(): Promise<void> {
