@@ -321,7 +321,7 @@ export class RedisUserRouter implements UserRouter {
       candidates.length,
       ...candidates,
     ];
-    // Each subscription's keys once, however many messages go to it; the messages in one argument.
+    // Each subscription's keys once, however many messages go to it; the messages in two arguments.
     const subscriptions = new Map<string, Map<string, number>>();
     const indexes: number[] = [];
     let headBytes = 0;
