@@ -125,7 +125,7 @@ export function decodeEnvelopeBatch(buf: Buffer): RelayEnvelope[] {
   return envelopes;
 }
 
-/** A batch as a stream entry holds it (for specs and tools; the hot path lays it out in the router's decision call). */
+/** A batch as a stream entry holds it (the router's hand-off; its decision call lays the same out beside each message's head). */
 export function encodeEnvelopeBatch(envelopes: readonly Buffer[]): Buffer {
   const parts: Buffer[] = [];
   for (const envelope of envelopes) {

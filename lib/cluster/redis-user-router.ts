@@ -61,7 +61,7 @@ import calculateSlot from 'cluster-key-slot';
 import { BrokerError } from '../core/errors.js';
 import { DEFAULT_INBOX_LIMITS, inboxBytesFullError, inboxFullError, type InboxOverflow } from '../inbox/inbox-store.js';
 import { INBOX_REFUSED, INBOX_REFUSED_BYTES } from '../inbox/redis-inbox-store.js';
-import { encodeEnvelope } from './envelope-codec.js';
+import { encodeEnvelope, encodeEnvelopeBatch } from './envelope-codec.js';
 import { createRedisClient, closeClient, resolveConnectionOptions, type RedisClient, type RedisConnectionOptions, type RedisTarget } from './redis-connection.js';
 import { RedisKeys, slotBucket } from './redis-keys.js';
 import { BATCH_FIELD, DEFAULT_RELAY_OPTIONS, ENTRY_FIELD, isClusterClient, relayFull } from './redis-relay.js';
@@ -604,11 +604,5 @@ function entries(outcomes: Outcome[]): Outcome[][] {
 /** One envelope as the field `e`; several packed (u32 length + bytes each) as the field `b`. */
 function pack(envelopes: Buffer[]): { field: string; value: Buffer } {
   if (envelopes.length === 1) return { field: ENTRY_FIELD, value: envelopes[0]! };
-  const parts: Buffer[] = [];
-  for (const envelope of envelopes) {
-    const length = Buffer.allocUnsafe(4);
-    length.writeUInt32BE(envelope.length, 0);
-    parts.push(length, envelope);
-  }
-  return { field: BATCH_FIELD, value: Buffer.concat(parts) };
+  return { field: BATCH_FIELD, value: encodeEnvelopeBatch(envelopes) };
 }
