@@ -86,8 +86,8 @@ export class Broker {
   readonly stats = new BrokerStats();
   readonly registry = new SubscriptionRegistry();
   readonly sessions = new Set<Session>();
-  /** Connected sessions per user on this node. */
-  readonly userSessions = new Map<string, Set<Session>>();
+  /** Connected sessions per user on this node (arrays, replaced on change, as SubscriptionRegistry.users). */
+  readonly userSessions = new Map<string, readonly Session[]>();
   applicationHandler: ApplicationHandler | undefined;
   /**
    * How long a new connection may take to send CONNECT before it is closed.
@@ -255,7 +255,7 @@ export class Broker {
   }
 
   private hasLocalSubscriber(user: string, target: string): boolean {
-    return (this.registry.userSubscribers(user, target)?.size ?? 0) > 0;
+    return this.registry.userSubscribers(user, target) !== undefined;
   }
 
   private deliverTopic(message: BrokerMessage): void {
@@ -516,9 +516,9 @@ export class Broker {
    */
   acknowledge(session: Session, entries: readonly PendingAck[]): Promise<void> {
     const work = this.storeAcks(entries);
-    session.acknowledging.add(work);
+    (session.acknowledging ??= new Set()).add(work);
     return work.finally(() => {
-      session.acknowledging.delete(work);
+      session.acknowledging?.delete(work);
       this.checkSettled();
     });
   }
@@ -612,9 +612,10 @@ export class Broker {
 
   async sessionConnected(session: Session): Promise<void> {
     const user = session.user!;
-    let sessions = this.userSessions.get(user);
+    const sessions = this.userSessions.get(user);
+    // Listed before the await: a session that ends meanwhile is then found, and withdrawn, by releaseSession.
+    this.userSessions.set(user, sessions === undefined ? [session] : [...sessions, session]);
     if (!sessions) {
-      this.userSessions.set(user, (sessions = new Set()));
       // Every session of the user waits for this; a failure is logged once, never fatal to them.
       const online = this.presence.userOnline(user).then(
         () => this.presenceAnswered(),
@@ -622,8 +623,6 @@ export class Broker {
       );
       this.userReady.set(user, online);
     }
-    // Listed before the await: a session that ends meanwhile is then found, and withdrawn, by releaseSession.
-    sessions.add(session);
     await this.userReady.get(user);
   }
 
@@ -660,7 +659,7 @@ export class Broker {
 
   private async releaseSession(session: Session): Promise<void> {
     // What was ACKed just before the end leaves the claim first (see acknowledge).
-    await Promise.allSettled([...session.acknowledging]);
+    if (session.acknowledging !== undefined) await Promise.allSettled([...session.acknowledging]);
     const subscriptions = [...session.subscriptions.values()];
     session.subscriptions.clear();
     // Unacked live messages first, then the claims: both go to the inbox head, claims (older) ahead.
@@ -668,7 +667,10 @@ export class Broker {
     for (const sub of subscriptions) await this.unsubscribe(sub);
     const user = session.user!;
     const sessions = this.userSessions.get(user);
-    if (sessions?.delete(session) && sessions.size === 0) {
+    if (!sessions?.includes(session)) return;
+    if (sessions.length > 1) {
+      this.userSessions.set(user, sessions.filter((other) => other !== session));
+    } else {
       const online = this.userReady.get(user);
       this.userSessions.delete(user);
       this.userReady.delete(user);
@@ -816,7 +818,7 @@ export class Broker {
 
   private checkSettled(): void {
     if (this.settledWaiters.size === 0) return;
-    for (const session of this.sessions) if (session.state !== 'closed' && (session.pending.size > 0 || session.acknowledging.size > 0)) return;
+    for (const session of this.sessions) if (session.state !== 'closed' && (session.pending.size > 0 || (session.acknowledging?.size ?? 0) > 0)) return;
     for (const done of [...this.settledWaiters]) done();
   }
 }

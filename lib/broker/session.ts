@@ -5,7 +5,7 @@
  * Frames are handled strictly in arrival order (one at a time) so that what
  * one client sends keeps its order through routing.
  */
-import { frameTooLargeError, HEARTBEAT_EOL, serializeFrame, StompParser, type OutgoingFrame, type StompFrame, type StompVersion } from '../stomp/index.js';
+import { frameTooLargeError, HEARTBEAT_EOL, serializeFrame, StompParser, type OutgoingFrame, type ParserHandlers, type StompFrame, type StompVersion } from '../stomp/index.js';
 import { StompCodecError } from '../stomp/errors.js';
 import type { Broker } from './broker.js';
 import type { Connection, TransportContext } from './connection.js';
@@ -45,8 +45,12 @@ const INPUT_QUEUE_LOW = 32;
 export const CONNECT_TIMEOUT_MS = 10_000;
 
 let sessionCounter = 0;
+/** The pipeline's tail before any SEND: one settled promise for every session. */
+const SETTLED: Promise<void> = Promise.resolve();
+const NONE_PENDING: ReadonlyMap<string, PendingAck> = new Map();
+const NONE_OPEN: ReadonlyMap<string, Transaction> = new Map();
 
-export class Session implements HeartbeatClient {
+export class Session implements HeartbeatClient, ParserHandlers {
   readonly id: string;
   user: string | undefined;
   /** jwt mode: the claims of the token the session connected with (permissions.ts reads them). */
@@ -55,11 +59,15 @@ export class Session implements HeartbeatClient {
   state: SessionState = 'connecting';
   readonly parser: StompParser;
   readonly subscriptions = new Map<string, Subscription>();
-  readonly transactions = new Map<string, Transaction>();
-  /** Unacknowledged deliveries in delivery order. */
-  readonly pending = new Map<string, PendingAck>();
-  /** ACKs settled here whose stores are still being told (Broker.acknowledge). */
-  readonly acknowledging = new Set<Promise<void>>();
+  /**
+   * ACKs settled here whose stores are still being told (Broker.acknowledge).
+   * This, `pendingAcks` and `openTransactions` are made on first use: an empty
+   * Map or Set is ~0.2–0.3 KiB, and most connections never ACK or open a
+   * transaction (an idle subscribed connection is ~11 KiB in all).
+   */
+  acknowledging: Set<Promise<void>> | undefined;
+  private pendingAcks: Map<string, PendingAck> | undefined;
+  private openTransactions: Map<string, Transaction> | undefined;
   /** Milliseconds between our beats (0: none) and the client's allowed silence (0: unchecked). */
   /** The last SEND destination and its parse (handlers/send.ts). */
   lastSendDestination: { name: string; destination: Destination } | undefined;
@@ -75,10 +83,28 @@ export class Session implements HeartbeatClient {
   private sendBuckets: { messages: TokenBucket; bytes: TokenBucket } | undefined;
   private processing = false;
   /** SENDs being routed: their RECEIPTs (or ERROR) complete in frame order, after this. */
-  private pipelineTail: Promise<void> = Promise.resolve();
+  private pipelineTail: Promise<void> = SETTLED;
   private pipelined = 0;
   private paused = false;
   private ackCounter = 0;
+
+  /** Unacknowledged deliveries in delivery order. */
+  get pending(): ReadonlyMap<string, PendingAck> {
+    return this.pendingAcks ?? NONE_PENDING;
+  }
+
+  get transactions(): ReadonlyMap<string, Transaction> {
+    return this.openTransactions ?? NONE_OPEN;
+  }
+
+  openTransaction(transaction: Transaction): void {
+    (this.openTransactions ??= new Map()).set(transaction.id, transaction);
+  }
+
+  /** False when `id` was not open. */
+  closeTransaction(id: string): boolean {
+    return this.openTransactions?.delete(id) ?? false;
+  }
 
   constructor(
     readonly broker: Broker,
@@ -86,13 +112,8 @@ export class Session implements HeartbeatClient {
     readonly transport: TransportContext = {},
   ) {
     this.id = `${broker.nodeId}-${(++sessionCounter).toString(36)}`;
-    this.parser = new StompParser(
-      {
-        onFrame: (frame) => this.enqueue(frame),
-        onError: (error) => this.fail(error),
-      },
-      broker.frameLimits,
-    );
+    // The session is the parser's handlers (onFrame, onError): no closures per connection.
+    this.parser = new StompParser(this, broker.frameLimits);
     this.lastReceivedAt = this.lastSentAt = broker.wheel.now;
     broker.wheel.schedule(this, Date.now() + broker.connectTimeoutMs);
   }
@@ -135,7 +156,8 @@ export class Session implements HeartbeatClient {
     this.end();
   }
 
-  private enqueue(frame: StompFrame): void {
+  /** ParserHandlers: a whole frame arrived; frames are handled one at a time, in order. */
+  onFrame(frame: StompFrame): void {
     if (this.state === 'closed') return;
     this.broker.stats.framesIn++;
     this.input.push(frame);
@@ -254,7 +276,7 @@ export class Session implements HeartbeatClient {
       }
       const key = this.version === '1.2' ? String(++this.ackCounter) : `${subscription.id}\0${message.id}`;
       if (this.version === '1.2') ack = key;
-      this.pending.set(key, { key, subscription, message, source, release: hold?.(), drained });
+      (this.pendingAcks ??= new Map()).set(key, { key, subscription, message, source, release: hold?.(), drained });
       subscription.unacked++;
       if (drained) subscription.unackedDrained++;
     } else {
@@ -309,7 +331,7 @@ export class Session implements HeartbeatClient {
   /** Forgets pending deliveries (after ACK/NACK or unsubscribe). */
   settle(entries: readonly PendingAck[]): void {
     for (const entry of entries) {
-      if (!this.pending.delete(entry.key)) continue;
+      if (this.pendingAcks?.delete(entry.key) !== true) continue;
       entry.subscription.unacked--;
       if (entry.drained) entry.subscription.unackedDrained--;
     }
@@ -392,6 +414,11 @@ export class Session implements HeartbeatClient {
 
   // ---- ending ------------------------------------------------------------
 
+  /** ParserHandlers: the input is not STOMP or passes a limit; the parser has stopped. */
+  onError(error: StompCodecError): void {
+    this.fail(error);
+  }
+
   /**
    * Sends an ERROR frame (STOMP 1.2 "ERROR": `message` header, `receipt-id`
    * when the offending frame asked for a receipt) and closes: the server
@@ -429,7 +456,7 @@ export class Session implements HeartbeatClient {
     this.input.length = 0;
     this.inputBytes = 0;
     this.broker.wheel.cancel(this);
-    this.transactions.clear();
+    this.openTransactions = undefined;
     this.broker.sessionEnded(this, wasConnected);
   }
 }

@@ -51,6 +51,15 @@ const EMPTY = Buffer.alloc(0);
 /** What the parser holds between frames (never handed out). */
 const NO_HEADERS: StompHeaders = Object.freeze(createHeaders());
 
+/** Limits filled in once per limits object, not once per parser (a broker has one for all its sessions). */
+const resolvedLimits = new WeakMap<Partial<FrameLimits>, FrameLimits>();
+
+function resolveLimits(limits: Partial<FrameLimits>): FrameLimits {
+  let resolved = resolvedLimits.get(limits);
+  if (resolved === undefined) resolvedLimits.set(limits, (resolved = Object.freeze({ ...DEFAULT_FRAME_LIMITS, ...limits })));
+  return resolved;
+}
+
 export class StompParser {
   /**
    * The negotiated version, which decides header unescaping. The session
@@ -75,7 +84,7 @@ export class StompParser {
     private readonly handlers: ParserHandlers,
     limits: Partial<FrameLimits> = {},
   ) {
-    this.limits = { ...DEFAULT_FRAME_LIMITS, ...limits };
+    this.limits = resolveLimits(limits);
   }
 
   get failed(): boolean {

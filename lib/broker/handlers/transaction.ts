@@ -17,7 +17,7 @@ export function handleBegin(session: Session, frame: StompFrame): void {
   if (session.transactions.size >= maxTransactions) {
     throw new BrokerError('ERR_TOO_MANY_TRANSACTIONS', `at most ${maxTransactions} open transactions per session (limit maxTransactions)`);
   }
-  session.transactions.set(tx, new Transaction(tx, session.broker.config));
+  session.openTransaction(new Transaction(tx, session.broker.config));
   session.sendReceipt(frame);
 }
 
@@ -29,7 +29,7 @@ export async function handleCommit(session: Session, frame: StompFrame): Promise
   const tx = transactionId(frame);
   const ops = session.transactions.get(tx)?.ops;
   if (!ops) throw new BrokerError('ERR_UNKNOWN_TRANSACTION', `unknown transaction "${tx.slice(0, 64)}"`);
-  session.transactions.delete(tx);
+  session.closeTransaction(tx);
   const broker = session.broker;
   for (const op of ops) {
     if (op.kind === 'send') {
@@ -46,6 +46,6 @@ export async function handleCommit(session: Session, frame: StompFrame): Promise
 /** ABORT (STOMP 1.2 "ABORT"): drop what the transaction held. */
 export function handleAbort(session: Session, frame: StompFrame): void {
   const tx = transactionId(frame);
-  if (!session.transactions.delete(tx)) throw new BrokerError('ERR_UNKNOWN_TRANSACTION', `unknown transaction "${tx.slice(0, 64)}"`);
+  if (!session.closeTransaction(tx)) throw new BrokerError('ERR_UNKNOWN_TRANSACTION', `unknown transaction "${tx.slice(0, 64)}"`);
   session.sendReceipt(frame);
 }
