@@ -68,9 +68,9 @@ export class Session implements HeartbeatClient, ParserHandlers {
   acknowledging: Set<Promise<void>> | undefined;
   private pendingAcks: Map<string, PendingAck> | undefined;
   private openTransactions: Map<string, Transaction> | undefined;
-  /** Milliseconds between our beats (0: none) and the client's allowed silence (0: unchecked). */
   /** The last SEND destination and its parse (handlers/send.ts). */
   lastSendDestination: { name: string; destination: Destination } | undefined;
+  /** Milliseconds between our beats (0: none) and the client's allowed silence (0: unchecked). */
   sendIntervalMs = 0;
   receiveTimeoutMs = 0;
   lastReceivedAt: number;
