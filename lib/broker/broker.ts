@@ -229,12 +229,14 @@ export class Broker {
   /**
    * Sends to every session of `user` subscribed to `target` (`/queue/x`), anywhere, or to the inbox.
    * `kept`: the message was accepted already (a re-route): it is never refused, only kept.
-   * Rejects with a BrokerError only (clusterError).
+   * A new message's failure is a BrokerError (clusterError: ERR_CLUSTER_UNAVAILABLE for a store
+   * client's own error), as for any SEND; a re-route's passes as it is, for the relay to tell a
+   * store outage (waited out) from anything else (retried, then dead-lettered).
    */
   routeUser(user: string, target: string, message: BrokerMessage, exclude?: string, kept = false): Promise<void> {
     return this.router.route({ user, destination: target, message, exclude, kept }).then(
       (result) => this.userRouted(user, target, message, kept, result),
-      (error: unknown) => this.userRouteFailed(user, target, message, exclude, error),
+      (error: unknown) => this.userRouteFailed(user, target, message, exclude, kept, error),
     );
   }
 
@@ -254,17 +256,18 @@ export class Broker {
       this.recent.remember(message.id);
       return undefined;
     }
-    return delivering.then(() => this.recent.remember(message.id), rethrowClusterError);
+    return delivering.then(() => this.recent.remember(message.id), kept ? undefined : rethrowClusterError);
   }
 
-  private userRouteFailed(user: string, target: string, message: BrokerMessage, exclude: string | undefined, error: unknown): Promise<void> | undefined {
+  private userRouteFailed(user: string, target: string, message: BrokerMessage, exclude: string | undefined, kept: boolean, error: unknown): Promise<void> | undefined {
     // The cluster store is unreachable: local sessions of the user still get it; with
     // none here, the sender learns of the failure (ERR_CLUSTER_UNAVAILABLE), never a silent loss.
-    if (exclude !== undefined || !this.hasLocalSubscriber(user, target)) throw clusterError(error);
+    if (exclude !== undefined || !this.hasLocalSubscriber(user, target)) throw kept ? error : clusterError(error);
     this.stats.routedLocal++;
     // Not `deliveredElsewhere`: if no local session takes it, keeping it must be tried, and
     // its failure (the store is down) reach the sender.
-    return this.deliverUser(user, target, message, false)?.catch(rethrowClusterError);
+    const delivering = this.deliverUser(user, target, message, false);
+    return kept ? delivering : delivering?.catch(rethrowClusterError);
   }
 
   private hasLocalSubscriber(user: string, target: string): boolean {

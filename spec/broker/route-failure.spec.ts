@@ -6,11 +6,14 @@
  * and receipted. Never a RECEIPT for a message nobody has.
  */
 import { expect } from 'chai';
-import { startTestNode, stopTestNodes, type TestNode } from '../helpers/node.js';
+import type { MemoryRelay } from '../../lib/cluster/memory-relay.js';
+import { BrokerError } from '../../lib/core/errors.js';
+import { createMessageId } from '../../lib/core/message.js';
+import { createMemoryBroker, startTestNode, stopTestNodes, type TestNode } from '../helpers/node.js';
 import { RawStompClient, StompJsClient } from '../helpers/stomp-client.js';
 
 /** The node's routing call fails as a store client's would: a plain Error, not a BrokerError. */
-function failRouting(node: TestNode): void {
+function failRouting(node: Pick<TestNode, 'broker'>): void {
   node.broker.router.route = () => Promise.reject(new Error('Connection is closed.'));
 }
 
@@ -39,5 +42,21 @@ describe('broker: a user SEND whose routing call fails', () => {
     failRouting(node);
     await alice.request({ command: 'SEND', headers: { destination: '/user/bob/queue/r' }, body: Buffer.from('here') });
     expect((await inbox.next()).body).to.equal('here');
+  });
+});
+
+describe('broker: a relayed message whose re-route fails', () => {
+  afterEach(stopTestNodes);
+
+  it("hands the relay the error as it is (not made ERR_CLUSTER_UNAVAILABLE, which the relay would wait out forever)", async () => {
+    const broker = await createMemoryBroker();
+    const deliver = (broker.relay as MemoryRelay).hub.relayHandlers.get(broker.nodeId)!;
+    failRouting({ broker });
+    // bob is subscribed nowhere here: the node routes the message again, and that call fails.
+    const message = { id: createMessageId('elsewhere'), destination: '/user/bob/queue/r', headers: {}, body: Buffer.from('x'), timestamp: Date.now() };
+    let failure: unknown;
+    await Promise.resolve(deliver({ kind: 'user', user: 'bob', destination: '/queue/r', message })).catch((error: unknown) => (failure = error));
+    expect(failure).to.be.instanceOf(Error).and.not.be.instanceOf(BrokerError);
+    expect((failure as Error).message).to.equal('Connection is closed.');
   });
 });
