@@ -36,6 +36,7 @@
  * never pins the large socket chunk it arrived in.
  */
 import { BrokerError } from '../core/errors.js';
+import { createHeaders } from '../stomp/index.js';
 import type { BrokerMessage } from '../core/message.js';
 import type { RelayEnvelope } from './relay.js';
 
@@ -211,8 +212,8 @@ function readMessage(reader: Reader): BrokerMessage {
   const sender = senderLength === 0 ? undefined : reader.str(senderLength - 1);
   const timestamp = reader.f64();
   const count = reader.u16();
-  // Null prototype, as in the STOMP layer: a header named `__proto__` is a plain key.
-  const headers = Object.create(null) as Record<string, string>;
+  // As in the STOMP layer: nothing inherited, a header named `__proto__` is a plain key.
+  const headers = createHeaders();
   for (let i = 0; i < count; i++) {
     const name = reader.str16();
     headers[name] = reader.str(reader.u32());

@@ -4,6 +4,7 @@
  * where the library would not send them or where ERROR details matter.
  */
 import { expect } from 'chai';
+import { createHeaders } from '../../lib/stomp/index.js';
 import type { IMessage } from '@stomp/stompjs';
 import { startTestNode, stopTestNodes, type TestNode } from '../helpers/node.js';
 import { RawStompClient, rejection, StompErrorFrame, StompJsClient, type Inbox } from '../helpers/stomp-client.js';
@@ -206,6 +207,24 @@ describe('messaging (real node, real WebSockets)', () => {
       expect(message.headers.priority).to.equal('9');
       expect(message.headers['content-length']).to.equal(String(Buffer.byteLength('{"a":1}')));
       expect(message.body).to.equal('{"a":1}');
+    });
+
+    it('pass headers named like Object.prototype keys (__proto__, constructor, toString) through as plain headers', async () => {
+      const client = await RawStompClient.connect(node.wsUrl);
+      await client.request({ command: 'SUBSCRIBE', headers: { id: 'p', destination: '/topic/p' } });
+      // Twice: the second SEND meets each name's remembered verdict (header-policy.ts).
+      for (const round of ['1', '2']) {
+        await client.request({
+          command: 'SEND',
+          headers: createHeaders({ destination: '/topic/p', ['__proto__']: `x${round}`, constructor: `c${round}`, toString: `t${round}` }),
+          body: round,
+        });
+        const message = await client.expectFrame('MESSAGE');
+        expect(Object.getOwnPropertyDescriptor(message.headers, '__proto__')?.value).to.equal(`x${round}`);
+        expect(message.headers['constructor']).to.equal(`c${round}`);
+        expect(message.headers['toString']).to.equal(`t${round}`);
+        expect(message.body.toString()).to.equal(round);
+      }
     });
 
     it("replace a client's sender header with the authenticated user", async () => {

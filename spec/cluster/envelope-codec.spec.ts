@@ -13,6 +13,7 @@ import {
   encodeMessageAfter,
 } from '../../lib/cluster/envelope-codec.js';
 import type { RelayEnvelope } from '../../lib/cluster/relay.js';
+import { inheritsNothing } from '../helpers/inherits-nothing.js';
 
 function msg(extra: Partial<BrokerMessage> = {}): BrokerMessage {
   return { id: 'm1', destination: '/q', headers: { a: 'b' }, body: Buffer.from('x'), timestamp: 1, ...extra };
@@ -105,7 +106,7 @@ describe('envelope codec', () => {
     headers['__proto__'] = 'p';
     const back = decodeMessage(encodeMessage(msg({ headers })));
     expect('sender' in back).to.equal(false);
-    expect(Object.getPrototypeOf(back.headers)).to.equal(null);
+    expect(inheritsNothing(back.headers)).to.equal(true);
     expect(back.headers['__proto__']).to.equal('p');
   });
 
