@@ -39,18 +39,48 @@ import { BrokerError } from '../core/errors.js';
 import { createHeaders } from '../stomp/index.js';
 import type { BrokerMessage } from '../core/message.js';
 import type { RelayEnvelope } from './relay.js';
+import { RepeatedStrings } from './repeated-strings.js';
 
 export const MESSAGE_FORMAT = 1;
+/** Every name this process decodes, remembered by its bytes (the message id, unique, is not). */
+const repeated = new RepeatedStrings();
 const KIND_USER = 1;
 const KIND_TOPIC = 2;
 const U16_MAX = 0xffff;
 
+/**
+ * The UTF-8 bytes of the names a node encodes again and again — users,
+ * destinations, the sender, header names and short values — by their text:
+ * a lookup and a copy in place of two native calls per string (measure,
+ * then write), which were most of an encode on the sending node. Short
+ * texts only; emptied when full, so a stream of unique values costs a
+ * refill, never memory. Message ids, unique, are not looked up.
+ */
+const MAX_NAME_CHARS = 64;
+const NAME_LIMIT = 1024;
+const nameBytes = new Map<string, Uint8Array>();
+
+function bytesOfName(text: string): Uint8Array | undefined {
+  let bytes = nameBytes.get(text);
+  if (bytes === undefined && text.length <= MAX_NAME_CHARS) {
+    // A copy of its own: a slice of Buffer's shared pool would pin the whole pool chunk.
+    bytes = new Uint8Array(Buffer.from(text, 'utf8'));
+    if (nameBytes.size >= NAME_LIMIT) nameBytes.clear();
+    nameBytes.set(text, bytes);
+  }
+  return bytes;
+}
+
+function nameSize(text: string): number {
+  return bytesOfName(text)?.length ?? Buffer.byteLength(text);
+}
+
 /** Bytes `encodeMessage` produces for `message`. */
 export function encodedMessageSize(message: BrokerMessage): number {
-  let size = 1 + 2 + Buffer.byteLength(message.id) + 2 + Buffer.byteLength(message.destination) + 2 + 8 + 2 + 4;
-  if (message.sender !== undefined) size += Buffer.byteLength(message.sender);
+  let size = 1 + 2 + Buffer.byteLength(message.id) + 2 + nameSize(message.destination) + 2 + 8 + 2 + 4;
+  if (message.sender !== undefined) size += nameSize(message.sender);
   const headers = message.headers;
-  for (const name in headers) size += 2 + Buffer.byteLength(name) + 4 + Buffer.byteLength(headers[name]!);
+  for (const name in headers) size += 2 + nameSize(name) + 4 + nameSize(headers[name]!);
   return size + message.body.length;
 }
 
@@ -83,10 +113,10 @@ export function encodeEnvelope(envelope: RelayEnvelope): Buffer {
     writeMessage(buf, 1, envelope.message);
     return buf;
   }
-  const buf = Buffer.allocUnsafe(1 + 2 + Buffer.byteLength(envelope.user) + 2 + Buffer.byteLength(envelope.destination) + messageSize);
+  const buf = Buffer.allocUnsafe(1 + 2 + nameSize(envelope.user) + 2 + nameSize(envelope.destination) + messageSize);
   buf[0] = KIND_USER;
-  let offset = writeStr16(buf, 1, envelope.user, 'user');
-  offset = writeStr16(buf, offset, envelope.destination, 'destination');
+  let offset = writeName16(buf, 1, envelope.user, 'user');
+  offset = writeName16(buf, offset, envelope.destination, 'destination');
   writeMessage(buf, offset, envelope.message);
   return buf;
 }
@@ -98,8 +128,8 @@ export function decodeEnvelope(buf: Buffer): RelayEnvelope {
   if (kind === KIND_TOPIC) {
     envelope = { kind: 'topic', message: readMessage(reader) };
   } else if (kind === KIND_USER) {
-    const user = reader.str16();
-    const destination = reader.str16();
+    const user = reader.name16();
+    const destination = reader.name16();
     envelope = { kind: 'user', user, destination, message: readMessage(reader) };
   } else {
     throw malformed(`unknown envelope kind ${kind}`);
@@ -149,11 +179,12 @@ export function luaMessageId(name: string): string {
 function writeMessage(buf: Buffer, start: number, message: BrokerMessage): void {
   buf[start] = MESSAGE_FORMAT;
   let offset = writeStr16(buf, start + 1, message.id, 'message id');
-  offset = writeStr16(buf, offset, message.destination, 'destination');
+  offset = writeName16(buf, offset, message.destination, 'destination');
   if (message.sender === undefined) {
     offset = writeU16(buf, offset, 0);
   } else {
-    const length = buf.write(message.sender, offset + 2, 'utf8');
+    const bytes = bytesOfName(message.sender);
+    const length = bytes === undefined ? buf.write(message.sender, offset + 2, 'utf8') : copyBytes(buf, offset + 2, bytes);
     if (length + 1 > U16_MAX) throw tooLong('sender', length);
     writeU16(buf, offset, length + 1);
     offset += 2 + length;
@@ -164,8 +195,10 @@ function writeMessage(buf: Buffer, start: number, message: BrokerMessage): void 
   let count = 0;
   offset += 2;
   for (const name in headers) {
-    offset = writeStr16(buf, offset, name, 'header name');
-    const length = buf.write(headers[name]!, offset + 4, 'utf8');
+    offset = writeName16(buf, offset, name, 'header name');
+    const value = headers[name]!;
+    const bytes = bytesOfName(value);
+    const length = bytes === undefined ? buf.write(value, offset + 4, 'utf8') : copyBytes(buf, offset + 4, bytes);
     writeU32(buf, offset, length);
     offset += 4 + length;
     count++;
@@ -189,6 +222,22 @@ function writeStr16(buf: Buffer, offset: number, value: string, what: string): n
   return offset + 2 + length;
 }
 
+/** `writeStr16` for a name: its remembered bytes when it has some. */
+function writeName16(buf: Buffer, offset: number, value: string, what: string): number {
+  const bytes = bytesOfName(value);
+  if (bytes === undefined) return writeStr16(buf, offset, value, what);
+  // At most MAX_NAME_CHARS × 3 bytes: within a u16.
+  writeU16(buf, offset, bytes.length);
+  return offset + 2 + copyBytes(buf, offset + 2, bytes);
+}
+
+/** Copies `bytes` to `buf` at `offset`, returns their length. A loop: these are a few dozen bytes, below what a native copy pays to start. */
+function copyBytes(buf: Buffer, offset: number, bytes: Uint8Array): number {
+  const length = bytes.length;
+  for (let i = 0; i < length; i++) buf[offset + i] = bytes[i]!;
+  return length;
+}
+
 function writeU16(buf: Buffer, offset: number, value: number): number {
   buf[offset] = value >>> 8;
   buf[offset + 1] = value & 0xff;
@@ -207,16 +256,16 @@ function readMessage(reader: Reader): BrokerMessage {
   const format = reader.u8();
   if (format !== MESSAGE_FORMAT) throw malformed(`unknown message format ${format}`);
   const id = reader.str16();
-  const destination = reader.str16();
+  const destination = reader.name16();
   const senderLength = reader.u16();
-  const sender = senderLength === 0 ? undefined : reader.str(senderLength - 1);
+  const sender = senderLength === 0 ? undefined : reader.name(senderLength - 1);
   const timestamp = reader.f64();
   const count = reader.u16();
   // As in the STOMP layer: nothing inherited, a header named `__proto__` is a plain key.
   const headers = createHeaders();
   for (let i = 0; i < count; i++) {
-    const name = reader.str16();
-    headers[name] = reader.str(reader.u32());
+    const name = reader.name16();
+    headers[name] = reader.name(reader.u32());
   }
   const body = reader.bytes(reader.u32());
   const message: BrokerMessage = { id, destination, headers, body, timestamp };
@@ -256,6 +305,18 @@ class Reader {
 
   str16(): string {
     return this.str(this.u16());
+  }
+
+  /** A string that repeats across messages (a user, a destination, a header): see repeated-strings.ts. */
+  name16(): string {
+    return this.name(this.u16());
+  }
+
+  name(length: number): string {
+    this.need(length);
+    const value = repeated.decode(this.buf, this.offset, this.offset + length);
+    this.offset += length;
+    return value;
   }
 
   str(length: number): string {

@@ -110,6 +110,29 @@ describe('envelope codec', () => {
     expect(back.headers['__proto__']).to.equal('p');
   });
 
+  it('encodes a name the same the first time and every later time, past the limit of names it remembers', () => {
+    // The codec remembers the bytes of short names (users, destinations, headers) and reads
+    // them back through a table of its own: every pass must give the same bytes and texts.
+    const first = new Map<string, Buffer>();
+    for (let round = 0; round < 3; round++) {
+      for (let i = 0; i < 1500; i += 7) {
+        const envelope: RelayEnvelope = {
+          kind: 'user',
+          user: `ü-user-${i % 50}`,
+          destination: i % 2 === 0 ? '/queue/a' : '/queue/ö',
+          message: msg({ id: `id-${i}`, destination: `/user/x-${i}/queue/a`, sender: `s€nder-${i % 3}`, headers: { [`h-${i}`]: `v-${i}`, 'content-type': 'text/plain', long: 'L'.repeat(65 + (i % 3)) } }),
+        };
+        const bytes = encodeEnvelope(envelope);
+        const key = `${i}`;
+        if (round === 0) first.set(key, bytes);
+        else expect(bytes.equals(first.get(key)!), `envelope ${i}, round ${round}`).to.equal(true);
+        const back = decodeEnvelope(bytes);
+        expect(back.kind === 'user' && [back.user, back.destination]).to.deep.equal([envelope.user, envelope.destination]);
+        expect(plain(back.message)).to.deep.equal(plain(envelope.message));
+      }
+    }
+  });
+
   it('round-trips any message', () => {
     const message = fc.record({
       id: fc.string({ minLength: 1, maxLength: 40 }),
