@@ -36,10 +36,10 @@
  * never pins the large socket chunk it arrived in.
  */
 import { BrokerError } from '../core/errors.js';
-import { createHeaders } from '../stomp/index.js';
+import { createHeaders, RepeatedStrings } from '../stomp/index.js';
 import type { BrokerMessage } from '../core/message.js';
 import type { RelayEnvelope } from './relay.js';
-import { RepeatedStrings } from './repeated-strings.js';
+
 
 export const MESSAGE_FORMAT = 1;
 /** Every name this process decodes, remembered by its bytes (the message id, unique, is not). */

@@ -4,3 +4,4 @@ export * from './frame.js';
 export * from './limits.js';
 export * from './parser.js';
 export * from './serializer.js';
+export * from './repeated-strings.js';

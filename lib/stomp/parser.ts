@@ -24,6 +24,7 @@ import { StompCodecError } from './errors.js';
 import { unescapeHeader } from './escaping.js';
 import { createHeaders, isUnescapedCommand, type StompFrame, type StompHeaders, type StompVersion } from './frame.js';
 import { DEFAULT_FRAME_LIMITS, type FrameLimits } from './limits.js';
+import { RepeatedStrings } from './repeated-strings.js';
 
 export interface ParserHandlers {
   onFrame(frame: StompFrame): void;
@@ -81,6 +82,9 @@ const KNOWN_HEADER_NAMES = knownStrings([
   'login',
   'passcode',
 ]);
+
+/** Header values as decoded before, by their bytes: a client repeats its destination and content-type on every SEND. */
+const headerValues = new RepeatedStrings();
 
 /** The known string `line[start, end)` spells, byte for byte; undefined when none. */
 function knownString(known: KnownStrings, line: Buffer, start: number, end: number): string | undefined {
@@ -319,7 +323,7 @@ export class StompParser {
       name = line.toString('utf8', start, colon);
       if (!this.unescaped) name = unescapeHeader(name, this.version);
     }
-    let value = line.toString('utf8', colon + 1, end);
+    let value = headerValues.decode(line, colon + 1, end);
     if (!this.unescaped) value = unescapeHeader(value, this.version);
     // STOMP 1.2 "Repeated Header Entries": only the first is used.
     if (!(name in this.headers)) this.headers[name] = value;

@@ -69,4 +69,21 @@ describe('SubscriptionRegistry, user destinations', () => {
     expect([...registry.allUserSubscriptions()].map((sub) => sub.id).sort()).to.deep.equal(['a', 'b', 'c']);
     expect([...registry.topicSubscribers('/topic/x')!].map((sub) => sub.id)).to.deep.equal(['t']);
   });
+
+  it("removes one of a user's destinations without touching the others, and forgets the user with the last", () => {
+    const registry = new SubscriptionRegistry();
+    const other = (id: string): Subscription => subscription(id, { kind: 'user', user: 'alice', target: '/queue/other' });
+    const [a, c, d] = [inbox('a'), other('c'), other('d')];
+    for (const sub of [a, c, d]) registry.add(sub);
+    expect(registry.userSubscribers('alice', '/queue/none')).to.equal(undefined);
+    expect(registry.remove(a)).to.equal(true);
+    expect(registry.userSubscribers('alice', '/queue/inbox')).to.equal(undefined);
+    expect(registry.userSubscribers('alice', '/queue/other')).to.deep.equal([c, d]);
+    expect(registry.remove(c)).to.equal(false);
+    expect(registry.remove(d)).to.equal(true);
+    expect([...registry.allUserSubscriptions()]).to.deep.equal([]);
+    // Added again after the user was forgotten: first again.
+    expect(registry.add(a)).to.equal(true);
+    expect(registry.userSubscribers('alice', '/queue/inbox')).to.deep.equal([a]);
+  });
 });

@@ -1,10 +1,12 @@
 /*
- * Short strings decoded from bytes, remembered by those bytes: the names an
- * envelope carries (its user and destinations, the sender, header names and
- * common values) repeat from one message to the next, and a receiving node
- * decoded each one again per message — ~0.2 µs a string on the project's
- * machine, and a new string must be hashed again to be a map key, where a
- * remembered one keeps its hash.
+ * Short strings decoded from bytes, remembered by those bytes: what a client
+ * writes in its frames' headers (its destination, content-type) and what a
+ * cluster envelope carries (its user and destinations, the sender, header
+ * names and common values) repeat from one frame or message to the next, and
+ * were decoded again each time — ~0.2 µs a string on the project's machine,
+ * and a new string must be hashed again to be a map key, where a remembered
+ * one keeps its hash. Used by the frame parser and the envelope codec, a
+ * table each.
  *
  * A direct-mapped table: each slot holds the last string decoded from bytes
  * that hash to it (up to 64 bytes, copied into one arena); a miss decodes

@@ -1,8 +1,8 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
-import { RepeatedStrings } from '../../lib/cluster/repeated-strings.js';
+import { RepeatedStrings } from '../../lib/stomp/repeated-strings.js';
 
-describe('cluster/repeated-strings', () => {
+describe('stomp/repeated-strings', () => {
   it('decodes any bytes as Buffer#toString does, remembered or not, at any offset', () => {
     const strings = new RepeatedStrings();
     const pool = fc.uint8Array({ maxLength: 80 });
