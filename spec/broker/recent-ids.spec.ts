@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import fc from 'fast-check';
 import { RecentIds } from '../../lib/broker/recent-ids.js';
 
 describe('RecentIds', () => {
@@ -28,5 +29,47 @@ describe('RecentIds', () => {
     // Two generations of four: 'x' and the first ids are forgotten, the last four kept.
     expect(recent.has('x')).to.equal(false);
     for (let i = 4; i < 8; i++) expect(recent.has(`id${i}`)).to.equal(true);
+  });
+});
+
+describe('RecentIds, against a model', () => {
+  it('never reports an id it was not given, and always one of the last capacity/2 it was given', () => {
+    // Ids as the broker makes them (node prefix, base-36 counter) from a few origins, repeated at
+    // random distances; the model is the exact list of what was remembered.
+    fc.assert(
+      fc.property(fc.array(fc.tuple(fc.nat(3), fc.nat(300), fc.boolean()), { minLength: 1, maxLength: 600 }), fc.constantFrom(2, 8, 64, 1000), (steps, capacity) => {
+        const recent = new RecentIds(capacity);
+        const given: string[] = [];
+        const everGiven = new Set<string>();
+        for (const [origin, counter, ask] of steps) {
+          const id = `node-${origin}-lq3x-${counter.toString(36)}`;
+          const known = recent.has(id);
+          if (!everGiven.has(id)) expect(known, `never given: ${id}`).to.equal(false);
+          if (given.slice(-Math.max(1, capacity >> 1)).includes(id)) expect(known, `given recently: ${id}`).to.equal(true);
+          if (ask) expect(recent.add(id)).to.equal(!known);
+          else recent.remember(id);
+          given.push(id);
+          everGiven.add(id);
+        }
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('tells apart ids whose hashes meet in a slot: thousands of ids in a small table', () => {
+    const recent = new RecentIds(4096);
+    for (let i = 0; i < 2048; i++) expect(recent.add(`id-${i}`)).to.equal(true);
+    for (let i = 0; i < 2048; i++) expect(recent.has(`id-${i}`)).to.equal(true);
+    for (let i = 2048; i < 4096; i++) expect(recent.has(`id-${i}`)).to.equal(false);
+  });
+
+  it('compares ids whole: two ids of the same 32-bit hash are two ids', () => {
+    // FNV-1a('n-lq3x-x8o') === FNV-1a('n-lq3x-76b0') === 408775312 (found by a birthday search).
+    const recent = new RecentIds(64);
+    expect(recent.add('n-lq3x-x8o')).to.equal(true);
+    expect(recent.has('n-lq3x-76b0')).to.equal(false);
+    expect(recent.add('n-lq3x-76b0')).to.equal(true);
+    expect(recent.has('n-lq3x-x8o')).to.equal(true);
+    expect(recent.has('n-lq3x-76b0')).to.equal(true);
   });
 });
