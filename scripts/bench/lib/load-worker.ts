@@ -507,8 +507,14 @@ export class LoadWorker implements WorkerApi {
     } else {
       subscriber.seen[byte]! |= bit;
       subscriber.unique++;
-      if (seq < subscriber.maxSeq) this.reordered++;
-      else subscriber.maxSeq = seq;
+      if (seq < subscriber.maxSeq) {
+        this.reordered++;
+        // Which message and when: a reorder with no fault is a bug to find (docs/bench/results.md, session 14).
+        if (this.reordered <= 5) {
+          const window = this.measureStart === Number.POSITIVE_INFINITY ? 'warm-up' : `${Math.round(now - this.measureStart)} ms into the window`;
+          console.error(`load worker: reordered on stream ${subscriber.stream}: seq ${seq} after ${subscriber.maxSeq}, sent ${Math.round(now - stamp.sentMs)} ms ago, ${window}`);
+        }
+      } else subscriber.maxSeq = seq;
     }
 
     const publisher = this.publisherByStream.get(subscriber.stream);
