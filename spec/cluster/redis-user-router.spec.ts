@@ -13,6 +13,7 @@ import { RedisInboxStore } from '../../lib/inbox/redis-inbox-store.js';
 import type { RedisTarget } from '../../lib/cluster/redis-target.js';
 import { forEachRedisBackend } from '../helpers/redis-backends.js';
 import { startRedisServer, uniquePrefix, type RedisServer } from '../helpers/redis-server.js';
+import { startReplyGate } from '../helpers/reply-gate.js';
 import { message, recordingNode } from './relay.contract.js';
 import { eventually, recordingLogger } from './support.js';
 import { userRouterContract } from './user-router.contract.js';
@@ -22,7 +23,8 @@ describe('RedisUserRouter', () => {
   before(async () => (server = await startRedisServer()));
   after(async () => server.stop());
 
-  async function setup(limits: Partial<InboxLimits> = {}, target: RedisTarget = server.url) {
+  /** `routerTarget`: where the router alone connects (a proxy in front of `target`). */
+  async function setup(limits: Partial<InboxLimits> = {}, target: RedisTarget = server.url, routerTarget: RedisTarget = target) {
     const common = { keyPrefix: uniquePrefix('router'), logger: recordingLogger() };
     // Quick beats: a crashed node drops out within a few hundred ms.
     const presenceA = new RedisPresence('a', target, { ...common, beatIntervalMs: 100 });
@@ -34,7 +36,7 @@ describe('RedisUserRouter', () => {
     const b = recordingNode(relayB);
     await relayB.start(b.handler);
     const inbox = new RedisInboxStore(target, { ...common, maxMessages: 100, ttlSeconds: 60, ...limits });
-    const router = new RedisUserRouter('a', target, { ...common, inboxMaxMessages: 100, inboxTtlSeconds: 60, ...(limits.maxBytes ? { inboxMaxBytes: limits.maxBytes } : {}) });
+    const router = new RedisUserRouter('a', routerTarget, { ...common, inboxMaxMessages: 100, inboxTtlSeconds: 60, ...(limits.maxBytes ? { inboxMaxBytes: limits.maxBytes } : {}) });
     return {
       router,
       presenceA,
@@ -154,6 +156,49 @@ describe('RedisUserRouter', () => {
       expect((await c.router.route({ user: 'bob', destination: '/queue/one', message: message('/user/bob/queue/one', 'late') })).stored).to.equal(true);
     } finally {
       await c.close();
+    }
+  });
+
+  it('on one Redis, hands no message off in the decision while a call made before is still to hand one off to that node (order)', async () => {
+    // The interleaving (session 14's reorder at the start of a stream): b is first seen by a reply
+    // while a later call is out; a call made after that reply, before b joins the candidates,
+    // needs a hand-off of its own, issued only after its reply; were b to join before that
+    // call's hand-off is issued, the next message would be written in its decision first.
+    const gate = await startReplyGate(server.port);
+    const c = await setup({}, server.url, gate.url);
+    try {
+      await c.presenceB.subscribed('bob', '/queue/o');
+      await c.presenceB.subscribed('carol', '/queue/o');
+      // The router's connections are up and its scripts loaded (a message for nobody is stored).
+      expect((await c.router.route({ user: 'nobody', destination: '/queue/o', message: message('/user/nobody/queue/o') })).stored).to.equal(true);
+      const [m1, m2, m3] = ['m1', 'm2', 'm3'].map((text) => message('/user/bob/queue/o', text)) as [BrokerMessage, BrokerMessage, BrokerMessage];
+      const toCarol = message('/user/carol/queue/o', 'c1');
+      const routed: Array<Promise<unknown>> = [];
+      const route = (user: string, m: BrokerMessage) => routed.push(c.router.route({ user, destination: '/queue/o', message: m }));
+      gate.hold();
+      route('bob', m1); // call 1
+      await gate.waitHeld(1);
+      route('carol', toCarol); // call 2
+      await gate.waitHeld(2);
+      // Call 1's reply: b seen while call 2 is out; m1's hand-off goes out (its reply held).
+      gate.release(1);
+      await gate.waitHeld(2);
+      route('bob', m2); // call 3: b is not a candidate yet, so m2 comes back to be handed off
+      await gate.waitHeld(3);
+      // Call 2's reply: its hand-off to b goes out; every call made before b was seen is issued now.
+      gate.release(1);
+      await gate.waitHeld(3);
+      route('bob', m3); // call 4: call 3's hand-off (m2) is not issued yet
+      await gate.waitHeld(4);
+      gate.open();
+      await Promise.all(routed);
+      await c.b.waitFor(4);
+      const toBob = c.b.received.filter((e) => e.kind === 'user' && e.user === 'bob').map((e) => e.message.body.toString());
+      expect(toBob).to.deep.equal(['m1', 'm2', 'm3']);
+    } finally {
+      gate.open();
+      await c.close();
+      await gate.close();
     }
   });
 
