@@ -1,7 +1,11 @@
 /*
  * The Lua library of every Redis part: one `.lua` file per script under
- * `lua/`, each with `lua/lib.lua` (shared functions and constants) in front,
- * read once at start. A file opens with its header:
+ * `lua/`, each with the parts of `lua/lib.lua` (shared functions and
+ * constants) it uses in front, read once at start. Only those: Redis runs a
+ * script's whole text on every call, so each `local function` of lib.lua
+ * is a closure made per call — all sixteen cost ~5 µs of a route call's
+ * ~47 at 1 000 msg/s (docs/bench/two-node-profile.md, session 15). A file
+ * opens with its header:
  *
  *   --! keys: 3          how many of the arguments are KEYS (`dynamic`: the
  *                        caller passes the count first, as EVAL does)
@@ -23,7 +27,10 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export interface ScriptDefinition {
+  /** What Redis runs: the shebang, the lib.lua parts the script uses, the script. */
   readonly lua: string;
+  /** The script's own text (its file). */
+  readonly own: string;
   /** Undefined: the caller passes the key count first. */
   readonly numberOfKeys?: number;
   readonly readOnly?: boolean;
@@ -58,7 +65,61 @@ function parse(name: string, source: string, lib: string): ScriptDefinition {
   }
   if (!keysDeclared) throw new Error(`${name}.lua: no "--! keys:" header`);
   const shebang = readOnly ? '#!lua flags=no-writes' : '#!lua';
-  return { lua: `${shebang}\n${lib}\n${source}`, numberOfKeys, readOnly };
+  return { lua: `${shebang}\n${libFor(source, lib)}\n${source}`, numberOfKeys, readOnly, own: source };
+}
+
+/** A top-level definition of lib.lua: its name and its text, the comment lines right above it included. */
+interface LibPart {
+  readonly name: string;
+  readonly text: string;
+}
+
+const DEFINITION = /^local\s+(?:function\s+)?([A-Za-z_]\w*)/;
+
+/**
+ * lib.lua cut at its top-level definitions (`local function f` / `local NAME =`
+ * at column 0; bodies are indented), each with the `--` lines right above it.
+ * What comes before the first (the file's header comment) is left out.
+ */
+export function libParts(lib: string): LibPart[] {
+  const parts: Array<{ name: string; lines: string[] }> = [];
+  let comments: string[] = [];
+  for (const line of lib.split('\n')) {
+    const definition = DEFINITION.exec(line);
+    if (definition) {
+      parts.push({ name: definition[1]!, lines: [...comments, line] });
+      comments = [];
+    } else if (line.startsWith('--') && !line.startsWith('--[[')) {
+      comments.push(line);
+    } else {
+      parts[parts.length - 1]?.lines.push(...comments, line);
+      comments = [];
+    }
+  }
+  return parts.map(({ name, lines }) => ({ name, text: lines.join('\n').trimEnd() }));
+}
+
+/**
+ * The parts of lib.lua `source` needs, in lib.lua's order (a part may use
+ * those above it): each named, as a whole word outside a comment, by the
+ * script or by a part it needs. A name in a string would bring its part in
+ * too: harmless, and none is ever missed (a local is only reached by name).
+ */
+export function libFor(source: string, lib: string): string {
+  const parts = libParts(lib);
+  const needed = new Set<number>();
+  // Comments dropped: a word in one is no use.
+  const mentions = (text: string, name: string) => new RegExp(`\\b${name}\\b`).test(text.replace(/--.*$/gm, ''));
+  const visit = (text: string) => {
+    parts.forEach((part, i) => {
+      if (!needed.has(i) && mentions(text, part.name)) {
+        needed.add(i);
+        visit(part.text);
+      }
+    });
+  };
+  visit(source);
+  return parts.filter((_, i) => needed.has(i)).map((part) => part.text).join('\n\n');
 }
 
 /** Every script of the library, by file name without `.lua`. */
@@ -82,7 +143,7 @@ export function script(name: string): ScriptDefinition {
 }
 
 /** The SHA1 EVALSHA names the script by (after SCRIPT LOAD of its `lua`). */
-export function scriptSha(definition: ScriptDefinition): string {
+export function scriptSha(definition: Pick<ScriptDefinition, 'lua'>): string {
   return createHash('sha1').update(definition.lua).digest('hex');
 }
 

@@ -12,7 +12,7 @@ import calculateSlot from 'cluster-key-slot';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { claimUser, RedisKeys } from '../../lib/cluster/redis-keys.js';
-import { LUA_DIR, scriptLibrary } from '../../lib/cluster/redis-scripts.js';
+import { libFor, libParts, LUA_DIR, scriptLibrary } from '../../lib/cluster/redis-scripts.js';
 import { REFUSED_RELAY_FULL } from '../../lib/cluster/redis-user-router.js';
 import { INBOX_REFUSED } from '../../lib/inbox/redis-inbox-store.js';
 import { useRedisServer } from '../helpers/redis-server.js';
@@ -35,7 +35,8 @@ describe('Redis scripts and key schema', () => {
   it('spells no prefix or hash tag in any script: keys come from KEYS or sibling()', () => {
     for (const [name, definition] of scriptLibrary()) {
       expect(definition.lua, name).to.match(definition.readOnly ? /^#!lua flags=no-writes\n/ : /^#!lua\n/);
-      const own = definition.lua.slice(definition.lua.indexOf(lib) + lib.length);
+      const own = definition.own;
+      expect(definition.lua.endsWith(own), name).to.equal(true);
       // Braces in a string literal are a tag being spelled; 'sb:' a prefix.
       expect(own, name).not.to.match(/['"][^'"\n]*[{}][^'"\n]*['"]/);
       expect(own, name).not.to.match(/['"]sb:/);
@@ -45,6 +46,31 @@ describe('Redis scripts and key schema', () => {
         expect(['PUBLISH', 'SPUBLISH'], `${name}: ${call[0]}`).to.include(call[1]!.toUpperCase());
       }
     }
+  });
+
+  it('cuts lib.lua at its top-level definitions, each part whole', async () => {
+    const parts = libParts(lib);
+    expect(parts.map((part) => part.name)).to.deep.equal([...lib.matchAll(/^local (?:function )?(\w+)/gm)].map((m) => m[1]));
+    // Every part together is lib.lua without its header: it compiles and defines each name.
+    const all = parts.map((part) => part.text).join('\n');
+    const names = parts.map((part) => part.name);
+    const kinds = (await redis.admin.eval(`${all}\nreturn { ${names.map((n) => `type(${n})`).join(', ')} }`, 0)) as string[];
+    expect(kinds.filter((kind) => kind === 'nil')).to.deep.equal([]);
+  });
+
+  it('puts in front of each script the lib.lua parts it uses, with what those use, and no other', () => {
+    const defined = (script: string) => [...scriptLibrary().get(script)!.lua.matchAll(/^local (?:function )?(\w+)/gm)].map((m) => m[1]);
+    // route.lua calls append (which uses fits, cap, settle, …) and relay_append (which uses sibling); never take or release.
+    const route = defined('route');
+    expect(route).to.include.members(['append', 'fits', 'cap', 'settle', 'add_bytes', 'relay_append', 'sibling', 'RELAY_FULL']);
+    expect(route).not.to.include.members(['take']);
+    expect(route).not.to.include('release');
+    expect(route).not.to.include('forget');
+    expect(defined('relay-handoff').slice(0, 3)).to.deep.equal(['RELAY_FULL', 'sibling', 'relay_append']);
+    expect(defined('relay-handoff')).not.to.include('append');
+    // A name in a comment brings nothing; one in code does, and before the script's own locals.
+    expect(libFor('-- append, take\nreturn 1', lib)).to.equal('');
+    expect(libFor('return now()', lib)).to.match(/^(-- .*\n)*local function now\(\)/);
   });
 
   it('keeps the Lua constants equal to the TypeScript ones', async () => {
