@@ -158,6 +158,15 @@ export class RedisKeys {
   streamPush(nodeOrTag: string): string {
     return this.nodeKey(nodeOrTag, 'push');
   }
+  /**
+   * STRING beside a one-Redis stream: the id of its newest entry appended with
+   * a push, the next push's `prev` (lua/lib.lua `relay_append` names it
+   * `sibling(stream, 'push-last')`); deleted whenever the stream is made,
+   * moved or dropped.
+   */
+  streamLast(nodeOrTag: string): string {
+    return this.nodeKey(nodeOrTag, 'push-last');
+  }
   /** Counter of envelope bytes in the stream not yet trimmed. */
   streamBytes(nodeOrTag: string): string {
     return this.nodeKey(nodeOrTag, 'stream-bytes');

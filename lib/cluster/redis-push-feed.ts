@@ -14,9 +14,10 @@
  *   every loss of it: pushes meanwhile are dropped, and reads go on until
  *   one issued after the confirmation comes back empty — an entry appended
  *   after the confirmation is pushed, one appended before is in the reads;
- * - on a gap: each push names the newest entry before it (`prev`); a prev
- *   the reader has not handled means an entry appended without a push (a
- *   stream's opening marker, a writer that does not push);
+ * - on a gap: each push names the newest entry before it (`prev`, kept
+ *   beside the stream: lua/lib.lua relay_append); a prev the reader has not
+ *   handled means an entry appended without a push (a writer of a version
+ *   from before push reads);
  * - when the reader falls behind: pushes waiting past a bound are dropped,
  *   and while a read returns a full batch the feed unsubscribes, so that a
  *   reader far behind does not take every entry twice;

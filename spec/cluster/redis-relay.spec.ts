@@ -8,6 +8,7 @@ import { encodeEnvelope, encodeEnvelopeBatch } from '../../lib/cluster/envelope-
 import { BATCH_FIELD, nextStreamId, RedisRelay, type RedisRelayOptions } from '../../lib/cluster/redis-relay.js';
 import { RedisUserRouter } from '../../lib/cluster/redis-user-router.js';
 import { compareStreamIds, parsePush } from '../../lib/cluster/redis-push-feed.js';
+import { script } from '../../lib/cluster/redis-scripts.js';
 import type { RedisTarget } from '../../lib/cluster/redis-target.js';
 import { forEachRedisBackend } from '../helpers/redis-backends.js';
 import { startRedisServer, uniquePrefix, type RedisServer } from '../helpers/redis-server.js';
@@ -397,6 +398,47 @@ describe('RedisRelay', () => {
       await a.send(['b'], userEnvelope('bob', '/queue/q', 'm3'));
       await b.waitFor(4);
       expect(texts(b.received)).to.deep.equal(['m0', 'm1', 'm2', 'm3']);
+    });
+
+    it("names each push's prev from the id kept beside the stream, reading the newest entry back only when an append did not keep it", async () => {
+      c = cluster();
+      const a = await c.node('a');
+      const b = await c.node('b');
+      await a.send(['b'], userEnvelope('bob', '/queue/q', 'm0'));
+      await b.waitFor(1);
+      const before = await calls('xrevrange');
+      for (let i = 1; i <= 20; i++) {
+        await a.send(['b'], userEnvelope('bob', '/queue/q', `m${i}`));
+        await b.waitFor(1 + i);
+      }
+      // b's reader trims what it handled meanwhile: the kept id follows the byte count.
+      expect((await calls('xrevrange')) - before).to.equal(0);
+      expect((await admin.get(c.keys.streamLast('b')))?.split(' ')[1]).to.equal((await admin.get(c.keys.streamBytes('b'))) ?? '0');
+      await appendUnpushed(c.keys, 'b', userEnvelope('bob', '/queue/q', 'm21'));
+      await a.send(['b'], userEnvelope('bob', '/queue/q', 'm22'));
+      await a.send(['b'], userEnvelope('bob', '/queue/q', 'm23'));
+      await b.waitFor(24);
+      // Once for m22 (the count moved without the kept id), not again for m23.
+      expect((await calls('xrevrange')) - before).to.equal(1);
+      expect(texts(b.received)).to.deep.equal(Array.from({ length: 24 }, (_, i) => `m${i}`));
+    });
+
+    it('forgets the kept id at a trim out of step with it: an unpushed append, then a trim of as many bytes, is still read', async () => {
+      c = cluster();
+      const a = await c.node('a');
+      const b = await c.node('b');
+      await a.send(['b'], userEnvelope('bob', '/queue/q', 'm0'));
+      await b.waitFor(1);
+      const unpushed = userEnvelope('bob', '/queue/q', 'm1');
+      await appendUnpushed(c.keys, 'b', unpushed);
+      // The byte count is back where the kept id says it was (were the trim to leave the id, m2's
+      // prev would be m0, and m1 never read).
+      const trim = script('relay-trim');
+      await admin.eval(trim.lua, 2, c.keys.stream('b'), c.keys.streamBytes('b'), '', encodeEnvelope(unpushed).length);
+      expect(await admin.get(c.keys.streamLast('b'))).to.equal(null);
+      await a.send(['b'], userEnvelope('bob', '/queue/q', 'm2'));
+      await b.waitFor(3, 3000);
+      expect(texts(b.received)).to.deep.equal(['m0', 'm1', 'm2']);
     });
 
     it('loses nothing, and repeats nothing, when its subscription is cut while messages flow', async () => {

@@ -95,7 +95,7 @@ describe('Redis scripts and key schema', () => {
       expect(claimUser(claimId)).to.equal(user);
       sameSlot(keys.subs(user, '/queue/r'), keys.inbox(user, '/queue/r'), keys.inboxes(user), keys.userNodes(user), keys.known(user), keys.claim(claimId), keys.claimOrder(claimId), keys.claimMeta(claimId));
     }
-    sameSlot(keys.node('n1'), keys.incarnation('n1'), keys.incarnationSeq('n1'), keys.reap('n1'), keys.stream('n1'), keys.stream('n1!3'), keys.streamBytes('n1!3'), keys.nodeIndex('n1!3'), keys.nodeClaims('n1'), keys.nodeQueues('n1!3'));
+    sameSlot(keys.node('n1'), keys.incarnation('n1'), keys.incarnationSeq('n1'), keys.reap('n1'), keys.stream('n1'), keys.stream('n1!3'), keys.streamBytes('n1!3'), keys.streamLast('n1!3'), keys.nodeIndex('n1!3'), keys.nodeClaims('n1'), keys.nodeQueues('n1!3'));
     sameSlot(keys.queue('jobs'), keys.queueInflight('n1!3', 'jobs'), keys.queueReady('jobs'));
     sameSlot(keys.nodes(), keys.online(), keys.deadNodes(), keys.recoverLock('n1!3'), keys.deadLetter(), keys.claimDeadlines());
     // Users, nodes and queues spread: many names, many slots.

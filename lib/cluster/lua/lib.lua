@@ -18,20 +18,45 @@ local function sibling(key, rest)
 end
 
 -- Appends one relay entry to a node's stream (never MAXLEN: a stream is trimmed only by its
--- reader). With `push`, also publishes it on the stream's push channel (redis-keys.ts
--- streamPush) as `<id> <prev> <field><value>`, prev the id of the newest entry before it ('' if
--- none): a reader fed by pushes takes an entry whose prev it has not seen as a gap — an entry it
--- was not pushed (a stream's opening marker, a writer that does not push) — and reads the
--- stream instead (redis-push-feed.ts).
-local function relay_append(stream, field, value, push)
-  local prev = ''
+-- reader) and adds size to its byte count → the entry's id. With `push`, also publishes it on
+-- the stream's push channel (redis-keys.ts streamPush) as `<id> <prev> <field><value>`, prev the
+-- id of the newest entry before it ('' if none): a reader fed by pushes takes an entry whose prev
+-- it has not seen as a gap — an entry it was not pushed (a writer that does not push) — and
+-- reads the stream instead (redis-push-feed.ts).
+-- prev is kept beside the stream (streamLast) as `<id> <byte count after it>`: reading the newest
+-- entry back (XREVRANGE) was a route's costliest call at 1 000 msg/s, ~12 µs of ~47, and copied
+-- the whole previous batch into Lua at saturation (docs/bench/two-node-profile.md, session 15).
+-- Every append and every trim changes the byte count, so a count unchanged since the kept
+-- append means no other append (of a writer that does not keep it: an earlier version) came
+-- after it; trims keep it in step (relay-trim.lua), making, moving or dropping the stream
+-- forgets it. Otherwise the newest entry is read, as before. (Not seen through: an unpushed
+-- append, then a trim of as many bytes by a reader of a version before this one, between two
+-- appends — three versions at once in one rolling upgrade.)
+local function relay_append(stream, bytes, size, field, value, push)
+  local prev, last = '', nil
   if push then
-    local last = redis.call('XREVRANGE', stream, '+', '-', 'COUNT', 1)
-    if last[1] then prev = last[1][1] end
+    last = sibling(stream, 'push-last')
+    local kept = redis.call('GET', last)
+    local space = kept and string.find(kept, ' ', 1, true)
+    if space and string.sub(kept, space + 1) == (redis.call('GET', bytes) or '0') then
+      prev = string.sub(kept, 1, space - 1)
+    else
+      local newest = redis.call('XREVRANGE', stream, '+', '-', 'COUNT', 1)
+      if newest[1] then prev = newest[1][1] end
+    end
   end
   local id = redis.call('XADD', stream, '*', field, value)
-  if push then redis.call('PUBLISH', sibling(stream, 'push'), id .. ' ' .. prev .. ' ' .. field .. value) end
+  local total = redis.call('INCRBY', bytes, size)
+  if push then
+    redis.call('SET', last, id .. ' ' .. total)
+    redis.call('PUBLISH', sibling(stream, 'push'), id .. ' ' .. prev .. ' ' .. field .. value)
+  end
   return id
+end
+
+-- Forgets the newest id kept beside a stream (relay_append) when the stream is made, moved or dropped.
+local function forget_last(stream)
+  redis.call('DEL', sibling(stream, 'push-last'))
 end
 
 -- The id of an encoded message (envelope-codec.ts: format byte, then str16 id).

@@ -18,6 +18,7 @@ end
 move(KEYS[3], KEYS[4])
 if ARGV[3] == '1' then
   redis.call('DEL', KEYS[2])
+  forget_last(KEYS[5])
   if redis.call('EXISTS', KEYS[5]) == 1 and redis.call('XLEN', KEYS[5]) == 0 then
     redis.call('DEL', KEYS[5], KEYS[7])
   else

@@ -10,6 +10,5 @@
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 local size, max = string.len(ARGV[4]), tonumber(ARGV[1])
 if max > 0 and ARGV[2] ~= '1' and tonumber(redis.call('GET', KEYS[2]) or '0') + size > max then return RELAY_FULL end
-relay_append(KEYS[1], ARGV[3], ARGV[4], ARGV[5] == '1')
-redis.call('INCRBY', KEYS[2], size)
+relay_append(KEYS[1], KEYS[2], size, ARGV[3], ARGV[4], ARGV[5] == '1')
 return 1

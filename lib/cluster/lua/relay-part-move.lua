@@ -7,6 +7,7 @@
 -- → 1 when something waits under !k, else 0
 if (redis.call('GET', KEYS[5]) or '') == ARGV[1] then
   redis.call('DEL', KEYS[5])
+  forget_last(KEYS[1])
   if redis.call('EXISTS', KEYS[1]) == 1 then
     if redis.call('XLEN', KEYS[1]) == 0 then
       redis.call('DEL', KEYS[1], KEYS[3])

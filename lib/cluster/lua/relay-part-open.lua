@@ -7,4 +7,5 @@ redis.call('SET', KEYS[2], ARGV[1])
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('XADD', KEYS[1], '*', 'e', '')
 redis.call('XTRIM', KEYS[1], 'MAXLEN', 0)
+forget_last(KEYS[1])
 return 1

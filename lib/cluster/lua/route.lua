@@ -73,8 +73,7 @@ local function write(cand)
     parts[#parts + 1] = string.sub(bodies, cand.from, cand.to)
     value = table.concat(parts)
   end
-  relay_append(cand.stream, field, value, push)
-  redis.call('INCRBY', cand.bytes, cand.size)
+  relay_append(cand.stream, cand.bytes, cand.size, field, value, push)
   cand.runs, cand.count, cand.size = {}, 0, 0
 end
 -- Adds the record at from..to (u32 length + envelope of `length` bytes) to a candidate's entry.
