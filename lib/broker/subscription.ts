@@ -52,7 +52,17 @@ interface UserDestination {
   subscribers: readonly Subscription[];
 }
 
-function findDestination(destinations: readonly UserDestination[], target: string): UserDestination | undefined {
+/**
+ * One user's destinations on this node: a list while short (a scan of a few
+ * remembered strings is quicker than a hash, and smaller), a Map past
+ * USER_LIST_MAX — a session may hold MAX_SUBSCRIPTIONS (1 000) of them, and a
+ * scan of those per relayed message would make a large user slow for all.
+ */
+type UserDestinations = UserDestination[] | Map<string, UserDestination>;
+const USER_LIST_MAX = 16;
+
+function findDestination(destinations: UserDestinations, target: string): UserDestination | undefined {
+  if (!Array.isArray(destinations)) return destinations.get(target);
   for (const entry of destinations) if (entry.target === target) return entry;
   return undefined;
 }
@@ -70,12 +80,12 @@ export class SubscriptionRegistry {
    * and destination are strings the envelope codec remembers (their hashes
    * kept), where a `user\0target` key was a new string to build and hash per
    * message (3.6 % of the receiving node at saturation). A user has few
-   * destinations, so they are a list, not a second Map (~0.2 KiB a user).
-   * Each destination's subscribers are few (one user's tabs): an array of one
+   * destinations, so they are a list, not a second Map (~0.2 KiB a user),
+   * until they are many (`UserDestinations`). Each destination's subscribers are few (one user's tabs): an array of one
    * is ~0.2 KiB smaller than a Set of one. Replaced on add and remove, never
    * changed in place, so a delivery iterating one is not disturbed.
    */
-  private readonly users = new Map<string, UserDestination[]>();
+  private readonly users = new Map<string, UserDestinations>();
   private readonly queueCursor = new Map<string, number>();
 
   add(sub: Subscription): boolean {
@@ -97,7 +107,10 @@ export class SubscriptionRegistry {
         if (!entry.subscribers.includes(sub)) entry.subscribers = [...entry.subscribers, sub];
         return false;
       }
-      destinations.push({ target: t.target, subscribers: [sub] });
+      const fresh: UserDestination = { target: t.target, subscribers: [sub] };
+      if (!Array.isArray(destinations)) destinations.set(t.target, fresh);
+      else if (destinations.length < USER_LIST_MAX) destinations.push(fresh);
+      else this.users.set(t.user, new Map([...destinations, fresh].map((entry) => [entry.target, entry])));
       return true;
     }
     const set = this.topics.get(t.name);
@@ -130,8 +143,9 @@ export class SubscriptionRegistry {
         entry.subscribers = entry.subscribers.filter((other) => other !== sub);
         return false;
       }
-      destinations!.splice(destinations!.indexOf(entry), 1);
-      if (destinations!.length === 0) this.users.delete(t.user);
+      if (Array.isArray(destinations)) destinations.splice(destinations.indexOf(entry), 1);
+      else destinations!.delete(t.target);
+      if ((Array.isArray(destinations) ? destinations.length : destinations!.size) === 0) this.users.delete(t.user);
       return true;
     }
     const set = this.topics.get(t.name);
@@ -152,7 +166,7 @@ export class SubscriptionRegistry {
 
   /** Every user-destination subscription on this node. */
   *allUserSubscriptions(): Iterable<Subscription> {
-    for (const destinations of this.users.values()) for (const entry of destinations) yield* entry.subscribers;
+    for (const destinations of this.users.values()) for (const entry of destinations.values()) yield* entry.subscribers;
   }
 
   /** Next queue consumer with room, round robin; undefined when all are full. */

@@ -61,6 +61,25 @@ describe('SubscriptionRegistry, user destinations', () => {
     expect(registry.userSubscribers('alice', '/queue/inbox')!.map((sub) => sub.id)).to.deep.equal(['a', 'c']);
   });
 
+  it('finds each of many destinations of one user (past the short list), through adds and removes', () => {
+    const registry = new SubscriptionRegistry();
+    const at = (i: number) => `/queue/d${i}`;
+    const subs = Array.from({ length: 40 }, (_, i) => subscription(`s${i}`, { kind: 'user', user: 'alice', target: at(i) }));
+    for (const sub of subs) expect(registry.add(sub)).to.equal(true);
+    const second = subscription('again', { kind: 'user', user: 'alice', target: at(3) });
+    expect(registry.add(second)).to.equal(false);
+    for (let i = 0; i < 40; i++) expect(registry.userSubscribers('alice', at(i))!.map((sub) => sub.id)).to.deep.equal(i === 3 ? ['s3', 'again'] : [`s${i}`]);
+    for (let i = 0; i < 40; i += 2) expect(registry.remove(subs[i]!)).to.equal(true);
+    for (let i = 0; i < 40; i++) expect(registry.userSubscribers('alice', at(i))?.map((sub) => sub.id)).to.deep.equal(i % 2 === 0 ? undefined : i === 3 ? ['s3', 'again'] : [`s${i}`]);
+    expect([...registry.allUserSubscriptions()]).to.have.length(21);
+    expect(registry.remove(second)).to.equal(false);
+    for (let i = 1; i < 40; i += 2) expect(registry.remove(subs[i]!)).to.equal(true);
+    expect([...registry.allUserSubscriptions()]).to.deep.equal([]);
+    // Gone whole: the first subscription again is the first for its destination.
+    expect(registry.add(subs[0]!)).to.equal(true);
+    expect(registry.userSubscribers('alice', at(0))).to.deep.equal([subs[0]]);
+  });
+
   it('keeps users and destinations apart, and lists every user subscription', () => {
     const registry = new SubscriptionRegistry();
     const subs = [inbox('a'), inbox('b', 'bob'), subscription('c', { kind: 'user', user: 'alice', target: '/queue/other' }), subscription('t', { kind: 'topic', name: '/topic/x' })];
