@@ -81,9 +81,10 @@ export class SubscriptionRegistry {
    * kept), where a `user\0target` key was a new string to build and hash per
    * message (3.6 % of the receiving node at saturation). A user has few
    * destinations, so they are a list, not a second Map (~0.2 KiB a user),
-   * until they are many (`UserDestinations`). Each destination's subscribers are few (one user's tabs): an array of one
-   * is ~0.2 KiB smaller than a Set of one. Replaced on add and remove, never
-   * changed in place, so a delivery iterating one is not disturbed.
+   * until they are many (`UserDestinations`). Each destination's subscribers
+   * are few (one user's tabs): an array of one is ~0.2 KiB smaller than a Set
+   * of one. Replaced on add and remove, never changed in place, so a
+   * delivery iterating one is not disturbed.
    */
   private readonly users = new Map<string, UserDestinations>();
   private readonly queueCursor = new Map<string, number>();
