@@ -10,6 +10,7 @@
  * subscribed on another node that is a candidate with a stream (the common
  * case at 1 000 msg/s): one subscription, one candidate, a 100-byte body.
  * Nested commands are listed for it (their own time, within the script's).
+ * Last, the same as a Redis Function (FCALL), for comparison.
  * Figures: docs/bench/two-node-profile.md, "Session 15".
  */
 import { readFileSync } from 'node:fs';
@@ -53,6 +54,11 @@ const variants: Array<{ name: string; lua: string; keys: string[]; args: Array<s
   { name: "the bare relay's script (XADD + PUBLISH), route's arguments", lua: "#!lua\nredis.call('XADD', KEYS[5], 'MAXLEN', '~', 100000, '*', 'e', ARGV[13])\nredis.call('PUBLISH', 'bare', ARGV[13])\nreturn 1", keys: routeKeys, args: routeArgs },
   { name: 'route.lua, one message to a candidate', lua: route.lua, keys: routeKeys, args: routeArgs },
 ];
+/**
+ * route.lua as a Redis Function (FUNCTION LOAD: its lib.lua parts made once per load, the
+ * script's body the registered function): what that would save a call, for comparison only.
+ */
+const routeFunction = `#!lua name=sbpaced\n${routeLib.slice(routeLib.indexOf('\n') + 1)}\nredis.register_function('sb_paced_route', function(KEYS, ARGV)\n${route.own}\nend)\n`;
 
 const redis = await startPrivateRedis();
 const client = new Redis(redis.url);
@@ -60,18 +66,21 @@ try {
   await client.hset(keys.subs(user, destination), 'b', '1');
   await client.xadd(stream, '*', 'e', '');
   for (let round = 1; round <= Number(values.rounds); round++) {
-    for (const variant of variants) {
-      const sha = (await client.script('LOAD', variant.lua)) as string;
+    for (const variant of [...variants, { name: 'route.lua as a Redis Function (FCALL)', lua: '', keys: routeKeys, args: routeArgs }]) {
+      const asFunction = variant.lua === '';
+      const sha = asFunction ? '' : ((await client.script('LOAD', variant.lua)) as string);
+      if (asFunction) await client.call('FUNCTION', 'LOAD', 'REPLACE', routeFunction);
       await client.config('RESETSTAT');
       for (let i = 0; i < calls; i++) {
-        await client.evalsha(sha, variant.keys.length, ...variant.keys, ...variant.args);
+        if (asFunction) await client.call('FCALL', 'sb_paced_route', variant.keys.length, ...variant.keys, ...variant.args);
+        else await client.evalsha(sha, variant.keys.length, ...variant.keys, ...variant.args);
         // The reader's trims, roughly: the stream stays short.
         if (i % 500 === 499) await client.xtrim(stream, 'MAXLEN', 10);
         await new Promise((resolve) => setTimeout(resolve, 1));
       }
       const stats = (await client.info('commandstats')).split('\r\n').filter((line) => line.startsWith('cmdstat_'));
       const perCall = (command: string) => Number(/usec_per_call=([0-9.]+)/.exec(stats.find((line) => line.startsWith(`cmdstat_${command}:`)) ?? '')?.[1] ?? NaN);
-      console.log(`round ${round}  ${perCall('evalsha').toFixed(2).padStart(7)} µs a call  ${variant.name}`);
+      console.log(`round ${round}  ${perCall(asFunction ? 'fcall' : 'evalsha').toFixed(2).padStart(7)} µs a call  ${variant.name}`);
       if (variant.lua === route.lua) {
         const nested = stats
           .map((line) => /^cmdstat_([^:]+):calls=(\d+),usec=\d+,usec_per_call=([0-9.]+)/.exec(line))
