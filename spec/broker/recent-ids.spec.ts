@@ -72,4 +72,26 @@ describe('RecentIds, against a model', () => {
     expect(recent.has('n-lq3x-x8o')).to.equal(true);
     expect(recent.has('n-lq3x-76b0')).to.equal(true);
   });
+
+  it('compares ids of one length and one hash by every code unit', () => {
+    // FNV-1a('n-lq3x-5wzx') === FNV-1a('n-lq3x-c6cd') (a birthday search over ids of ten units).
+    const recent = new RecentIds(64);
+    expect(recent.add('n-lq3x-5wzx')).to.equal(true);
+    expect(recent.has('n-lq3x-c6cd')).to.equal(false);
+    expect(recent.add('n-lq3x-c6cd')).to.equal(true);
+    expect(recent.has('n-lq3x-5wzx')).to.equal(true);
+    expect(recent.has('n-lq3x-c6cd')).to.equal(true);
+  });
+
+  it('keeps ids far longer than the broker makes, and any UTF-16, across generations', () => {
+    // The ids' code units are kept in a typed array sized for short ids: long ones grow it.
+    const recent = new RecentIds(16);
+    const long = (i: number): string => `${'x'.repeat(500 + i)}-\u00e9\u{1f600}-${i}`;
+    for (let round = 0; round < 3; round++) {
+      for (let i = 0; i < 8; i++) expect(recent.add(long(round * 8 + i)), `round ${round}, id ${i}`).to.equal(true);
+      for (let i = 0; i < 8; i++) expect(recent.has(long(round * 8 + i))).to.equal(true);
+      // Same length, last unit different.
+      expect(recent.has(long(round * 8).slice(0, -1) + 'z')).to.equal(false);
+    }
+  });
 });
