@@ -207,7 +207,7 @@ async function runCrosscheckShape(target: BenchTarget, started: StartedTarget, s
     shape.kind === 'idle'
       ? `cross-check: ${result.idle?.opened ?? 0} idle connections, ${((result.idle?.bytesPerConnection ?? Number.NaN) / 1024).toFixed(1)} KiB per connection`
       : `cross-check: ${result.deliveredPerSecond.toFixed(0)} msg/s, p50 ${formatMs(result.p50Ms)} p99 ${formatMs(result.p99Ms)} p99.9 ${formatMs(result.p999Ms)} ms` +
-        ` (${result.samples} samples, lost ${result.lost}); server cpu ${result.cpuPercent.toFixed(0)} %, ${result.cpuMicrosPerMessage.toFixed(1)} µs/msg; sends late p99 ${formatMs(result.sendLagP99Ms)} ms, event-loop delay p99 ${formatMs(result.loopDelayP99Ms)} / max ${formatMs(result.loopDelayMaxMs)} ms`;
+        ` (${result.samples} samples, lost ${result.lost}); server cpu ${result.cpuPercent.toFixed(0)} %, ${result.cpuMicrosPerMessage.toFixed(1)} µs/msg; client cpu ${result.clientCpuPercent.toFixed(0)} % (${((result.clientCpuPercent * 1e4) / result.deliveredPerSecond).toFixed(1)} µs/msg); sends late p99 ${formatMs(result.sendLagP99Ms)} ms, event-loop delay p99 ${formatMs(result.loopDelayP99Ms)} / max ${formatMs(result.loopDelayMaxMs)} ms`;
   log(line);
   return { target: target.name, shape: shape.name, repeat: 1, description: shape.description, status: 'ok', notes, crosscheck: result };
 }
