@@ -20,6 +20,7 @@ import WebSocket from 'ws';
 import { nowMs } from './body.js';
 import { closeWebSocket } from './close-websocket.js';
 import type { BenchConnection, ConnectionOptions } from './connection.js';
+import { TurnCork } from './turn-cork.js';
 
 export class RawConnection implements BenchConnection {
   onMessage: (body: Buffer, receivedMs: number) => void = () => {};
@@ -34,7 +35,7 @@ export class RawConnection implements BenchConnection {
   private closing = false;
   private failed = false;
   private socket: Socket | null = null;
-  private corked = false;
+  private readonly cork = new TurnCork();
 
   constructor(private readonly options: ConnectionOptions) {}
 
@@ -98,15 +99,7 @@ export class RawConnection implements BenchConnection {
 
   publish(destination: string, body: Buffer): void {
     if (!this.open) return;
-    const socket = this.socket;
-    if (this.options.corkTurn && socket !== null && !this.corked) {
-      this.corked = true;
-      socket.cork();
-      process.nextTick(() => {
-        this.corked = false;
-        socket.uncork();
-      });
-    }
+    if (this.options.corkTurn) this.cork.hold(this.socket);
     this.ws!.send(Buffer.concat([Buffer.from(`P${destination}\n`), body]), { binary: false, compress: false });
   }
 

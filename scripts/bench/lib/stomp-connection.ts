@@ -15,6 +15,7 @@ import { HEARTBEAT_EOL, StompParser, serializeFrame, type StompFrame } from '../
 import { nowMs } from './body.js';
 import { closeWebSocket } from './close-websocket.js';
 import type { BenchConnection, ConnectionOptions } from './connection.js';
+import { TurnCork } from './turn-cork.js';
 
 /** Client-side bounds are generous: the broker under test sets the real ones. */
 const CLIENT_FRAME_LIMITS = { maxBodySize: 64 * 1024 * 1024, maxFrameSize: 64 * 1024 * 1024 + 65536 };
@@ -76,7 +77,7 @@ export class StompConnection implements BenchConnection {
   private readonly subscriptions = new Map<string, string>();
   private ws: WebSocket | null = null;
   private socket: Socket | null = null;
-  private corked = false;
+  private readonly cork = new TurnCork();
   private queued: Buffer[] = [];
   private queuedBinary = false;
   private connected = false;
@@ -217,15 +218,7 @@ export class StompConnection implements BenchConnection {
       if (this.queued.length === 1) process.nextTick(() => this.flushQueued());
       return;
     }
-    const socket = this.socket;
-    if (this.options.corkTurn && socket !== null && !this.corked) {
-      this.corked = true;
-      socket.cork();
-      process.nextTick(() => {
-        this.corked = false;
-        socket.uncork();
-      });
-    }
+    if (this.options.corkTurn) this.cork.hold(this.socket);
     ws.send(data, { binary, compress: false });
   }
 
