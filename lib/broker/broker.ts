@@ -15,7 +15,7 @@ import type { Config } from '../config.js';
 import type { PresenceRegistry } from '../cluster/presence.js';
 import type { RejoinCause } from '../cluster/presence.js';
 import type { Relay, RelayEnvelope, RelayHold } from '../cluster/relay.js';
-import type { UserRouter, UserRouteResult } from '../cluster/user-router.js';
+import type { RouteOutcome, UserRouter, UserRouteResult } from '../cluster/user-router.js';
 import { MemoryUserSessionCount, type UserSessionCount } from '../cluster/user-sessions.js';
 import type { InboxStore } from '../inbox/inbox-store.js';
 import type { QueueStore } from '../queue/queue-store.js';
@@ -200,6 +200,28 @@ export class Broker {
     return this.routeAny(message, destination);
   }
 
+  /**
+   * `route`, its end told to `outcome` — the SEND path (handlers/send.ts). A user destination
+   * with no recipient policy goes to the router with a UserSend, no promise made; the rest
+   * through `route`.
+   */
+  routeTo(message: BrokerMessage, destination: Destination, outcome: AcceptOutcome): void {
+    if (destination.kind === 'user' && this.recipients === undefined) {
+      const send = new UserSend(this, destination.user, destination.target, message, outcome);
+      try {
+        this.router.routeTo({ user: destination.user, destination: destination.target, message }, send);
+      } catch (error) {
+        // As `route` would have it: its promise rejected.
+        send.failed(error);
+      }
+      return;
+    }
+    this.route(message, destination).then(
+      () => outcome.accepted(),
+      (error: unknown) => outcome.refused(error),
+    );
+  }
+
   private async routeAny(message: BrokerMessage, destination: Destination): Promise<void> {
     try {
       switch (destination.kind) {
@@ -240,7 +262,8 @@ export class Broker {
     );
   }
 
-  private userRouted(user: string, target: string, message: BrokerMessage, kept: boolean, result: UserRouteResult): Promise<void> | undefined {
+  /** For routeUser and UserSend: what follows a route's result (undefined: nothing waits). */
+  userRouted(user: string, target: string, message: BrokerMessage, kept: boolean, result: UserRouteResult): Promise<void> | undefined {
     if (result.stored) {
       this.stats.storedInbox++;
       return undefined;
@@ -259,7 +282,8 @@ export class Broker {
     return delivering.then(() => this.recent.remember(message.id), kept ? undefined : rethrowClusterError);
   }
 
-  private userRouteFailed(user: string, target: string, message: BrokerMessage, exclude: string | undefined, kept: boolean, error: unknown): Promise<void> | undefined {
+  /** For routeUser and UserSend: what follows a route's failure (throws when the sender must learn of it). */
+  userRouteFailed(user: string, target: string, message: BrokerMessage, exclude: string | undefined, kept: boolean, error: unknown): Promise<void> | undefined {
     // The cluster store is unreachable: local sessions of the user still get it; with
     // none here, the sender learns of the failure (ERR_CLUSTER_UNAVAILABLE), never a silent loss.
     if (exclude !== undefined || !this.hasLocalSubscriber(user, target)) throw kept ? error : clusterError(error);
@@ -861,4 +885,56 @@ function rethrowClusterError(error: unknown): never {
   throw clusterError(error);
 }
 
+/** Told once whether a message was accepted (delivered, relayed, queued or stored) or refused (Broker.routeTo). */
+export interface AcceptOutcome {
+  accepted(): void;
+  refused(error: unknown): void;
+}
 
+/**
+ * One SEND to a user destination, as the router's RouteOutcome: what
+ * `routeUser`'s two continuations do, without its promise. Never throws back
+ * into the router.
+ */
+class UserSend implements RouteOutcome {
+  constructor(
+    private readonly broker: Broker,
+    private readonly user: string,
+    private readonly target: string,
+    private readonly message: BrokerMessage,
+    private readonly outcome: AcceptOutcome,
+  ) {}
+
+  routed(result: UserRouteResult): void {
+    let after: Promise<void> | undefined;
+    try {
+      after = this.broker.userRouted(this.user, this.target, this.message, false, result);
+    } catch (error) {
+      this.outcome.refused(error);
+      return;
+    }
+    this.follow(after);
+  }
+
+  failed(error: unknown): void {
+    let after: Promise<void> | undefined;
+    try {
+      after = this.broker.userRouteFailed(this.user, this.target, this.message, undefined, false, error);
+    } catch (thrown) {
+      this.outcome.refused(thrown);
+      return;
+    }
+    this.follow(after);
+  }
+
+  private follow(after: Promise<void> | undefined): void {
+    if (after === undefined) {
+      this.outcome.accepted();
+      return;
+    }
+    after.then(
+      () => this.outcome.accepted(),
+      (error: unknown) => this.outcome.refused(error),
+    );
+  }
+}

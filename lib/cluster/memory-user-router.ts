@@ -7,7 +7,7 @@
 import type { MemoryInboxStore } from '../inbox/memory-inbox-store.js';
 import type { MemoryPresence } from './memory-presence.js';
 import type { MemoryRelay } from './memory-relay.js';
-import type { UserRoute, UserRouter, UserRouteResult } from './user-router.js';
+import type { RouteOutcome, UserRoute, UserRouter, UserRouteResult } from './user-router.js';
 
 export class MemoryUserRouter implements UserRouter {
   constructor(
@@ -16,6 +16,13 @@ export class MemoryUserRouter implements UserRouter {
     private readonly inbox: MemoryInboxStore,
     private readonly relay: MemoryRelay,
   ) {}
+
+  routeTo(route: UserRoute, outcome: RouteOutcome): void {
+    this.route(route).then(
+      (result) => outcome.routed(result),
+      (error: unknown) => outcome.failed(error),
+    );
+  }
 
   async route({ user, destination, message, exclude, kept }: UserRoute): Promise<UserRouteResult> {
     const live = this.presence.nodesForSync(user, destination).filter((id) => id !== exclude);

@@ -68,7 +68,7 @@ import { BATCH_FIELD, DEFAULT_RELAY_OPTIONS, ENTRY_FIELD, isClusterClient, relay
 import { durableLeanWrite, durableWrite, NO_WAIT, type Durability } from './redis-durability.js';
 import { defineScripts, script, scriptSha } from './redis-scripts.js';
 import { RespConnection, type RespReply } from './resp-connection.js';
-import type { UserRoute, UserRouter, UserRouteResult } from './user-router.js';
+import type { RouteOutcome, UserRoute, UserRouter, UserRouteResult } from './user-router.js';
 
 export interface RedisUserRouterOptions extends RedisConnectionOptions, Durability {
   /** As RedisRelayOptions.maxStreamBytes. @default 64 MiB */
@@ -118,11 +118,25 @@ interface Pending {
   route: UserRoute;
   /** The user envelope (kind, user, destination, message): the stream's entry, and the inbox's item after its head. */
   envelope: Buffer;
-  resolve: (result: UserRouteResult) => void;
-  reject: (error: unknown) => void;
+  /** Told the end once (RouteOutcome): `settled` guards it, as a promise's settle would. */
+  outcome: RouteOutcome;
+  settled?: true;
   /** Nodes found gone at hand-off, left out of its next decision (made when the first is found). */
   gone?: Set<string>;
   round: number;
+}
+
+/** Settles a message's route once; a later settle is ignored, as a promise's would be. */
+function resolve(pending: Pending, result: UserRouteResult): void {
+  if (pending.settled) return;
+  pending.settled = true;
+  pending.outcome.routed(result);
+}
+
+function reject(pending: Pending, error: unknown): void {
+  if (pending.settled) return;
+  pending.settled = true;
+  pending.outcome.failed(error);
 }
 
 /** The hand-offs a decision needs: per target node, the messages in order. */
@@ -213,11 +227,13 @@ export class RedisUserRouter implements UserRouter {
   }
 
   route(route: UserRoute): Promise<UserRouteResult> {
-    return new Promise<UserRouteResult>((resolve, reject) => {
-      const { user, destination, message } = route;
-      const envelope = encodeEnvelope({ kind: 'user', user, destination, message });
-      this.enqueue({ route, envelope, resolve, reject, round: 0 });
-    });
+    return new Promise<UserRouteResult>((resolve, reject) => this.routeTo(route, { routed: resolve, failed: reject }));
+  }
+
+  routeTo(route: UserRoute, outcome: RouteOutcome): void {
+    const { user, destination, message } = route;
+    const envelope = encodeEnvelope({ kind: 'user', user, destination, message });
+    this.enqueue({ route, envelope, outcome, round: 0 });
   }
 
   async close(): Promise<void> {
@@ -377,14 +393,14 @@ export class RedisUserRouter implements UserRouter {
             (pipeline) => pipeline.sbRoute(keys.length, ...keys, ...args),
           );
     } catch (error) {
-      for (const pending of batch) pending.reject(error);
+      for (const pending of batch) reject(pending, error);
       return { call, plan: new Map() };
     }
     let outcomes = 0;
     for (let r = 0; r < codes.length; r += 3) outcomes += codes[r]!;
     if (outcomes !== batch.length) {
       const error = new BrokerError('ERR_INTERNAL', `route user messages: ${outcomes} outcomes for ${batch.length} messages`);
-      for (const pending of batch) pending.reject(error);
+      for (const pending of batch) reject(pending, error);
       return { call, plan: new Map() };
     }
     const now = Date.now();
@@ -408,11 +424,11 @@ export class RedisUserRouter implements UserRouter {
       const local = (code & 1) === 1;
       if (stored === INBOX_REFUSED || stored === INBOX_REFUSED_BYTES) {
         const { user, destination } = pending.route;
-        pending.reject(stored === INBOX_REFUSED ? inboxFullError(user, destination, this.opts.inboxMaxMessages) : inboxBytesFullError(user, this.opts.inboxMaxBytes));
+        reject(pending, stored === INBOX_REFUSED ? inboxFullError(user, destination, this.opts.inboxMaxMessages) : inboxBytesFullError(user, this.opts.inboxMaxBytes));
         continue;
       }
       if (stored === REFUSED_RELAY_FULL) {
-        pending.reject(relayFull(this.opts.maxStreamBytes));
+        reject(pending, relayFull(this.opts.maxStreamBytes));
         continue;
       }
       const set = code >> 2;
@@ -421,7 +437,7 @@ export class RedisUserRouter implements UserRouter {
       if ((code & 2) !== 0) {
         // Every target was a candidate: handed off in the decision itself.
         this.handedInDecision++;
-        pending.resolve({ local, stored: false, remote: sets[set - 1]! });
+        resolve(pending, { local, stored: false, remote: sets[set - 1]! });
         continue;
       }
       const gone = pending.gone;
@@ -433,7 +449,7 @@ export class RedisUserRouter implements UserRouter {
           this.retry(pending);
           continue;
         }
-        pending.resolve({ local, stored: stored > 0, remote: [] });
+        resolve(pending, { local, stored: stored > 0, remote: [] });
         continue;
       }
       this.handedApart++;
@@ -463,7 +479,7 @@ export class RedisUserRouter implements UserRouter {
         } catch (error) {
           for (const outcome of byNode.get(node)!) {
             outcome.waiting = -1;
-            outcome.pending.reject(error);
+            reject(outcome.pending, error);
           }
           byNode.delete(node);
         }
@@ -539,7 +555,7 @@ export class RedisUserRouter implements UserRouter {
           (error: unknown) => {
             for (const outcome of entry) {
               outcome.waiting = -1;
-              outcome.pending.reject(error);
+              reject(outcome.pending, error);
             }
           },
         );
@@ -550,8 +566,8 @@ export class RedisUserRouter implements UserRouter {
   private settle(outcome: Outcome): void {
     if (outcome.waiting < 0 || --outcome.waiting > 0) return;
     const { pending } = outcome;
-    if (outcome.full) pending.reject(relayFull(this.opts.maxStreamBytes));
-    else if (outcome.remote.length > 0 || outcome.local) pending.resolve({ local: outcome.local, stored: false, remote: outcome.remote.sort() });
+    if (outcome.full) reject(pending, relayFull(this.opts.maxStreamBytes));
+    else if (outcome.remote.length > 0 || outcome.local) resolve(pending, { local: outcome.local, stored: false, remote: outcome.remote.sort() });
     else {
       // Every target had gone meanwhile: decide again without them (it may store the message).
       pending.gone ??= new Set();
@@ -563,7 +579,7 @@ export class RedisUserRouter implements UserRouter {
   private retry(pending: Pending): void {
     if (++pending.round > MAX_ROUNDS) {
       // The cluster is changing under this message (its targets' streams vanished at each try): the sender sends again.
-      pending.reject(new BrokerError('ERR_CLUSTER_UNAVAILABLE', `no target of a message to ${pending.route.user} kept its stream over ${MAX_ROUNDS} decisions; send again`));
+      reject(pending, new BrokerError('ERR_CLUSTER_UNAVAILABLE', `no target of a message to ${pending.route.user} kept its stream over ${MAX_ROUNDS} decisions; send again`));
       return;
     }
     this.issue([this.decide([pending], [...(pending.gone ?? [])])]);

@@ -34,6 +34,19 @@ export interface UserRouteResult {
   stored: boolean;
 }
 
+/**
+ * Told once how one route ended: `routed` or `failed`, never both, and never
+ * throwing back into the router. The SEND path's own record (Session's send
+ * ticket) is one: a promise and its resolving functions per SEND were a
+ * quarter of the sending node's garbage at saturation.
+ */
+export interface RouteOutcome {
+  routed(result: UserRouteResult): void;
+  failed(error: unknown): void;
+}
+
 export interface UserRouter {
   route(route: UserRoute): Promise<UserRouteResult>;
+  /** `route`, its end told to `outcome` as it is settled (the caller orders its answers, as Session does). */
+  routeTo(route: UserRoute, outcome: RouteOutcome): void;
 }

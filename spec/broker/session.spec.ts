@@ -5,6 +5,8 @@
  */
 import { expect } from 'chai';
 import type { Broker } from '../../lib/broker/broker.js';
+import type { RouteOutcome, UserRoute } from '../../lib/cluster/user-router.js';
+import { BrokerError } from '../../lib/core/errors.js';
 import type { Connection, TransportContext } from '../../lib/broker/connection.js';
 import type { Session } from '../../lib/broker/session.js';
 import type { Config } from '../../lib/config.js';
@@ -87,6 +89,15 @@ async function connected(h: Harness, headers: Record<string, string> = {}): Prom
   expect(frame.command, frame.headers.message).to.equal('CONNECTED');
   h.conn.setVersion(h.session.version);
   return frame;
+}
+
+/** The frames written to the client, after CONNECTED: `COMMAND receipt-id`. */
+function written(h: Harness): string[] {
+  const seen: string[] = [];
+  const parser = new StompParser({ onFrame: (f) => seen.push(`${f.command} ${f.headers['receipt-id'] ?? ''}`.trim()), onError: (error) => { throw error; } });
+  parser.version = h.session.version;
+  for (const { data } of h.conn.writes) parser.push(data);
+  return seen.filter((line) => !line.startsWith('CONNECTED'));
 }
 
 describe('Session state machine', () => {
@@ -322,13 +333,6 @@ describe('Session state machine', () => {
       return calls;
     }
 
-    function written(h: Harness): string[] {
-      const seen: string[] = [];
-      const parser = new StompParser({ onFrame: (f) => seen.push(`${f.command} ${f.headers['receipt-id'] ?? ''}`.trim()), onError: (error) => { throw error; } });
-      parser.version = h.session.version;
-      for (const { data } of h.conn.writes) parser.push(data);
-      return seen.filter((line) => !line.startsWith('CONNECTED'));
-    }
 
     it('answers in frame order whatever order their routing settles in; a later frame waits for them all', async () => {
       const h = await harness();
@@ -361,6 +365,76 @@ describe('Session state machine', () => {
       await settle();
       expect(written(h)).to.deep.equal(['RECEIPT r1', 'ERROR r2']);
       expect(h.session.state).to.equal('closed');
+    });
+  });
+
+  describe('pipelined SENDs to user destinations (the router told through a ticket, no promise)', () => {
+    /** The router's outcomes, told when the test says; each SEND's route recorded in frame order. */
+    function controlledRouter(h: Harness): Array<{ route: UserRoute; outcome: RouteOutcome }> {
+      const calls: Array<{ route: UserRoute; outcome: RouteOutcome }> = [];
+      h.broker.router.routeTo = (route, outcome) => calls.push({ route, outcome });
+      return calls;
+    }
+
+    const relayed = { local: false, remote: ['elsewhere'], stored: false };
+
+    it('answers in frame order whatever order the router tells them in, a transaction SEND between them; a later frame waits for them all', async () => {
+      const h = await harness();
+      await connected(h);
+      const calls = controlledRouter(h);
+      h.send({ command: 'BEGIN', headers: { transaction: 't' } });
+      h.send({ command: 'SEND', headers: { destination: '/user/bob/queue/a', receipt: 'r1' }, body: 'x' });
+      h.send({ command: 'SEND', headers: { destination: '/user/bob/queue/a', receipt: 'r2', transaction: 't' }, body: 'x' });
+      h.send({ command: 'SEND', headers: { destination: '/user/bob/queue/a', receipt: 'r3' }, body: 'x' });
+      h.send({ command: 'SUBSCRIBE', headers: { id: 's', destination: '/topic/b', receipt: 'sub' } });
+      await settle();
+      expect(calls.map((c) => c.route.message.destination)).to.deep.equal(['/user/bob/queue/a', '/user/bob/queue/a']);
+      expect(calls.map((c) => c.route.user)).to.deep.equal(['bob', 'bob']);
+      calls[1]!.outcome.routed({ local: false, remote: [], stored: true });
+      // Told again (a router bug): the first telling stands.
+      calls[1]!.outcome.failed(new BrokerError('ERR_INBOX_FULL', 'full'));
+      await settle();
+      expect(written(h)).to.deep.equal([]);
+      calls[0]!.outcome.routed(relayed);
+      calls[0]!.outcome.routed(relayed);
+      await settle();
+      expect(written(h)).to.deep.equal(['RECEIPT r1', 'RECEIPT r2', 'RECEIPT r3', 'RECEIPT sub']);
+    });
+
+    it('sends the ERROR of a refused one after the RECEIPTs before it, and nothing after it', async () => {
+      const h = await harness();
+      await connected(h);
+      const calls = controlledRouter(h);
+      for (const receipt of ['r1', 'r2', 'r3']) h.send({ command: 'SEND', headers: { destination: '/user/bob/queue/a', receipt }, body: 'x' });
+      await settle();
+      calls[1]!.outcome.failed(new BrokerError('ERR_INBOX_FULL', 'full'));
+      calls[1]!.outcome.routed(relayed);
+      calls[2]!.outcome.routed(relayed);
+      await settle();
+      expect(written(h)).to.deep.equal([]);
+      calls[0]!.outcome.routed(relayed);
+      await settle();
+      expect(written(h)).to.deep.equal(['RECEIPT r1', 'ERROR r2']);
+      expect(h.session.state).to.equal('closed');
+    });
+
+    it('a router that throws as it is called refuses that SEND in its turn, as a rejected route would', async () => {
+      const h = await harness();
+      await connected(h);
+      const calls = controlledRouter(h);
+      h.send({ command: 'SEND', headers: { destination: '/user/bob/queue/a', receipt: 'r1' }, body: 'x' });
+      await settle();
+      h.broker.router.routeTo = () => {
+        throw new Error('store client gone');
+      };
+      h.send({ command: 'SEND', headers: { destination: '/user/bob/queue/a', receipt: 'r2' }, body: 'x' });
+      await settle();
+      expect(written(h)).to.deep.equal([]);
+      calls[0]!.outcome.routed(relayed);
+      await settle();
+      const frames = written(h);
+      expect(frames).to.deep.equal(['RECEIPT r1', 'ERROR r2']);
+      expect(h.conn.writes.map(({ data }) => data.toString()).join('')).to.contain('ERR_CLUSTER_UNAVAILABLE');
     });
   });
 

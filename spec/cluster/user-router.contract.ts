@@ -6,7 +6,7 @@
  */
 import { expect } from 'chai';
 import type { PresenceRegistry } from '../../lib/cluster/presence.js';
-import type { UserRouter } from '../../lib/cluster/user-router.js';
+import type { RouteOutcome, UserRouter } from '../../lib/cluster/user-router.js';
 import { encodedMessageSize } from '../../lib/cluster/envelope-codec.js';
 import type { InboxLimits, InboxStore } from '../../lib/inbox/inbox-store.js';
 import { message, type RelayNode } from './relay.contract.js';
@@ -89,6 +89,37 @@ export function userRouterContract(name: string, createCluster: RouterClusterFac
       await c.b.waitFor(5);
       expect(c.b.received.map((e) => e.message.body.toString())).to.deep.equal(sent);
       expect(c.b.received.every((e) => e.kind === 'user' && e.user === 'bob' && e.destination === '/queue/r')).to.equal(true);
+    });
+
+    it('tells routeTo its outcome once per message: relayed, stored, refused', async () => {
+      await c.close();
+      const big = (text: string) => message('/user/bob/queue/s', text, { body: Buffer.alloc(1000, text) });
+      c = await createCluster({ maxBytes: Math.floor(1.5 * encodedMessageSize(big('k0'))) });
+      await c.presenceB.subscribed('bob', '/queue/r');
+      const told: string[] = [];
+      const all = new Promise<void>((done) => {
+        const outcome = (name: string): RouteOutcome => ({
+          routed: (result) => {
+            told.push(`${name} routed ${result.stored ? 'stored' : result.remote.join(',')}`);
+            if (told.length === 4) done();
+          },
+          failed: (error) => {
+            told.push(`${name} failed ${(error as { code?: string }).code}`);
+            if (told.length === 4) done();
+          },
+        });
+        c.router.routeTo({ user: 'bob', destination: '/queue/r', message: message('/user/bob/queue/r', 'r1') }, outcome('r1'));
+        c.router.routeTo({ user: 'bob', destination: '/queue/s', message: big('s1') }, outcome('s1'));
+        c.router.routeTo({ user: 'bob', destination: '/queue/s', message: big('s2') }, outcome('s2'));
+        c.router.routeTo({ user: 'bob', destination: '/queue/r', message: message('/user/bob/queue/r', 'r2') }, outcome('r2'));
+      });
+      await all;
+      const b = c.b.relay.nodeId;
+      // Told as each is settled (a stored one may be told before a relayed one sent earlier): the caller orders its answers.
+      expect(told.sort()).to.deep.equal([`r1 routed ${b}`, `r2 routed ${b}`, 's1 routed stored', 's2 failed ERR_INBOX_FULL']);
+      await c.b.waitFor(2);
+      expect(c.b.received.map((e) => e.message.body.toString())).to.deep.equal(['r1', 'r2']);
+      expect(bodies(await c.inbox.peek('bob', '/queue/s'))).to.deep.equal([big('s1').body.toString()]);
     });
 
     it('leaves out the excluded node, storing when it was the only one', async () => {

@@ -9,7 +9,7 @@ import { transactionOf } from './index.js';
  * SEND (STOMP 1.2 "SEND"). The RECEIPT goes out only once the message is
  * accepted: delivered, relayed to the nodes holding its receivers, queued or
  * stored in an inbox. Inside a transaction it waits for COMMIT. Routing is
- * pipelined (Session.pipeline): the next SEND need not wait for this one's
+ * pipelined (Session.sendTicket): the next SEND need not wait for this one's
  * round trip to the cluster store; receipts still come in frame order.
  */
 export function handleSend(session: Session, frame: StompFrame): void {
@@ -34,12 +34,11 @@ export function handleSend(session: Session, frame: StompFrame): void {
     sender: session.user,
     timestamp: Date.now(),
   };
-  let routed: Promise<void>;
+  const ticket = session.sendTicket(frame);
   if (tx !== undefined) {
     session.transactions.get(tx)!.add({ kind: 'send', message });
-    routed = Promise.resolve();
+    ticket.accepted();
   } else {
-    routed = broker.route(message, destination);
+    broker.routeTo(message, destination, ticket);
   }
-  session.pipeline(routed, frame, () => session.sendReceipt(frame));
 }
