@@ -15,10 +15,12 @@ export class TokenBucket {
     this.last = this.now();
   }
 
-  /** Takes `n` tokens if they are there; false (and nothing taken) otherwise. */
-  take(n: number): boolean {
+  /**
+   * Takes `n` tokens if they are there; false (and nothing taken) otherwise.
+   * `now`: the caller's reading of the clock, when it takes from two buckets at once.
+   */
+  take(n: number, now = this.now()): boolean {
     if (this.rate === 0) return true;
-    const now = this.now();
     this.tokens = Math.min(this.burst, this.tokens + ((now - this.last) * this.rate) / 1000);
     this.last = now;
     if (this.tokens < n) return false;
