@@ -106,19 +106,33 @@ export function decodeMessage(buf: Buffer): BrokerMessage {
 }
 
 export function encodeEnvelope(envelope: RelayEnvelope): Buffer {
-  const messageSize = encodedMessageSize(envelope.message);
-  if (envelope.kind === 'topic') {
-    const buf = Buffer.allocUnsafe(1 + messageSize);
-    buf[0] = KIND_TOPIC;
-    writeMessage(buf, 1, envelope.message);
-    return buf;
-  }
-  const buf = Buffer.allocUnsafe(1 + 2 + nameSize(envelope.user) + 2 + nameSize(envelope.destination) + messageSize);
-  buf[0] = KIND_USER;
-  let offset = writeName16(buf, 1, envelope.user, 'user');
-  offset = writeName16(buf, offset, envelope.destination, 'destination');
-  writeMessage(buf, offset, envelope.message);
+  const buf = Buffer.allocUnsafe(envelopeSize(envelope));
+  writeEnvelope(buf, 0, envelope);
   return buf;
+}
+
+/** Bytes `encodeEnvelope` produces for `envelope`. */
+export function envelopeSize(envelope: RelayEnvelope): number {
+  const messageSize = encodedMessageSize(envelope.message);
+  if (envelope.kind === 'topic') return 1 + messageSize;
+  return 1 + 2 + nameSize(envelope.user) + 2 + nameSize(envelope.destination) + messageSize;
+}
+
+/**
+ * `encodeEnvelope` into `buf` at `offset`, which has `envelopeSize` bytes of
+ * room (the router's record arena). Throws as the encoder does (a field past
+ * its bound), with part of it written.
+ */
+export function writeEnvelope(buf: Buffer, offset: number, envelope: RelayEnvelope): void {
+  if (envelope.kind === 'topic') {
+    buf[offset] = KIND_TOPIC;
+    writeMessage(buf, offset + 1, envelope.message);
+    return;
+  }
+  buf[offset] = KIND_USER;
+  let at = writeName16(buf, offset + 1, envelope.user, 'user');
+  at = writeName16(buf, at, envelope.destination, 'destination');
+  writeMessage(buf, at, envelope.message);
 }
 
 export function decodeEnvelope(buf: Buffer): RelayEnvelope {

@@ -326,6 +326,36 @@ describe('RedisUserRouter', () => {
     expect(entries.map(([, fields]) => decodeEnvelopeBatch(fields[1]!).length)).to.deep.equal([2, 2]);
   });
 
+  it('refuses a message its envelope cannot hold, alone: the others of its tick are relayed in order', async () => {
+    const c = await setup();
+    try {
+      await c.presenceB.subscribed('bob', '/queue/r');
+      const bad = message('/user/bob/queue/r', 'm2', { sender: 'x'.repeat(70_000) });
+      const [first, second, third] = await Promise.allSettled([
+        c.router.route({ user: 'bob', destination: '/queue/r', message: message('/user/bob/queue/r', 'm1') }),
+        c.router.route({ user: 'bob', destination: '/queue/r', message: bad }),
+        c.router.route({ user: 'bob', destination: '/queue/r', message: message('/user/bob/queue/r', 'm3') }),
+      ]);
+      expect([first.status, second.status, third.status]).to.deep.equal(['fulfilled', 'rejected', 'fulfilled']);
+      expect(String((second as PromiseRejectedResult).reason)).to.contain('sender of 70000 bytes');
+      await c.b.waitFor(2);
+      expect(c.b.received.map((e) => e.message.body.toString())).to.deep.equal(['m1', 'm3']);
+      expect(c.b.received.map((e) => e.message.id)).to.not.include(bad.id);
+    } finally {
+      await c.close();
+    }
+  });
+
+  it('relays a tick whose records run into a second arena chunk whole and in order, small and large', async () => {
+    // 256 KiB chunks: the third 100 KB message starts a new one, so the call's bodies are copied, not sliced.
+    const sent = ['a', 'b', 'c', 'd', 'e'].map((name, i) =>
+      message('/user/bob/queue/big', name, { body: Buffer.concat([Buffer.from(name), Buffer.alloc(i % 2 === 0 ? 100_000 : 10, name)]) }),
+    );
+    const { received } = await routeToB('/queue/big', sent);
+    expect(received.map((e) => e.message.id)).to.deep.equal(sent.map((m) => m.id));
+    for (let i = 0; i < sent.length; i++) expect(received[i]!.message.body.equals(sent[i]!.body)).to.equal(true);
+  });
+
   it('stores for a subscribed node that stopped beating, once its key expired', async () => {
     const c = await setup();
     try {
