@@ -819,6 +819,14 @@ export class Broker {
     await this.step('leave presence', () => this.presence.leave());
     await this.step('drain the relay', () => this.relay.drain());
     await this.settled(Math.floor(bound / 2));
+    // Each session ends once the SENDs it has in flight are answered: one routed (and perhaps
+    // delivered) must not lose its RECEIPT to the ERROR — the client would send it again.
+    await this.step('answer the SENDs in flight', () =>
+      withTimeout(
+        Promise.all([...this.sessions].map((session) => session.sendsAnswered().then(() => session.fail(new BrokerError('ERR_SHUTTING_DOWN', reason))))),
+        Math.floor(bound / 4),
+      ),
+    );
     for (const session of [...this.sessions]) session.fail(new BrokerError('ERR_SHUTTING_DOWN', reason));
     await this.step('release sessions', () => Promise.all([...this.inFlight]).then(() => undefined));
     this.closed = true;
@@ -937,4 +945,16 @@ class UserSend implements RouteOutcome {
       (error: unknown) => this.outcome.refused(error),
     );
   }
+}
+
+/** `work`, or nothing once `timeoutMs` passed (what it waits for is bounded, not failed). */
+function withTimeout(work: Promise<unknown>, timeoutMs: number): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, timeoutMs);
+    timer.unref();
+    void work.finally(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
 }

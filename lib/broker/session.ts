@@ -85,7 +85,7 @@ export class Session implements HeartbeatClient, ParserHandlers {
   /** SENDs being routed, in frame order: each answered (RECEIPT or ERROR) once every earlier one is. */
   private readonly sends: SendTicket[] = [];
   /** processInput waits for `sends` to empty (settled when it does). */
-  private sendsAnswered: { promise: Promise<void>; resolve: () => void } | undefined;
+  private answeredWaiter: { promise: Promise<void>; resolve: () => void } | undefined;
   private paused = false;
   private ackCounter = 0;
 
@@ -186,7 +186,7 @@ export class Session implements HeartbeatClient, ParserHandlers {
         this.inputBytes -= frame.body.length;
         // Only SENDs overlap; any other frame sees every earlier SEND done (and answered).
         if (this.sends.length > 0 && (frame.command !== 'SEND' || this.sends.length >= MAX_PIPELINED)) {
-          await this.allSendsAnswered();
+          await this.sendsAnswered();
           if (!this.open) return;
         }
         try {
@@ -232,21 +232,22 @@ export class Session implements HeartbeatClient, ParserHandlers {
         this.fail(head.error, head.frame);
       }
     }
-    if (sends.length === 0 && this.sendsAnswered !== undefined) {
-      const { resolve } = this.sendsAnswered;
-      this.sendsAnswered = undefined;
+    if (sends.length === 0 && this.answeredWaiter !== undefined) {
+      const { resolve } = this.answeredWaiter;
+      this.answeredWaiter = undefined;
       resolve();
     }
   }
 
-  private allSendsAnswered(): Promise<void> {
+  /** Resolves once every SEND dispatched so far (and any dispatched meanwhile) is answered. */
+  sendsAnswered(): Promise<void> {
     if (this.sends.length === 0) return SETTLED;
-    if (this.sendsAnswered === undefined) {
+    if (this.answeredWaiter === undefined) {
       let resolve!: () => void;
       const promise = new Promise<void>((settle) => (resolve = settle));
-      this.sendsAnswered = { promise, resolve };
+      this.answeredWaiter = { promise, resolve };
     }
-    return this.sendsAnswered.promise;
+    return this.answeredWaiter.promise;
   }
 
   // ---- output ------------------------------------------------------------

@@ -418,6 +418,31 @@ describe('Session state machine', () => {
       expect(h.session.state).to.equal('closed');
     });
 
+    it('a graceful shutdown answers the SENDs in flight before its ERROR, and is not held by one never answered', async () => {
+      const h = await harness({ shutdownTimeoutMs: 2000 });
+      await connected(h);
+      const calls = controlledRouter(h);
+      h.send({ command: 'SEND', headers: { destination: '/user/bob/queue/a', receipt: 'r1' }, body: 'x' });
+      await settle();
+      const shutdown = h.broker.shutdown('restarting');
+      await settle();
+      expect(h.session.state, 'the session waits for its SEND').to.equal('connected');
+      calls[0]!.outcome.routed(relayed);
+      await shutdown;
+      expect(written(h)).to.deep.equal(['RECEIPT r1', 'ERROR']);
+      expect(h.conn.writes.map(({ data }) => data.toString()).join('')).to.contain('ERR_SHUTTING_DOWN');
+
+      const stuck = await harness({ shutdownTimeoutMs: 400 });
+      await connected(stuck);
+      controlledRouter(stuck);
+      stuck.send({ command: 'SEND', headers: { destination: '/user/bob/queue/a', receipt: 'never' }, body: 'x' });
+      await settle();
+      // Held for ever, it would time the test out.
+      await stuck.broker.shutdown('restarting');
+      expect(written(stuck)).to.deep.equal(['ERROR']);
+      expect(stuck.session.state).to.equal('closed');
+    });
+
     it('a router that throws as it is called refuses that SEND in its turn, as a rejected route would', async () => {
       const h = await harness();
       await connected(h);
