@@ -36,9 +36,9 @@ export interface UserRouteResult {
 
 /**
  * Told once how one route ended: `routed` or `failed`, never both, and never
- * throwing back into the router. The SEND path's own record (Session's send
- * ticket) is one: a promise and its resolving functions per SEND were a
- * quarter of the sending node's garbage at saturation.
+ * throwing back into the router. The SEND path's own object (Broker's
+ * UserSend) is one, so that no promise is made per SEND (docs/bench/
+ * two-node-profile.md, "Session 17").
  */
 export interface RouteOutcome {
   routed(result: UserRouteResult): void;
