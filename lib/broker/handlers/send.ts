@@ -34,11 +34,11 @@ export function handleSend(session: Session, frame: StompFrame): void {
     sender: session.user,
     timestamp: Date.now(),
   };
-  const ticket = session.sendTicket(frame);
   if (tx !== undefined) {
+    // Added first: a transaction past its bounds throws, and no ticket is left waiting.
     session.transactions.get(tx)!.add({ kind: 'send', message });
-    ticket.accepted();
+    session.sendTicket(frame).accepted();
   } else {
-    broker.routeTo(message, destination, ticket);
+    broker.routeTo(message, destination, session.sendTicket(frame));
   }
 }
