@@ -5,6 +5,7 @@
  * machine falls on both.
  *
  *   npx tsx scripts/bench/ab.ts --b /work/wt-main [--a .] [--rounds 4] [--rate 1000] [--pairs 10] [--warmup 3] [--duration 20]
+ *   npx tsx scripts/bench/ab.ts --b . --flags-b=--single-threaded-gc   (one build, two ways of running it)
  *
  * Each directory is a checkout with its `dist/` built (`npx tsc -p
  * tsconfig.build.json`) and its node_modules installed; A defaults to this
@@ -28,7 +29,7 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { formatMs, resolveOptions, runLoad } from './loadgen.js';
 import { ProcSampler, type ProcStats } from './proc-stats.js';
-import { REPO_ROOT, spawnListening, spawnNode, startPrivateRedis, type SpawnedProcess } from './lib/spawned.js';
+import { REPO_ROOT, spawnListening, startPrivateRedis, type SpawnedProcess } from './lib/spawned.js';
 import { freePort, runCommand, waitFor } from './lib/system.js';
 
 const { values } = parseArgs({
@@ -45,6 +46,9 @@ const { values } = parseArgs({
     /** CPU-profile one node (`sender` or `receiver`) of every run: --cpu-prof into <dir>/<build>-r<round> (read with profile-top.ts). */
     profile: { type: 'string' },
     'profile-dir': { type: 'string', default: '/tmp/stompbox-ab-profiles' },
+    /** Node's own flags for A's / B's nodes, space-separated (e.g. `--single-threaded-gc`): one build run two ways. */
+    'flags-a': { type: 'string', default: '' },
+    'flags-b': { type: 'string', default: '' },
   },
 });
 
@@ -56,6 +60,7 @@ interface Run {
   receiver: number;
   redis: number;
   p99: number;
+  p999: number;
   lost: number;
   /** Delivered msg/s over the measured window (at --rate 0, the saturation figure). */
   throughput: number;
@@ -69,7 +74,9 @@ function entryOf(dir: string): string {
   return entry;
 }
 
-async function startNodes(entry: string, profileDir?: string): Promise<{ processes: SpawnedProcess[]; urls: string[]; redisPort: number }> {
+const flagsOf = (text: string): string[] => text.split(/\s+/).filter((flag) => flag !== '');
+
+async function startNodes(entry: string, flags: string[], profileDir?: string): Promise<{ processes: SpawnedProcess[]; urls: string[]; redisPort: number }> {
   const redis = await startPrivateRedis();
   started.add(redis);
   const processes: SpawnedProcess[] = [redis];
@@ -82,8 +89,8 @@ async function startNodes(entry: string, profileDir?: string): Promise<{ process
     const profiled = profileDir !== undefined && n === (values.profile === 'sender' ? 0 : 1);
     const node =
       profiled
-        ? await spawnListening(`stompbox-${n}`, process.execPath, ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, entry, ...args], port, { env: { ...process.env, ...env } })
-        : await spawnNode(`stompbox-${n}`, entry, args, port, env);
+        ? await spawnListening(`stompbox-${n}`, process.execPath, [...flags, '--cpu-prof', `--cpu-prof-dir=${profileDir}`, entry, ...args], port, { env: { ...process.env, ...env } })
+        : await spawnListening(`stompbox-${n}`, process.execPath, [...flags, entry, ...args], port, { env: { ...process.env, ...env } });
     started.add(node);
     processes.push(node);
     await waitFor(`node ${n} /readyz`, async () => (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => null))?.ok === true, 15_000, 100);
@@ -118,7 +125,8 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 
 async function runOnce(build: 'A' | 'B', dir: string, round: number): Promise<Run> {
   const profileDir = values.profile === undefined ? undefined : resolve(values['profile-dir'], `${build}-r${round}`);
-  const { processes, urls, redisPort } = await startNodes(entryOf(dir), profileDir);
+  const flags = flagsOf(build === 'A' ? values['flags-a'] : values['flags-b']);
+  const { processes, urls, redisPort } = await startNodes(entryOf(dir), flags, profileDir);
   try {
     const options = resolveOptions({
       urls,
@@ -152,7 +160,7 @@ async function runOnce(build: 'A' | 'B', dir: string, round: number): Promise<Ru
     if (stats === undefined) throw new Error('no CPU sample');
     if (values.commandstats) console.log(`   ${build} r${round}: redis INFO commandstats (whole run, warm-up included)\n${await commandStats(redisPort)}`);
     const [redis, sender, receiver] = stats.pids.map((pid) => pid.cpuPercent) as [number, number, number];
-    return { build, round, sender, receiver, redis, p99: report.latency.p99Ms, lost: report.lost, throughput: report.deliveredPerSecond, client: report.clientCpuPercent };
+    return { build, round, sender, receiver, redis, p99: report.latency.p99Ms, p999: report.latency.p999Ms, lost: report.lost, throughput: report.deliveredPerSecond, client: report.clientCpuPercent };
   } finally {
     for (const spawned of processes.reverse()) {
       await spawned.stop();
@@ -177,8 +185,8 @@ async function main(): Promise<void> {
   const dirs = { A: resolve(values.a), B: resolve(values.b) };
   entryOf(dirs.A);
   entryOf(dirs.B);
-  console.log(`A = ${dirs.A}\nB = ${dirs.B}\n${values.pairs} pairs, ${values.rate} msg/s, ${values.warmup} s warm-up, ${values.duration} s measured, fresh nodes per run`);
-  console.log('run      sender receiver redis  total  send/recv  p99 ms  lost    msg/s  µs/msg  client');
+  console.log(`A = ${dirs.A} ${values['flags-a']}\nB = ${dirs.B} ${values['flags-b']}\n${values.pairs} pairs, ${values.rate} msg/s, ${values.warmup} s warm-up, ${values.duration} s measured, fresh nodes per run`);
+  console.log('run      sender receiver redis  total  send/recv  p99 ms p99.9 ms  lost    msg/s  µs/msg  client');
   const runs: Run[] = [];
   for (let round = 1; round <= Number(values.rounds); round++) {
     const order: Array<'A' | 'B'> = round % 2 === 1 ? ['A', 'B'] : ['B', 'A'];
@@ -187,16 +195,16 @@ async function main(): Promise<void> {
       runs.push(run);
       const total = run.sender + run.receiver + run.redis;
       console.log(
-        `${build} r${round}    ${pct(run.sender)}  ${pct(run.receiver)} ${pct(run.redis)}  ${pct(total)}     ${(run.sender / run.receiver).toFixed(2)}    ${formatMs(run.p99).padStart(6)}  ${String(run.lost).padStart(4)}  ${run.throughput.toFixed(0).padStart(7)}  ${perMessage(run).toFixed(1).padStart(6)}  ${pct(run.client)}`,
+        `${build} r${round}    ${pct(run.sender)}  ${pct(run.receiver)} ${pct(run.redis)}  ${pct(total)}     ${(run.sender / run.receiver).toFixed(2)}    ${formatMs(run.p99).padStart(6)}  ${formatMs(run.p999).padStart(7)}  ${String(run.lost).padStart(4)}  ${run.throughput.toFixed(0).padStart(7)}  ${perMessage(run).toFixed(1).padStart(6)}  ${pct(run.client)}`,
       );
     }
   }
-  console.log('\nmedians  sender receiver redis  total  send/recv  p99 ms          msg/s  µs/msg  client');
+  console.log('\nmedians  sender receiver redis  total  send/recv  p99 ms p99.9 ms        msg/s  µs/msg  client');
   for (const build of ['A', 'B'] as const) {
     const mine = runs.filter((run) => run.build === build);
     const col = (pick: (run: Run) => number): number => median(mine.map(pick));
     console.log(
-      `${build}        ${pct(col((r) => r.sender))}  ${pct(col((r) => r.receiver))} ${pct(col((r) => r.redis))}  ${pct(col((r) => r.sender + r.receiver + r.redis))}     ${col((r) => r.sender / r.receiver).toFixed(2)}    ${formatMs(col((r) => r.p99)).padStart(6)}        ${col((r) => r.throughput).toFixed(0).padStart(7)}  ${col(perMessage).toFixed(1).padStart(6)}  ${pct(col((r) => r.client))}`,
+      `${build}        ${pct(col((r) => r.sender))}  ${pct(col((r) => r.receiver))} ${pct(col((r) => r.redis))}  ${pct(col((r) => r.sender + r.receiver + r.redis))}     ${col((r) => r.sender / r.receiver).toFixed(2)}    ${formatMs(col((r) => r.p99)).padStart(6)}  ${formatMs(col((r) => r.p999)).padStart(7)}        ${col((r) => r.throughput).toFixed(0).padStart(7)}  ${col(perMessage).toFixed(1).padStart(6)}  ${pct(col((r) => r.client))}`,
     );
   }
 }
