@@ -163,6 +163,18 @@ function loadOptionsFor(shape: LoadShape, settings: RunSettings): Partial<LoadOp
   };
 }
 
+/**
+ * A source address of its own for each cross-check run (127.0.1.x; the project's generator uses
+ * 127.0.0.x): closed connections hold their ports in TIME_WAIT for 60 s, and one address has
+ * 28 232 ephemeral ports here — two idle runs of 15 000 back to back on one address could not
+ * all connect (T0928: the second opened 13 292, the rest "WebSocket error").
+ */
+let crosscheckRuns = 0;
+function nextCrosscheckSource(): string {
+  crosscheckRuns = (crosscheckRuns % 254) + 1;
+  return `127.0.1.${crosscheckRuns}`;
+}
+
 async function runCrosscheckShape(target: BenchTarget, started: StartedTarget, shape: LoadShape | IdleShape, settings: RunSettings): Promise<ShapeResult> {
   const urls = target.urls ?? [target.url];
   const base = {
@@ -173,8 +185,7 @@ async function runCrosscheckShape(target: BenchTarget, started: StartedTarget, s
     receiverLogin: target.receiverLoginTemplate ?? target.login,
     passcode: target.passcode,
     pids: started.pids,
-    // Its own source address: the project's generator's closed connections may hold ports of 127.0.0.1 in TIME_WAIT.
-    localAddress: '127.0.0.2',
+    localAddress: nextCrosscheckSource(),
   };
   let spec: CrosscheckSpec;
   const notes: string[] = [];
