@@ -45,15 +45,36 @@ export async function durableWrite<T>(
   return reply as T;
 }
 
-/** As `durableWrite`, for one command on a lean connection (resp-connection.ts): the WAIT goes in its pipeline. */
-export async function durableLeanWrite(connection: RespConnection, durability: Durability, what: string, command: readonly RespArg[]): Promise<RespReply> {
+const PING: readonly RespArg[] = ['PING'];
+
+/**
+ * As `durableWrite`, for one command on a lean connection (resp-connection.ts): the WAIT goes in its pipeline.
+ *
+ * `pushesFirst`: the command is a script that also publishes to other nodes' subscriptions (a
+ * push-fed reader's, lua/lib.lua relay_append). A PING goes ahead of it so that Redis writes those
+ * pushes before this reply: Redis writes the clients that got output in one event-loop turn newest
+ * first (networking.c, putClientInPendingWriteQueue links each at the head of the list), so the
+ * reply, made after the script's PUBLISH, went out first, and on a busy machine the caller it
+ * woke could take the core from Redis before the push was written. With the PING this connection
+ * has output before the script runs. Measured: docs/bench/two-node-profile.md, "Session 18".
+ */
+export async function durableLeanWrite(
+  connection: RespConnection,
+  durability: Durability,
+  what: string,
+  command: readonly RespArg[],
+  pushesFirst = false,
+): Promise<RespReply> {
   try {
+    const commands = pushesFirst ? [PING, command] : [command];
     if (!(durability.waitReplicas > 0)) {
-      const [reply] = await connection.pipeline([command]);
+      const replies = await connection.pipeline(commands);
+      const reply = replies[replies.length - 1];
       if (reply instanceof ReplyError) throw reply;
       return reply!;
     }
-    const [reply, replicas] = await connection.pipeline([command, ['WAIT', durability.waitReplicas, durability.waitTimeoutMs]]);
+    const replies = await connection.pipeline([...commands, ['WAIT', durability.waitReplicas, durability.waitTimeoutMs]]);
+    const [reply, replicas] = replies.slice(-2);
     if (reply instanceof ReplyError) throw reply;
     if (replicas instanceof ReplyError || Number(replicas) < durability.waitReplicas) throw notHeld(durability, what, replicas instanceof ReplyError ? undefined : Number(replicas));
     return reply!;

@@ -419,7 +419,7 @@ export class RedisUserRouter implements UserRouter {
     let codes: number[];
     try {
       [sets, codes] = this.lean
-        ? routeReply(await durableLeanWrite(this.lean, this.opts, 'route user messages', ['EVALSHA', ROUTE_SHA, keys.length, ...keys, ...args]))
+        ? routeReply(await durableLeanWrite(this.lean, this.opts, 'route user messages', ['EVALSHA', ROUTE_SHA, keys.length, ...keys, ...args], true))
         : await durableWrite(
             this.redis,
             this.opts,
@@ -564,7 +564,7 @@ export class RedisUserRouter implements UserRouter {
         const packed = pack(entry.map((o) => envelopeOf(o.pending)));
         const handoff = [this.keys.stream(owner), this.keys.streamBytes(owner), this.opts.maxStreamBytes, isKept ? '1' : '0', packed.field, packed.value, this.push] as const;
         const written = this.lean
-          ? durableLeanWrite(this.lean, this.opts, 'hand off user messages', ['EVALSHA', HANDOFF_SHA, HANDOFF_KEYS, ...handoff]).then(Number)
+          ? durableLeanWrite(this.lean, this.opts, 'hand off user messages', ['EVALSHA', HANDOFF_SHA, HANDOFF_KEYS, ...handoff], true).then(Number)
           : durableWrite(
               this.redis,
               this.opts,

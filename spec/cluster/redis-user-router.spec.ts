@@ -1,3 +1,4 @@
+import { connect } from 'node:net';
 import { expect } from 'chai';
 import { Redis } from 'ioredis';
 import type { BrokerMessage } from '../../lib/core/message.js';
@@ -8,6 +9,7 @@ import { RedisKeys, slotBucket } from '../../lib/cluster/redis-keys.js';
 import { RedisPresence } from '../../lib/cluster/redis-presence.js';
 import { BATCH_FIELD, ENTRY_FIELD, RedisRelay } from '../../lib/cluster/redis-relay.js';
 import { MAX_ENTRY_BYTES, RedisUserRouter } from '../../lib/cluster/redis-user-router.js';
+import { script, scriptSha } from '../../lib/cluster/redis-scripts.js';
 import type { InboxLimits } from '../../lib/inbox/inbox-store.js';
 import { RedisInboxStore } from '../../lib/inbox/redis-inbox-store.js';
 import type { RedisTarget } from '../../lib/cluster/redis-target.js';
@@ -303,6 +305,51 @@ describe('RedisUserRouter', () => {
       await presenceC.leave();
       await relayC.close();
       await presenceC.close();
+      await c.close();
+    }
+  });
+
+  it('on one Redis, sends a PING ahead of each appending call, so that Redis writes its pushes before its reply', async () => {
+    // Redis writes the clients that got output in one turn newest first: the reply, made after the
+    // script's PUBLISH, went out to the sender before the push to the receiving node. A PING ahead
+    // gives the sender's connection output first (measured with strace and ab.ts:
+    // docs/bench/two-node-profile.md, "Session 18"). What Redis ran, per client, in order:
+    const c = await setup();
+    // A raw MONITOR connection (ioredis' monitor() can trip over replies of its own set-up under load).
+    const monitor = connect({ host: '127.0.0.1', port: server.port });
+    const bySource = new Map<string, string[]>();
+    let text = '';
+    let monitoring = false;
+    monitor.setEncoding('latin1');
+    monitor.on('data', (chunk: string) => {
+      text += chunk;
+      let end: number;
+      while ((end = text.indexOf('\r\n')) >= 0) {
+        // +<time> [<db> <source>] "<command>" "<first argument>" ... (arguments escaped: no CRLF inside)
+        const reply = text.slice(0, end);
+        text = text.slice(end + 2);
+        if (reply === '+OK') monitoring = true;
+        const line = /^\+[\d.]+ \[\d+ ([^\]]+)\] "([^"]*)"(?: "([^"]*)")?/.exec(reply);
+        const command = line?.[2]?.toLowerCase();
+        // The connection's set-up (CLIENT SETNAME, SCRIPT LOAD) left out.
+        if (line === null || (command !== 'ping' && command !== 'evalsha')) continue;
+        const list = bySource.get(line[1]!) ?? [];
+        list.push(command === 'evalsha' ? `evalsha ${line[3]}` : command);
+        bySource.set(line[1]!, list);
+      }
+    });
+    monitor.write('MONITOR\r\n');
+    await eventually(() => expect(monitoring).to.equal(true));
+    try {
+      await c.presenceB.subscribed('bob', '/queue/order');
+      // The first is handed off by a call of its own, the others in the decision (b a candidate by then).
+      for (let i = 0; i < 3; i++) await c.router.route({ user: 'bob', destination: '/queue/order', message: message('/user/bob/queue/order', `o${i}`) });
+      expect([c.router.handedApart, c.router.handedInDecision]).to.deep.equal([1, 2]);
+      const [route, handoff] = [scriptSha(script('route')), scriptSha(script('relay-handoff'))];
+      const expected = ['ping', `evalsha ${route}`, 'ping', `evalsha ${handoff}`, 'ping', `evalsha ${route}`, 'ping', `evalsha ${route}`];
+      await eventually(() => expect([...bySource.values()].filter((commands) => commands.includes(`evalsha ${route}`))).to.deep.equal([expected]));
+    } finally {
+      monitor.destroy();
       await c.close();
     }
   });
