@@ -36,7 +36,9 @@ describe('RedisUserRouter', () => {
     const relayB = new RedisRelay('b', target, common);
     relayB.setLease(presenceB);
     const b = recordingNode(relayB);
-    await relayB.start(b.handler);
+    // While held, b handles nothing (its reader awaits the handler), so it trims nothing either.
+    let held: Promise<void> | undefined;
+    await relayB.start((envelope) => (held ? held.then(() => b.handler(envelope)) : b.handler(envelope)));
     const inbox = new RedisInboxStore(target, { ...common, maxMessages: 100, ttlSeconds: 60, ...limits });
     const router = new RedisUserRouter('a', routerTarget, { ...common, inboxMaxMessages: 100, inboxTtlSeconds: 60, ...(limits.maxBytes ? { inboxMaxBytes: limits.maxBytes } : {}) });
     return {
@@ -47,6 +49,10 @@ describe('RedisUserRouter', () => {
       b,
       relayB,
       keys: new RedisKeys(common.keyPrefix),
+      /** b handles nothing until `until` settles. */
+      holdB(until: Promise<void>) {
+        held = until;
+      },
       async close() {
         await Promise.all([presenceA.leave(), presenceB.leave()]);
         await Promise.all([relayB.close(), inbox.close(), router.close()]);
@@ -105,7 +111,10 @@ describe('RedisUserRouter', () => {
       await admin.connect();
       await c.presenceB.subscribed('bob', destination);
       const stream = c.keys.stream('b');
-      // A blocked reader of its own sees every entry as it is written (b's reader trims them once handled).
+      // A reader of its own sees every entry: b, which trims what it handled, is held until then (a
+      // tick's entries may be written by more than one call, and b could trim one between two reads).
+      let release!: () => void;
+      c.holdB(new Promise<void>((resolve) => (release = resolve)));
       const entries: Array<[Buffer, Buffer[]]> = [];
       const info = (await admin.xinfo('STREAM', stream)) as unknown[];
       let last = String(info[info.indexOf('last-generated-id') + 1]);
@@ -122,8 +131,9 @@ describe('RedisUserRouter', () => {
         }
       })();
       await Promise.all(messages.map((m) => c.router.route({ user: 'bob', destination, message: m })));
-      await c.b.waitFor(messages.length);
       await watching;
+      release();
+      await c.b.waitFor(messages.length);
       return { received: c.b.received, entries };
     } finally {
       admin.disconnect();
