@@ -75,6 +75,8 @@ export interface RedisCluster {
 }
 
 const TOTAL_SLOTS = 16384;
+/** How long one CLUSTER FAILOVER is given before it is asked again: Redis aborts a manual failover after 5 s. */
+const MANUAL_FAILOVER_ATTEMPT_MS = 7000;
 
 export async function startRedisCluster(options: Partial<RedisClusterOptions> = {}): Promise<RedisCluster> {
   const opts = { ...DEFAULTS, ...options };
@@ -173,8 +175,21 @@ export async function startRedisCluster(options: Partial<RedisClusterOptions> = 
       if (replica === undefined) throw new Error('no live replica to fail over to');
       const { masterPort: demoted } = await replicationOn(replica);
       if (demoted === undefined) throw new Error(`${replica} is not a replica`);
-      await admin(replica).call('CLUSTER', 'FAILOVER');
-      await pollUntil(`${replica} to be promoted`, async () => (await roleOf(replica)) === 'master' && (await roleOf(demoted)) === 'slave', opts.settleTimeoutMs);
+      // A manual failover needs the replica in step with its master first, and Redis aborts one that
+      // does not complete within its own timeout (CLUSTER_MF_TIMEOUT, 5 s: an election without
+      // enough votes in time, say) without a word; an operator then asks again, and so does this.
+      await pollUntil(`${replica}'s link to ${demoted}`, async () => (await replicationOn(replica)).linkUp, opts.settleTimeoutMs);
+      const promoted = async (): Promise<boolean> => (await roleOf(replica)) === 'master' && (await roleOf(demoted)) === 'slave';
+      const deadline = Date.now() + opts.settleTimeoutMs;
+      for (;;) {
+        await admin(replica).call('CLUSTER', 'FAILOVER');
+        try {
+          await pollUntil(`${replica} to be promoted`, promoted, Math.max(1000, Math.min(MANUAL_FAILOVER_ATTEMPT_MS, deadline - Date.now())));
+          break;
+        } catch (error) {
+          if (Date.now() >= deadline) throw error;
+        }
+      }
       await settle(`the cluster to settle after the failover to ${replica}`);
       return { demoted, promoted: replica };
     },
